@@ -1,0 +1,3 @@
+"""sensor-hub: perimeter drone and contraband-handset detection service."""
+
+__version__ = "0.1.0"
