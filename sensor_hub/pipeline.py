@@ -1,0 +1,85 @@
+"""Stage 1: one validated frame in, candidate detections out (pure, stateless, CPU-bound).
+
+Runs in worker threads (numpy and scipy.fft release the GIL for the heavy parts)
+or, later, in separate worker processes sharing an MQTT v5 subscription.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from detectors.acoustic import AcousticDetection, detect_rotor
+from detectors.psd import detect_psd
+from detectors.rf import RfDetection, detect_rf
+from sensor_hub.codec import Frame
+from sensor_hub.schemas import Detection, FrameHeader
+
+
+def _at(t0: datetime, offset_s: float) -> datetime:
+    return t0 + timedelta(seconds=float(offset_s))
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or not np.isfinite(value):
+        return None
+    return float(value)
+
+
+def _from_rf(h: FrameHeader, d: RfDetection) -> Detection:
+    t0 = h.t0
+    return Detection(
+        site=h.site,
+        sensor_id=h.sensor_id,
+        modality="rf",
+        kind=d.kind,  # type: ignore[arg-type]
+        signature=d.signature,
+        t_start=_at(t0, d.t_start_s),
+        t_end=_at(t0, max(d.t_end_s, d.t_start_s)),
+        confidence=float(np.clip(d.confidence, 0.0, 1.0)),
+        snr_db=round(float(d.snr_db), 2),
+        freq_hz=_finite(d.freq_hz),
+        bandwidth_hz=_finite(d.bandwidth_hz),
+        rssi_dbm=_finite(d.rssi_dbm),
+        burst_count=d.burst_count,
+        frame_seq=h.seq,
+    )
+
+
+def _from_acoustic(h: FrameHeader, d: AcousticDetection) -> Detection:
+    t0 = h.t0
+    return Detection(
+        site=h.site,
+        sensor_id=h.sensor_id,
+        modality="acoustic",
+        kind=d.kind,  # type: ignore[arg-type]
+        signature=d.signature,
+        t_start=_at(t0, d.t_start_s),
+        t_end=_at(t0, max(d.t_end_s, d.t_start_s)),
+        confidence=float(np.clip(d.confidence, 0.0, 1.0)),
+        snr_db=round(float(d.snr_db), 2),
+        f0_hz=_finite(d.f0_hz),
+        harmonics=d.harmonics,
+        frame_seq=h.seq,
+    )
+
+
+def detect_frame(frame: Frame) -> list[Detection]:
+    """Run the detector for the frame's kind and convert its output to `Detection`s."""
+    h = frame.header
+    if h.kind == "iq":
+        assert h.center_freq_hz is not None  # guaranteed by FrameHeader validation
+        found = detect_rf(
+            frame.samples[0],
+            h.sample_rate_hz,
+            h.center_freq_hz,
+            full_scale_dbm=h.full_scale_dbm,
+        )
+        return [_from_rf(h, d) for d in found]
+    if h.kind == "audio":
+        heard = detect_rotor(frame.samples, h.sample_rate_hz, full_scale_db_spl=h.full_scale_db_spl)
+        return [_from_acoustic(h, d) for d in heard]
+    assert h.freq_start_hz is not None and h.bin_hz is not None
+    seen = detect_psd(frame.samples, h.freq_start_hz, h.bin_hz, h.sample_rate_hz)
+    return [_from_rf(h, d) for d in seen]

@@ -1,0 +1,85 @@
+"""Hub settings: validated on construction, read from arguments or SENSOR_HUB_* variables.
+
+No import-time settings object: `Settings()` is built by the CLI (or a test)
+and passed down.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SensorPlacement(BaseModel):
+    """Where a known sensor sits (site-local metres) and which zone it watches."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sensor_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    modality: str | None = None
+    x_m: float = 0.0
+    y_m: float = 0.0
+    z_m: float = 0.0
+    zone: str | None = None
+
+
+class SiteConfig(BaseModel):
+    """The minimal site description of the walking skeleton (issue 6 grows it).
+
+    When `sensors` is non-empty, frames from sensors not listed are rejected
+    as `unknown_sensor`; when it is empty, any sensor is accepted and registered.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    zones: dict[str, list[tuple[float, float]]] = Field(default_factory=dict)
+    sensors: list[SensorPlacement] = Field(default_factory=list)
+
+    def placement(self, sensor_id: str) -> SensorPlacement | None:
+        for s in self.sensors:
+            if s.sensor_id == sensor_id:
+                return s
+        return None
+
+
+class FusionSettings(BaseModel):
+    """Stage 2 persistence and lifecycle (see `sensor_hub/fusion.py` for the arithmetic)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rf_window_s: float = Field(default=5.0, gt=0)
+    rf_min_frames: int = Field(default=3, ge=1)
+    acoustic_window_s: float = Field(default=8.0, gt=0)
+    acoustic_min_frames: int = Field(default=4, ge=1)
+    quiet_s: float = Field(default=60.0, gt=0)
+    update_interval_s: float = Field(default=2.0, ge=0)
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENSOR_HUB_", extra="forbid")
+
+    broker_url: str | None = Field(
+        default=None, description="mqtt://host:port of a production broker; None starts the embedded one"
+    )
+    mqtt_protocol: str = Field(default="auto", description="auto | 5 | 3.1.1")
+    mqtt_client_id: str = "sensor-hub"
+    mqtt_session_expiry_s: int = Field(default=3600, ge=3600)
+    db_url: str = "sqlite:///sensor-hub.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    queue_size: int = Field(default=1000, ge=1)
+    stage1_workers: int = Field(default=2, ge=1)
+    max_header_bytes: int = Field(default=8 * 1024, ge=256)
+    max_payload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    event_history: int = Field(default=1000, ge=10)
+    fusion: FusionSettings = Field(default_factory=FusionSettings)
+    site: SiteConfig = Field(default_factory=SiteConfig)
+
+    @field_validator("mqtt_protocol")
+    @classmethod
+    def _protocol(cls, value: str) -> str:
+        if value not in {"auto", "5", "3.1.1"}:
+            raise ValueError(f"mqtt_protocol={value!r} is not one of auto, 5, 3.1.1")
+        return value
