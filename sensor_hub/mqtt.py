@@ -49,6 +49,8 @@ class InboundMessage:
 class BrokerAddress:
     host: str
     port: int
+    username: str | None = None
+    password: str | None = None
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
@@ -61,7 +63,7 @@ class BrokerAddress:
             port = parsed.port or 1883
         except ValueError as exc:
             raise BrokerError(f"broker URL {url!r}: {exc}") from None
-        return cls(parsed.hostname, port)
+        return cls(parsed.hostname, port, parsed.username, parsed.password)
 
 
 class MqttAdapter:
@@ -108,6 +110,8 @@ class MqttAdapter:
                 clean_session=True,
                 protocol=paho.MQTTv311,
             )
+        if self.address.username:
+            self._client.username_pw_set(self.address.username, self.address.password)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.max_inflight_messages_set(100)
         self._client.max_queued_messages_set(10000)
