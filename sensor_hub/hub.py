@@ -113,17 +113,24 @@ class Hub:
 
     async def _close_orphans(self) -> None:
         """Alerts left open by a previous run have no live state to resolve them: close them."""
-        page = self.store.list_alerts(state=["active", "acknowledged"], limit=500)
         now = self.clock()
-        changes = [
-            AlertChange(
-                "alert.resolved",
-                a.model_copy(update={"state": "resolved", "updated_at": now, "note": "closed: hub restarted"}),
-            )
-            for a in page.items
-            if self.fusion.live_alert(a.id) is None
-        ]
-        await self._apply(changes)
+        cursor: str | None = None
+        while True:
+            page = self.store.list_alerts(state=["active", "acknowledged"], limit=500, cursor=cursor)
+            changes = [
+                AlertChange(
+                    "alert.resolved",
+                    a.model_copy(
+                        update={"state": "resolved", "updated_at": now, "note": "closed: hub restarted"}
+                    ),
+                )
+                for a in page.items
+                if self.fusion.live_alert(a.id) is None
+            ]
+            await self._apply(changes)
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     def deliver(self, message: InboundLike) -> None:
         """Called on the loop (by the MQTT adapter) for each inbound message."""

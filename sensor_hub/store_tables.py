@@ -12,6 +12,7 @@ correctly as text. Naive datetimes are refused rather than guessed.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -197,6 +198,10 @@ def create_engine_for(url: str) -> tuple[Engine, bool]:
 
 def _sqlite_engine(parsed: URL) -> tuple[Engine, bool]:
     in_memory = parsed.database in (None, "", ":memory:")
+    if parsed.database and not in_memory:
+        folder = Path(parsed.database).expanduser().absolute().parent
+        if not folder.is_dir():
+            raise ConfigError(f"SQLite database folder {str(folder)!r} does not exist")
     connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
     if in_memory:
         # One shared connection, or every checkout would see a new empty database.
