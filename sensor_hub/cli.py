@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="API bind address (default 127.0.0.1)")
     demo.add_argument("--db", default="sensor-hub.db", help="SQLite file or database URL")
     demo.add_argument(
-        "--broker", default=None, help="use this broker (mqtt://host:port) instead of the embedded one"
+        "--broker",
+        default=None,
+        help="use this broker (mqtt://host:port) instead of the embedded one",
     )
     demo.add_argument("--speed", type=float, default=1.0, help="scenario speed factor")
 
@@ -59,9 +61,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _banner(demo: bool) -> object:
     def on_ready(r: Running) -> None:
-        broker = f"{r.broker_url} (embedded amqtt, MQTT 3.1.1)" if r.embedded_broker else r.broker_url
+        broker = (
+            f"{r.broker_url} (embedded amqtt, MQTT 3.1.1)" if r.embedded_broker else r.broker_url
+        )
         print(f"sensor-hub {__version__} {'demo ' if demo else ''}running", flush=True)
-        print(f"  alerts:   {r.api_url}/   (API {r.api_url}/v1/alerts, docs {r.api_url}/docs)", flush=True)
+        print(
+            f"  alerts:   {r.api_url}/   (API {r.api_url}/v1/alerts, docs {r.api_url}/docs)",
+            flush=True,
+        )
         print(f"  broker:   {broker}", flush=True)
         print(f"  database: {r.hub.settings.db_url}", flush=True)
         print("  press Ctrl-C to stop", flush=True)

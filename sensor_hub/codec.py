@@ -75,8 +75,12 @@ def _validation_error(exc: ValidationError, sensor_id: str | None) -> FrameError
     parts = [f"{'.'.join(str(p) for p in e['loc']) or 'header'}: {e['msg']}" for e in errors[:5]]
     detail = "; ".join(parts)
     if "extra_forbidden" in kinds:
-        unknown = [".".join(str(p) for p in e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
-        return FrameError("unknown_field", f"unknown header field(s): {unknown}", sensor_id=sensor_id)
+        unknown = [
+            ".".join(str(p) for p in e["loc"]) for e in errors if e["type"] == "extra_forbidden"
+        ]
+        return FrameError(
+            "unknown_field", f"unknown header field(s): {unknown}", sensor_id=sensor_id
+        )
     if "missing" in kinds:
         return FrameError("missing_field", detail, sensor_id=sensor_id)
     return FrameError("invalid_field", detail, sensor_id=sensor_id)
@@ -113,10 +117,9 @@ def decode_payload(header: FrameHeader, payload: bytes, limits: Limits = DEFAULT
             sensor_id=sid,
         )
     raw = np.frombuffer(payload, dtype=_WIRE_DTYPE[header.datatype])
-    if header.datatype == "cf32_le" or header.datatype == "rf32_le":
-        if not np.isfinite(raw).all():
-            bad = int(np.count_nonzero(~np.isfinite(raw)))
-            raise FrameError("non_finite", f"{bad} NaN/Inf value(s) in float samples", sensor_id=sid)
+    if header.datatype in ("cf32_le", "rf32_le") and not np.isfinite(raw).all():
+        bad = int(np.count_nonzero(~np.isfinite(raw)))
+        raise FrameError("non_finite", f"{bad} NaN/Inf value(s) in float samples", sensor_id=sid)
     return Frame(header=header, samples=_to_array(header, raw))
 
 
@@ -155,11 +158,15 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
             "too_short", f"header length says {header_len} bytes but only {len(data) - 8} follow"
         )
     try:
-        raw = json.loads(bytes(data[_PREFIX.size : end]).decode("utf-8"), parse_constant=_reject_constant)
+        raw = json.loads(
+            bytes(data[_PREFIX.size : end]).decode("utf-8"), parse_constant=_reject_constant
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError("header_not_json", f"header is not UTF-8 JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise FrameError("header_not_object", f"header is a JSON {type(raw).__name__}, not an object")
+        raise FrameError(
+            "header_not_object", f"header is a JSON {type(raw).__name__}, not an object"
+        )
     header = parse_header(raw)
     return decode_payload(header, bytes(data[end:]), limits)
 
@@ -174,11 +181,15 @@ def decode_json_frame(raw: Any, limits: Limits = DEFAULT_LIMITS) -> Frame:
         raise _validation_error(exc, _sensor_hint(raw)) from None
     b64 = form.samples_b64
     if len(b64) > (limits.max_payload_bytes * 4) // 3 + 8:
-        raise FrameError("payload_too_large", "samples_b64 exceeds the payload limit", sensor_id=form.sensor_id)
+        raise FrameError(
+            "payload_too_large", "samples_b64 exceeds the payload limit", sensor_id=form.sensor_id
+        )
     try:
         payload = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise FrameError("bad_base64", f"samples_b64 is not base64: {exc}", sensor_id=form.sensor_id) from None
+        raise FrameError(
+            "bad_base64", f"samples_b64 is not base64: {exc}", sensor_id=form.sensor_id
+        ) from None
     header = FrameHeader.model_validate(form.model_dump(exclude={"samples_b64"}))
     return decode_payload(header, payload, limits)
 
@@ -217,7 +228,9 @@ def samples_to_payload(samples: NDArray[Any], header: FrameHeader) -> bytes:
 
 
 def encode_header(header: FrameHeader) -> bytes:
-    return json.dumps(header.model_dump(mode="json", exclude_none=True), separators=(",", ":")).encode()
+    return json.dumps(
+        header.model_dump(mode="json", exclude_none=True), separators=(",", ":")
+    ).encode()
 
 
 def encode_frame(header: FrameHeader, payload: bytes) -> bytes:

@@ -75,7 +75,8 @@ class EventBus:
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._subscribers.add(queue)
         try:
-            last = self.last_id if after is None else after
+            # an id from the future (e.g. kept across a database reset) means "from now"
+            last = self.last_id if after is None else min(after, self.last_id)
             for event in self.backlog(last):
                 last = event.id
                 yield event

@@ -52,7 +52,9 @@ class AlertChange:
 class _Group:
     site: str
     kind: AlertKind
-    frames: deque[tuple[datetime, str, str]] = field(default_factory=deque)  # (t_end, modality, sensor)
+    frames: deque[tuple[datetime, str, str]] = field(
+        default_factory=deque
+    )  # (t_end, modality, sensor)
     alert: Alert | None = None
     last_rx: datetime | None = None
     last_emit: datetime | None = None
@@ -97,7 +99,9 @@ class Fusion:
 
     def _persistent(self, group: _Group, modality: str, now_t: datetime) -> bool:
         window, needed = self._window(modality)
-        frames = {(t, sensor) for t, m, sensor in group.frames if m == modality and t >= now_t - window}
+        frames = {
+            (t, sensor) for t, m, sensor in group.frames if m == modality and t >= now_t - window
+        }
         return len(frames) >= needed
 
     def process(self, detections: Iterable[Detection]) -> list[AlertChange]:
@@ -132,7 +136,9 @@ class Fusion:
         group.best_confidence[tag] = max(group.best_confidence.get(tag, 0.0), det.confidence)
         placement = self._site.placement(det.sensor_id)
         if placement is not None and placement.zone:
-            group.zone_votes[placement.zone] = group.zone_votes.get(placement.zone, 0.0) + det.confidence
+            group.zone_votes[placement.zone] = (
+                group.zone_votes.get(placement.zone, 0.0) + det.confidence
+            )
         if group.alert is not None:
             a = group.alert
             group.alert = a.model_copy(
@@ -147,7 +153,9 @@ class Fusion:
 
     def _evaluate(self, group: _Group, now: datetime) -> AlertChange | None:
         confidence = combine_confidence(group.best_confidence.values())
-        zone = max(group.zone_votes, key=lambda z: group.zone_votes[z]) if group.zone_votes else None
+        zone = (
+            max(group.zone_votes, key=lambda z: group.zone_votes[z]) if group.zone_votes else None
+        )
         if group.alert is None:
             latest = max(t for t, _, _ in group.frames)
             modalities = {m for _, m, _ in group.frames}
@@ -208,7 +216,11 @@ class Fusion:
                 continue
             if group.alert is not None and group.alert.state != "resolved":
                 resolved = group.alert.model_copy(
-                    update={"state": "resolved", "updated_at": now, "note": "auto-resolved after quiet period"}
+                    update={
+                        "state": "resolved",
+                        "updated_at": now,
+                        "note": "auto-resolved after quiet period",
+                    }
                 )
                 changes.append(AlertChange("alert.resolved", resolved))
                 self._by_alert.pop(resolved.id, None)
@@ -230,7 +242,9 @@ class Fusion:
             raise NotFoundError(f"no action {action!r}")
         group = self._by_alert.get(alert.id)
         current = group.alert if group is not None and group.alert is not None else alert
-        updated = current.model_copy(update={"state": new_state, "updated_at": now, "note": note or None})
+        updated = current.model_copy(
+            update={"state": new_state, "updated_at": now, "note": note or None}
+        )
         if group is not None:
             if new_state == "resolved":
                 self._by_alert.pop(alert.id, None)

@@ -8,12 +8,13 @@ but a counted, logged `FrameError`; nothing a sensor sends can stop the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
@@ -48,12 +49,16 @@ _REJECT_LOG_INTERVAL_S = 60.0
 class Bus(Protocol):
     """The outbound MQTT port (implemented by `MqttAdapter` and `testing.InMemoryBus`)."""
 
-    async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None: ...
+    async def publish(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> None: ...
 
 
 class InboundLike(Protocol):
-    topic: str
-    payload: bytes
+    @property
+    def topic(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
 
 
 class Hub:
@@ -116,12 +121,18 @@ class Hub:
         now = self.clock()
         cursor: str | None = None
         while True:
-            page = self.store.list_alerts(state=["active", "acknowledged"], limit=500, cursor=cursor)
+            page = self.store.list_alerts(
+                state=["active", "acknowledged"], limit=500, cursor=cursor
+            )
             changes = [
                 AlertChange(
                     "alert.resolved",
                     a.model_copy(
-                        update={"state": "resolved", "updated_at": now, "note": "closed: hub restarted"}
+                        update={
+                            "state": "resolved",
+                            "updated_at": now,
+                            "note": "closed: hub restarted",
+                        }
                     ),
                 )
                 for a in page.items
@@ -159,10 +170,8 @@ class Hub:
     async def handle_message(self, message: InboundLike) -> None:
         parsed = topics.parse_topic(message.topic)
         if isinstance(parsed, topics.FrameTopic):
-            try:
+            with contextlib.suppress(FrameError):  # counted and logged in ingest_bytes
                 await self.ingest_bytes(message.payload, expect=parsed)
-            except FrameError:
-                pass  # counted and logged in ingest_bytes
         elif isinstance(parsed, topics.StatusTopic):
             await self._handle_status(parsed, message.payload)
         else:
@@ -174,18 +183,29 @@ class Hub:
         try:
             status = SensorStatusMessage.model_validate_json(payload)
         except ValidationError as exc:
-            self._reject(where.site, where.sensor_id, "bad_status", f"status is not valid: {exc.errors()[0]['msg']}")
+            self.reject(
+                where.site,
+                where.sensor_id,
+                "bad_status",
+                f"status is not valid: {exc.errors()[0]['msg']}",
+            )
             return
         key = (where.site, where.sensor_id)
         sensor = self._sensor(key)
         now = self.clock()
         changed = sensor.state != status.state
         self._sensors[key] = sensor.model_copy(
-            update={"state": status.state, "last_seen": now, "last_status": status.model_dump(mode="json")}
+            update={
+                "state": status.state,
+                "last_seen": now,
+                "last_status": status.model_dump(mode="json"),
+            }
         )
         self._save_sensor(key, force=changed)
         if changed:
-            await self._emit_sensor_event(key, "sensor.online" if status.state == "online" else "sensor.offline")
+            await self._emit_sensor_event(
+                key, "sensor.online" if status.state == "online" else "sensor.offline"
+            )
 
     # ---- ingest: shared by MQTT and HTTP
 
@@ -198,7 +218,7 @@ class Hub:
             frame = await loop.run_in_executor(self._executor, decode_frame, data, self.limits)
         except FrameError as exc:
             site = expect.site if expect else self.settings.site.site
-            self._reject(site, expect.sensor_id if expect else exc.sensor_id, exc.reason, exc.detail)
+            self.reject(site, expect.sensor_id if expect else exc.sensor_id, exc.reason, exc.detail)
             raise
         if expect is not None:
             h = frame.header
@@ -209,7 +229,7 @@ class Hub:
                     f"{expect.site}/{expect.sensor_id}/{expect.kind}",
                     sensor_id=expect.sensor_id,
                 )
-                self._reject(expect.site, expect.sensor_id, err.reason, err.detail)
+                self.reject(expect.site, expect.sensor_id, err.reason, err.detail)
                 raise err
         return await self._process(frame)
 
@@ -218,7 +238,7 @@ class Hub:
         try:
             frame = await loop.run_in_executor(self._executor, decode_json_frame, raw, self.limits)
         except FrameError as exc:
-            self._reject(self.settings.site.site, exc.sensor_id, exc.reason, exc.detail)
+            self.reject(self.settings.site.site, exc.sensor_id, exc.reason, exc.detail)
             raise
         return await self._process(frame)
 
@@ -228,10 +248,11 @@ class Hub:
         if self.settings.site.sensors and self.settings.site.placement(h.sensor_id) is None:
             err = FrameError(
                 "unknown_sensor",
-                f"sensor {h.sensor_id!r} is not in the site configuration of {self.settings.site.site!r}",
+                f"sensor {h.sensor_id!r} is not in the site configuration "
+                f"of {self.settings.site.site!r}",
                 sensor_id=h.sensor_id,
             )
-            self._reject(h.site, h.sensor_id, err.reason, err.detail)
+            self.reject(h.site, h.sensor_id, err.reason, err.detail)
             raise err
         duplicate = self.store.frame_seen(h.site, h.sensor_id, h.boot_id, h.seq)
         now = self.clock()
@@ -252,7 +273,9 @@ class Hub:
             await self._emit_sensor_event(key, "sensor.online")
         if duplicate:
             self.metrics.inc("sensorhub_frames_duplicate_total", sensor=h.sensor_id)
-            return ReadingAccepted(site=h.site, sensor_id=h.sensor_id, seq=h.seq, duplicate=True, detections=[])
+            return ReadingAccepted(
+                site=h.site, sensor_id=h.sensor_id, seq=h.seq, duplicate=True, detections=[]
+            )
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         detections = await loop.run_in_executor(self._executor, detect_frame, frame)
@@ -264,7 +287,9 @@ class Hub:
 
     async def _fuse(self, detections: list[Detection]) -> None:
         for d in detections:
-            self.metrics.inc("sensorhub_detections_total", modality=d.modality, signature=d.signature)
+            self.metrics.inc(
+                "sensorhub_detections_total", modality=d.modality, signature=d.signature
+            )
         changes = self.fusion.process(detections)
         by_alert: dict[str | None, list[Detection]] = {}
         for d in detections:
@@ -272,12 +297,19 @@ class Hub:
             by_alert.setdefault(alert_id, []).append(d)
         for alert_id, group in by_alert.items():
             self.store.add_detections(group, alert_id)
+        for change in changes:
+            if change.type == "alert.created":
+                # the frames that built up to the alert are its evidence too
+                a = change.alert
+                self.store.link_detections(a.site, a.kind, a.first_seen, a.id)
         await self._apply(changes)
 
     async def _apply(self, changes: list[AlertChange]) -> None:
         for change in changes:
             self.store.save_alert(change.alert)
-            event = self.events.make(change.type, change.alert.site, self.clock(), alert=change.alert)
+            event = self.events.make(
+                change.type, change.alert.site, self.clock(), alert=change.alert
+            )
             await self._publish_event(event)
 
     async def _publish_event(self, event: Event) -> None:
@@ -298,12 +330,19 @@ class Hub:
 
     # ---- operator actions
 
-    async def act(self, alert_id: str, action: str, body: AlertAction) -> Alert:
-        """Acknowledge or resolve an alert with a note; audited. NotFound/Conflict errors propagate."""
+    async def act(
+        self, alert_id: str, action: Literal["ack", "resolve"], body: AlertAction
+    ) -> Alert:
+        """Acknowledge or resolve an alert with a note; audited.
+
+        NotFoundError and ConflictError propagate to the caller.
+        """
         alert = self.fusion.live_alert(alert_id) or self.store.get_alert(alert_id)
         change = self.fusion.operator_action(alert, action, body.note)
         self.store.add_audit(
-            AuditEntry(alert_id=alert_id, action=action, user=body.user, note=body.note, at=self.clock())  # type: ignore[arg-type]
+            AuditEntry(
+                alert_id=alert_id, action=action, user=body.user, note=body.note, at=self.clock()
+            )
         )
         await self._apply([change])
         return change.alert
@@ -324,7 +363,8 @@ class Hub:
         self._sensor_saved[key] = now
         self.store.save_sensor(self._sensors[key])
 
-    def _reject(self, site: str, sensor_id: str | None, reason: str, detail: str) -> None:
+    def reject(self, site: str, sensor_id: str | None, reason: str, detail: str) -> None:
+        """Count and (rate-limited) log a rejected frame; the API calls it for bodies it rejects."""
         sid = sensor_id or UNKNOWN_SENSOR
         key = (site, sid)
         sensor = self._sensor(key)

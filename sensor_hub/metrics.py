@@ -11,7 +11,10 @@ _HELP: dict[str, tuple[str, str]] = {
     "sensorhub_frames_duplicate_total": ("counter", "Frames skipped as already seen"),
     "sensorhub_detections_total": ("counter", "Stage 1 detections, by modality and signature"),
     "sensorhub_alert_events_total": ("counter", "Alert and sensor events published, by type"),
-    "sensorhub_mqtt_dropped_total": ("counter", "MQTT messages dropped because the ingest queue was full"),
+    "sensorhub_mqtt_dropped_total": (
+        "counter",
+        "MQTT messages dropped because the ingest queue was full",
+    ),
     "sensorhub_mqtt_connected": ("gauge", "1 while connected to the broker"),
     "sensorhub_ingest_queue_depth": ("gauge", "Messages waiting in the ingest queue"),
     "sensorhub_stage1_seconds_total": ("counter", "CPU-side seconds spent in stage 1"),

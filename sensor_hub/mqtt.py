@@ -56,7 +56,9 @@ class BrokerAddress:
     def parse(cls, url: str) -> BrokerAddress:
         parsed = urlparse(url if "://" in url else f"mqtt://{url}")
         if parsed.scheme not in {"mqtt", "tcp"}:
-            raise BrokerError(f"broker URL {url!r}: scheme must be mqtt:// (TLS is not supported yet)")
+            raise BrokerError(
+                f"broker URL {url!r}: scheme must be mqtt:// (TLS is not supported yet)"
+            )
         if not parsed.hostname:
             raise BrokerError(f"broker URL {url!r} has no host")
         try:
@@ -124,7 +126,7 @@ class MqttAdapter:
     async def start(self, timeout_s: float = 10.0) -> None:
         kwargs: dict[str, Any] = {"keepalive": 30}
         if self._v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self._session_expiry_s
             kwargs.update(clean_start=False, properties=props)
         self._client.connect_async(self.address.host, self.address.port, **kwargs)
@@ -172,13 +174,17 @@ class MqttAdapter:
         )
         self._loop.call_soon_threadsafe(self.connected.set)
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         self._metrics.set("sensorhub_mqtt_connected", 0)
         self._loop.call_soon_threadsafe(self.connected.clear)
         log.warning("MQTT disconnected (%s); reconnecting with backoff", reason)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        message = InboundMessage(topic=msg.topic, payload=bytes(msg.payload), retain=bool(msg.retain))
+        message = InboundMessage(
+            topic=msg.topic, payload=bytes(msg.payload), retain=bool(msg.retain)
+        )
         with self._lock:
             full = self._in_flight >= self._queue_size
             if not full:

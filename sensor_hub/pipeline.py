@@ -33,7 +33,7 @@ def _from_rf(h: FrameHeader, d: RfDetection) -> Detection:
         site=h.site,
         sensor_id=h.sensor_id,
         modality="rf",
-        kind=d.kind,  # type: ignore[arg-type]
+        kind=d.kind,
         signature=d.signature,
         t_start=_at(t0, d.t_start_s),
         t_end=_at(t0, max(d.t_end_s, d.t_start_s)),
@@ -53,7 +53,7 @@ def _from_acoustic(h: FrameHeader, d: AcousticDetection) -> Detection:
         site=h.site,
         sensor_id=h.sensor_id,
         modality="acoustic",
-        kind=d.kind,  # type: ignore[arg-type]
+        kind=d.kind,
         signature=d.signature,
         t_start=_at(t0, d.t_start_s),
         t_end=_at(t0, max(d.t_end_s, d.t_start_s)),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from api.app import create_app
+from api.app import close_live_streams, create_app
 from sensor_hub.broker import EmbeddedBroker
 from sensor_hub.hub import Hub
 from sensor_hub.mqtt import MqttAdapter
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the CLI owns SIGINT/SIGTERM (one clean stop path)."""
+    """uvicorn without its own signal handling: the CLI owns SIGINT/SIGTERM (one stop path)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -147,6 +147,8 @@ async def run(
             waiters.append(asyncio.create_task(stop.wait(), name="stop"))
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        # uvicorn waits for open responses before shutting down: end live streams first
+        close_live_streams(app)
         server.should_exit = True
         for task in tasks[1:]:
             task.cancel()

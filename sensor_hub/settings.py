@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENSOR_HUB_", extra="forbid")
 
     broker_url: str | None = Field(
-        default=None, description="mqtt://host:port of a production broker; None starts the embedded one"
+        default=None,
+        description="mqtt://host:port of a production broker; None starts the embedded one",
     )
     mqtt_protocol: str = Field(default="auto", description="auto | 5 | 3.1.1")
     mqtt_client_id: str = "sensor-hub"

@@ -47,6 +47,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -195,6 +196,25 @@ class Store:
         ]
         with self._begin() as conn:
             conn.execute(insert(t.detections), rows)
+
+    def link_detections(self, site: str, kind: str, since: datetime, alert_id: str) -> int:
+        """Attach unlinked detections of (site, kind) ending at or after `since` to an alert.
+
+        Used when persistence is reached: the frames that built up to the alert become its
+        evidence. Returns the number of detections linked.
+        """
+        stmt = (
+            update(t.detections)
+            .where(
+                t.detections.c.alert_id.is_(None),
+                t.detections.c.site == site,
+                t.detections.c.kind == kind,
+                t.detections.c.t_end >= as_utc(since, "since"),
+            )
+            .values(alert_id=alert_id)
+        )
+        with self._begin() as conn:
+            return int(conn.execute(stmt).rowcount or 0)
 
     def alert_detections(self, alert_id: str, limit: int = 200) -> list[Detection]:
         """The alert's detections, newest first (by t_start)."""

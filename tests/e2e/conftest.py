@@ -45,7 +45,13 @@ class ServiceThread:
             self.running = r
             self.ready.set()
 
-        await run(self.settings, demo=self.demo, stop=self._stop, on_ready=on_ready, demo_speed=self.demo_speed)
+        await run(
+            self.settings,
+            demo=self.demo,
+            stop=self._stop,
+            on_ready=on_ready,
+            demo_speed=self.demo_speed,
+        )
 
     def start(self, timeout_s: float = 30.0) -> ServiceThread:
         self.started_at = time.monotonic()
@@ -116,22 +122,35 @@ def wait_for_alerts(url: str, kinds: set[str], timeout_s: float) -> dict[str, di
             if kinds <= set(found):
                 return found
             time.sleep(0.25)
-    raise AssertionError(f"alerts of kinds {kinds} not seen within {timeout_s} s; saw {sorted(found)}")
+    raise AssertionError(
+        f"alerts of kinds {kinds} not seen within {timeout_s} s; saw {sorted(found)}"
+    )
 
 
-def read_sse(url: str, *, after: int = 0, want: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 20.0) -> list[dict[str, Any]]:
+def read_sse(
+    url: str,
+    *,
+    after: int = 0,
+    want: Callable[[list[dict[str, Any]]], bool],
+    timeout_s: float = 20.0,
+) -> list[dict[str, Any]]:
     """Read /v1/events from `after` until `want(events)` holds."""
     events: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=url, timeout=httpx.Timeout(5, read=timeout_s)) as client:
-        with client.stream("GET", "/v1/events", headers={"Last-Event-ID": str(after)}) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            for line in response.iter_lines():
-                if line.startswith("data:"):
-                    events.append(json.loads(line[5:].strip()))
-                    if want(events):
-                        return events
-                if time.monotonic() > deadline:
-                    break
-    raise AssertionError(f"SSE condition not met within {timeout_s} s; got {[e['type'] for e in events]}")
+    headers = {"Last-Event-ID": str(after)}
+    with (
+        httpx.Client(base_url=url, timeout=httpx.Timeout(5, read=timeout_s)) as client,
+        client.stream("GET", "/v1/events", headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:].strip()))
+                if want(events):
+                    return events
+            if time.monotonic() > deadline:
+                break
+    raise AssertionError(
+        f"SSE condition not met within {timeout_s} s; got {[e['type'] for e in events]}"
+    )

@@ -38,14 +38,19 @@ def test_demo_scenario_alerts_over_rest_sse_and_mqtt(
     svc = service_factory(broker_url=url, demo=True)
     heard: list[dict[str, Any]] = []
     if svc.running is not None:
-        listener = mqtt_client(svc.running.broker_url, "e2e-listener") if broker == "mosquitto" else None
+        listener = (
+            mqtt_client(svc.running.broker_url, "e2e-listener") if broker == "mosquitto" else None
+        )
         if listener is not None:
             listener.on_message = lambda c, u, m: heard.append(json.loads(m.payload))
             listener.subscribe(topics.events_topic("demo"), qos=1)
     alerts = wait_for_alerts(svc.url, {"drone", "handset"}, timeout_s=30)
     elapsed = time.monotonic() - svc.started_at
     assert elapsed < 30
-    assert "elrs_2g4" in alerts["drone"]["signatures"] or "rotor_harmonics" in alerts["drone"]["signatures"]
+    assert (
+        "elrs_2g4" in alerts["drone"]["signatures"]
+        or "rotor_harmonics" in alerts["drone"]["signatures"]
+    )
     assert alerts["handset"]["signatures"] == ["gsm_uplink"]
     assert alerts["handset"]["zone"] == "cell-block-a"
     ids = {a["id"] for a in alerts.values()}
@@ -82,16 +87,29 @@ def test_http_readings_become_alerts(service_factory: Callable[..., ServiceThrea
                 break
             if topics.parse_topic(msg.topic).__class__ is not topics.FrameTopic:
                 continue
-            r = client.post("/v1/readings", content=msg.payload, headers={"content-type": "application/octet-stream"})
+            r = client.post(
+                "/v1/readings",
+                content=msg.payload,
+                headers={"content-type": "application/octet-stream"},
+            )
             assert r.status_code == 202, r.text
             posted += 1
-        garbage = client.post("/v1/readings", content=b"SHF1garbage", headers={"content-type": "application/octet-stream"})
+        garbage = client.post(
+            "/v1/readings",
+            content=b"SHF1garbage",
+            headers={"content-type": "application/octet-stream"},
+        )
         assert garbage.status_code == 422
         assert garbage.headers["content-type"].startswith("application/problem+json")
         assert garbage.json()["reason"] in {"header_too_long", "too_short"}
     assert posted > 50
     alerts = wait_for_alerts(svc.url, {"drone", "handset"}, timeout_s=10)
-    events = read_sse(svc.url, want=lambda evs: {a["id"] for a in alerts.values()} <= {e["alert"]["id"] for e in evs if e.get("alert")})
+    events = read_sse(
+        svc.url,
+        want=lambda evs: (
+            {a["id"] for a in alerts.values()} <= {e["alert"]["id"] for e in evs if e.get("alert")}
+        ),
+    )
     assert events
 
 
@@ -115,7 +133,9 @@ def test_garbage_mqtt_payloads_do_not_stop_valid_frames(
     scenario = demo_scenario(site="demo", seed=5)
     rng = np.random.default_rng(0)
     client = mqtt_client(mosquitto.url, "e2e-garbage")
-    frames = [m for m in scenario.messages(time.time_ns()) if m.due_s <= 12 and "/frames/" in m.topic]
+    frames = [
+        m for m in scenario.messages(time.time_ns()) if m.due_s <= 12 and "/frames/" in m.topic
+    ]
     per_frame = 1000 / len(frames)
     sent_garbage = 0
     owed = 0.0
@@ -123,7 +143,9 @@ def test_garbage_mqtt_payloads_do_not_stop_valid_frames(
     for msg in frames:
         owed += per_frame
         while owed >= 1 and sent_garbage < 1000:
-            client.publish(msg.topic, _garbage(rng, msg.payload, sent_garbage), qos=1).wait_for_publish(5)
+            client.publish(
+                msg.topic, _garbage(rng, msg.payload, sent_garbage), qos=1
+            ).wait_for_publish(5)
             sent_garbage += 1
             owed -= 1
         client.publish(msg.topic, msg.payload, qos=1).wait_for_publish(5)
@@ -156,7 +178,11 @@ def test_garbage_mqtt_payloads_do_not_stop_valid_frames(
         metrics = http.get("/metrics").text
         assert 'sensorhub_frames_rejected_total{reason="bad_magic",sensor="rf-wall-n"}' in metrics
         assert "sensorhub_mqtt_dropped_total" in metrics
-        dropped = [line for line in metrics.splitlines() if line.startswith("sensorhub_mqtt_dropped_total{")]
+        dropped = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("sensorhub_mqtt_dropped_total{")
+        ]
         assert dropped == []  # nothing dropped at this rate
 
 

@@ -20,11 +20,25 @@ SITE = SiteConfig(
 )
 
 
-def det(t: datetime, *, sensor: str = "rf-1", kind: str = "drone", sig: str = "elrs_2g4",
-        modality: str = "rf", conf: float = 0.8) -> Detection:
+def det(
+    t: datetime,
+    *,
+    sensor: str = "rf-1",
+    kind: str = "drone",
+    sig: str = "elrs_2g4",
+    modality: str = "rf",
+    conf: float = 0.8,
+) -> Detection:
     return Detection(
-        site="s", sensor_id=sensor, modality=modality, kind=kind, signature=sig,  # type: ignore[arg-type]
-        t_start=t - timedelta(milliseconds=20), t_end=t, confidence=conf, snr_db=12.0,
+        site="s",
+        sensor_id=sensor,
+        modality=modality,
+        kind=kind,
+        signature=sig,  # type: ignore[arg-type]
+        t_start=t - timedelta(milliseconds=20),
+        t_end=t,
+        confidence=conf,
+        snr_db=12.0,
     )
 
 
@@ -64,7 +78,9 @@ def test_acoustic_corroboration_raises_severity_and_emits_at_once() -> None:
         clock.advance(0.2)
     changes = []
     for _ in range(4):
-        changes += fusion.process([det(clock.now, sensor="mic-1", modality="acoustic", sig="rotor_harmonics")])
+        changes += fusion.process(
+            [det(clock.now, sensor="mic-1", modality="acoustic", sig="rotor_harmonics")]
+        )
         clock.advance(1.0)
     assert changes and changes[0].type == "alert.updated"
     assert changes[0].alert.severity == "critical"
@@ -90,7 +106,9 @@ def test_handset_and_drone_are_separate_alerts() -> None:
     fusion, clock = make()
     created = []
     for _ in range(3):
-        created += fusion.process([det(clock.now), det(clock.now, sensor="rf-cb", kind="handset", sig="gsm_uplink")])
+        created += fusion.process(
+            [det(clock.now), det(clock.now, sensor="rf-cb", kind="handset", sig="gsm_uplink")]
+        )
         clock.advance(0.2)
     kinds = {c.alert.kind: c.alert for c in created if c.type == "alert.created"}
     assert set(kinds) == {"drone", "handset"}
@@ -141,6 +159,8 @@ def test_operator_actions() -> None:
     assert fusion.alert_id_for("s", "drone") is None
 
 
-@pytest.mark.parametrize(("values", "expected"), [([], 0.0), ([0.5], 0.5), ([0.5, 0.5], 0.75), ([1.0], 0.999)])
+@pytest.mark.parametrize(
+    ("values", "expected"), [([], 0.0), ([0.5], 0.5), ([0.5, 0.5], 0.75), ([1.0], 0.999)]
+)
 def test_combine_confidence(values: list[float], expected: float) -> None:
     assert combine_confidence(values) == pytest.approx(expected)

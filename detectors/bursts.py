@@ -1,0 +1,322 @@
+"""Burst segmentation on a spectrogram: CFAR mask -> connected regions -> measured bursts.
+
+1. Each cell is divided by its bin's noise floor (`floor.time_floor`), so noise cells are
+   unit-mean exponential.
+2. The ratio is box-averaged at a few time x frequency scales; a cell is "hot" when a box
+   average exceeds the known-noise threshold for the per-cell Pfa (`cfar`), with the
+   box's effective number of independent cells (Hann bins are correlated).
+3. Hot cells are merged across gaps of a couple of cells and labelled (`scipy.ndimage`).
+4. Each region is re-measured on the raw ratio: 99 % power bandwidth from the frequency
+   profile, start/end at the half-excess crossings of the time profile, in-band SNR.
+5. A region is kept only if its measured box passes a burst-level energy test at
+   `pfa_burst` and the minimum size, which is what keeps noise-only frames silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from detectors.cfar import known_noise_pfa, known_noise_threshold
+from detectors.floor import NoiseFloor
+from detectors.spectra import Spectrogram, effective_cells
+from detectors.units import power_to_db
+
+F32 = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class BurstConfig:
+    """Segmentation settings.
+
+    pfa_cell: false-alarm probability per spectrogram cell of the hot-cell mask (split
+      evenly across the `kernels`).
+    pfa_burst: false-alarm probability of the energy test on a measured burst box.
+    kernels: box-average scales as (frames, bins).
+    """
+
+    pfa_cell: float = 1e-6
+    pfa_burst: float = 1e-9
+    kernels: tuple[tuple[int, int], ...] = ((3, 3), (9, 9))
+    merge_frames: int = 2
+    merge_bins: int = 2
+    min_frames: int = 3
+    min_bins: int = 2
+    min_duration_s: float = 30e-6
+    max_regions: int = 400
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.pfa_cell < 1.0 or not 0.0 < self.pfa_burst < 1.0:
+            raise ValueError(f"pfa must be in (0, 1): {self.pfa_cell=}, {self.pfa_burst=}")
+        if not self.kernels or any(t < 1 or f < 1 for t, f in self.kernels):
+            raise ValueError(f"kernels must be non-empty (frames, bins) >= 1, got {self.kernels=}")
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """One time-frequency burst measured on a spectrogram.
+
+    Times in s from the first sample; frequencies are baseband offsets in Hz.
+    snr_db: in-band SNR per sample (excess power over noise in the occupied band).
+    mean_power_dbfs / peak_power_dbfs: in-band signal power (noise removed), mean over the
+    burst and highest frame, dB re full scale (|x|^2 = 1).
+    """
+
+    t_start_s: float
+    duration_s: float
+    freq_offset_hz: float
+    bandwidth_hz: float
+    snr_db: float
+    mean_power_dbfs: float
+    peak_power_dbfs: float
+    cells: int
+
+    @property
+    def t_end_s(self) -> float:
+        return self.t_start_s + self.duration_s
+
+    @property
+    def t_centre_s(self) -> float:
+        return self.t_start_s + 0.5 * self.duration_s
+
+
+def hot_cells(ratio: F32, spec: Spectrogram, config: BurstConfig) -> NDArray[np.bool_]:
+    """(n_frames, n_bins) mask of cells whose box-averaged ratio exceeds the CFAR threshold."""
+    pfa = config.pfa_cell / len(config.kernels)
+    mask = np.zeros(ratio.shape, dtype=bool)
+    for frames, bins in config.kernels:
+        frames_eff = min(frames, ratio.shape[0])
+        bins_eff = min(bins, ratio.shape[1])
+        n_eff = effective_cells(spec.window, spec.nfft, frames_eff, bins_eff)
+        threshold = np.float32(known_noise_threshold(pfa, n_eff))
+        smoothed = ndimage.uniform_filter(ratio, size=(frames_eff, bins_eff), mode="nearest")
+        mask |= smoothed > threshold
+    return mask
+
+
+def _runs_containing(flags: NDArray[np.bool_], index: int) -> tuple[int, int]:
+    """[lo, hi] inclusive of the run of True in `flags` containing `index` (flags[index] True)."""
+    lo = index
+    while lo > 0 and flags[lo - 1]:
+        lo -= 1
+    hi = index
+    while hi < flags.shape[0] - 1 and flags[hi + 1]:
+        hi += 1
+    return lo, hi
+
+
+def occupied_band(
+    excess_power: NDArray[np.float64], significant: NDArray[np.bool_]
+) -> tuple[float, float, float] | None:
+    """(lo_edge, hi_edge, centroid) in bin units of the band holding 99 % of the excess
+    (signal) power, within the run of `significant` bins around the strongest one.
+
+    excess_power: (n_bins,) mean power minus noise floor, linear; significant: (n_bins,)
+    bins whose excess is statistically real (short gaps of up to 2 bins are bridged).
+    """
+    if not significant.any():
+        return None
+    closed = ndimage.binary_closing(significant, structure=np.ones(3, dtype=bool))
+    closed |= significant  # closing may erode at the array ends
+    peak = int(np.argmax(np.where(closed, excess_power, -np.inf)))
+    lo, hi = _runs_containing(closed, peak)
+    run = np.clip(excess_power[lo : hi + 1], 0.0, None)
+    total = float(run.sum())
+    if total <= 0.0:
+        return None
+    cum = np.concatenate(([0.0], np.cumsum(run))) / total
+    edges = np.arange(lo, hi + 2, dtype=np.float64) - 0.5
+    lo_edge = float(np.interp(0.005, cum, edges))
+    hi_edge = float(np.interp(0.995, cum, edges))
+    centroid = float(np.sum(run * np.arange(lo, hi + 1)) / total)
+    return lo_edge, hi_edge, centroid
+
+
+def _on_level(values: NDArray[np.float64]) -> float:
+    """Typical level of a burst's frames: median of the frames above a quarter of the
+    90th percentile (the region may hold noise-only frames too)."""
+    top = float(np.percentile(values, 90))
+    return float(np.median(values[values >= 0.25 * top]))
+
+
+def _time_extent(profile: NDArray[np.float64], core: slice, sigma: float) -> tuple[float, float]:
+    """Fractional frame positions (start, end) where the excess `profile` crosses half its
+    median level around the strongest part of `core`. Dips of up to 3 frames inside a burst
+    (data-dependent spectra, fading) are bridged."""
+    smooth = profile
+    level = _on_level(profile[core])
+    if level < 6.0 * sigma and profile.shape[0] >= 3:
+        smooth = ndimage.uniform_filter1d(profile, 3, mode="nearest")
+        level = _on_level(smooth[core])
+    half = 0.5 * level
+    above = smooth >= half
+    above |= ndimage.binary_closing(above, structure=np.ones(5, dtype=bool))
+    start_idx = core.start + int(np.argmax(smooth[core]))
+    lo, hi = _runs_containing(above, start_idx)
+    # fractional crossing between lo-1 (below) and lo (above), and hi and hi+1
+    if lo > 0:
+        a, b = smooth[lo - 1], smooth[lo]
+        start = lo - 1 + (half - a) / (b - a) if b > a else float(lo)
+    else:
+        start = -0.5
+    if hi < smooth.shape[0] - 1:
+        a, b = smooth[hi], smooth[hi + 1]
+        end = hi + (a - half) / (a - b) if a > b else float(hi)
+    else:
+        end = smooth.shape[0] - 0.5
+    return float(start), float(end)
+
+
+def measure_region(
+    ratio: F32,
+    spec: Spectrogram,
+    noise: NoiseFloor,
+    region: tuple[slice, slice],
+    config: BurstConfig,
+) -> Burst | None:
+    """Measure one labelled region on the spectrogram; None if it fails the burst-level
+    tests. Bandwidth and timing are measured on signal power (power minus floor), so a
+    strong burst's faint skirts over a shaped noise floor do not widen it."""
+    n_frames, n_bins = ratio.shape
+    ts, fs = region
+    core_frames = ts.stop - ts.start
+    floor = noise.floor.astype(np.float64)
+    pad_f = max(3, (fs.stop - fs.start) // 4)
+    band: tuple[float, float, float] | None = None
+    for _ in range(6):  # widen the search until the band ends inside it
+        f0, f1 = max(0, fs.start - pad_f), min(n_bins, fs.stop + pad_f)
+        mean_power = spec.power[ts, f0:f1].mean(axis=0, dtype=np.float64)
+        significant = mean_power / floor[f0:f1] - 1.0 > 3.0 / np.sqrt(core_frames)
+        # bins blinded by a carrier or the DC spike (own floor far above their neighbours')
+        # cannot show a burst; let the band run through them
+        significant |= noise.per_bin[f0:f1] > 2.0 * noise.smoothed[f0:f1]
+        band = occupied_band(mean_power - floor[f0:f1], significant)
+        if band is None:
+            return None
+        touches_lo = band[0] < 1.0 and f0 > 0
+        touches_hi = band[1] > f1 - f0 - 2.0 and f1 < n_bins
+        if not (touches_lo or touches_hi):
+            break
+        pad_f *= 2
+    if band is None:
+        return None
+    lo_edge, hi_edge, centroid = (v + f0 for v in band)
+    b0 = max(0, int(np.floor(lo_edge + 0.5)))
+    b1 = min(n_bins, int(np.ceil(hi_edge - 0.5)) + 1)
+    n_band = b1 - b0
+    if n_band < config.min_bins:
+        return None
+
+    pad_t = max(3, core_frames // 4)
+    t0, t1 = max(0, ts.start - pad_t), min(n_frames, ts.stop + pad_t)
+    band_floor = floor[b0:b1]
+    profile = (spec.power[t0:t1, b0:b1] - band_floor).sum(axis=1, dtype=np.float64)
+    core = slice(ts.start - t0, ts.stop - t0)
+    sigma = float(np.sqrt(np.sum(band_floor**2)))
+    start_f, end_f = _time_extent(profile, core, sigma)
+    start_f += t0
+    end_f += t0
+    fa = max(0, int(np.ceil(start_f)))
+    fb = min(n_frames, int(np.floor(end_f)) + 1)
+    if fb - fa < config.min_frames:
+        return None
+    t_start = max(0.0, spec.frame_centre_s(start_f))
+    t_end = min(n_frames * spec.frame_s, spec.frame_centre_s(end_f))
+    if t_end - t_start < config.min_duration_s:
+        return None
+
+    box = ratio[fa:fb, b0:b1]
+    mean_ratio = float(box.mean(dtype=np.float64))
+    n_eff = effective_cells(spec.window, spec.nfft, fb - fa, n_band)
+    if mean_ratio <= 1.0 or known_noise_pfa(mean_ratio, n_eff) > config.pfa_burst:
+        return None
+
+    per_frame = profile[fa - t0 : fb - t0]
+    signal_power = float(per_frame.mean())
+    return Burst(
+        t_start_s=t_start,
+        duration_s=t_end - t_start,
+        freq_offset_hz=spec.bin_offset_hz(centroid),
+        bandwidth_hz=(hi_edge - lo_edge) * spec.bin_hz,
+        snr_db=power_to_db(signal_power / float(np.sum(noise.smoothed[b0:b1]))),
+        mean_power_dbfs=power_to_db(signal_power),
+        peak_power_dbfs=power_to_db(float(per_frame.max())),
+        cells=int(box.size),
+    )
+
+
+def _shrink(span: slice, margin: int) -> slice:
+    start, stop = int(span.start), int(span.stop)
+    if stop - start > 2 * margin:
+        return slice(start + margin, stop - margin)
+    mid = (start + stop) // 2
+    return slice(mid, mid + 1)
+
+
+def _overlap(a: Burst, b: Burst) -> float:
+    """Overlap of two bursts' time-frequency boxes, relative to the smaller box."""
+    dt = min(a.t_end_s, b.t_end_s) - max(a.t_start_s, b.t_start_s)
+    a_lo, a_hi = a.freq_offset_hz - a.bandwidth_hz / 2, a.freq_offset_hz + a.bandwidth_hz / 2
+    b_lo, b_hi = b.freq_offset_hz - b.bandwidth_hz / 2, b.freq_offset_hz + b.bandwidth_hz / 2
+    df = min(a_hi, b_hi) - max(a_lo, b_lo)
+    if dt <= 0 or df <= 0:
+        return 0.0
+    smaller = min(a.duration_s * a.bandwidth_hz, b.duration_s * b.bandwidth_hz)
+    return dt * df / smaller if smaller > 0 else 0.0
+
+
+def _deduplicate(bursts: list[Burst]) -> list[Burst]:
+    """Drop bursts mostly inside a bigger one (a burst split into regions at low SNR is
+    measured from each fragment)."""
+    kept: list[Burst] = []
+    for b in sorted(bursts, key=lambda x: x.duration_s * x.bandwidth_hz, reverse=True):
+        if all(_overlap(b, k) < 0.7 for k in kept):
+            kept.append(b)
+    return kept
+
+
+def _dilate(mask: NDArray[np.bool_], frames: int, bins: int) -> NDArray[np.bool_]:
+    """Binary dilation by a (2 frames + 1) x (2 bins + 1) rectangle (separable, fast)."""
+    grown = ndimage.maximum_filter(mask.view(np.uint8), size=(2 * frames + 1, 2 * bins + 1))
+    result: NDArray[np.bool_] = grown.view(bool)
+    return result
+
+
+def _regions(mask: NDArray[np.bool_], config: BurstConfig) -> list[tuple[slice, slice]]:
+    """Bounding boxes of the hot regions (merged across small gaps), largest first if capped."""
+    merged = _dilate(mask, config.merge_frames, config.merge_bins)
+    labels, count = ndimage.label(merged, structure=np.ones((3, 3), dtype=bool))
+    boxes = ndimage.find_objects(labels)
+    regions = [
+        (_shrink(ts, config.merge_frames), _shrink(fs, config.merge_bins))
+        for ts, fs in (b for b in boxes if b is not None)
+    ]
+    if count > config.max_regions:
+        sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+        keep = np.argsort(sizes)[::-1][: config.max_regions]
+        regions = [regions[i] for i in sorted(keep)]
+    return regions
+
+
+def find_bursts(spec: Spectrogram, noise: NoiseFloor, config: BurstConfig) -> list[Burst]:
+    """All bursts of a spectrogram, in time order.
+
+    spec: spectrogram of the frame; noise: its floor (`floor.time_floor`).
+    Known limit: bursts that touch in time and frequency (an RC packet during a Wi-Fi
+    frame on the same channel) form one region and are measured as the dominant one.
+    """
+    ratio = (spec.power / noise.floor).astype(np.float32, copy=False)
+    mask = hot_cells(ratio, spec, config)
+    if not mask.any():
+        return []
+    bursts: list[Burst] = []
+    for region in _regions(mask, config):
+        burst = measure_region(ratio, spec, noise, region, config)
+        if burst is not None:
+            bursts.append(burst)
+    bursts = _deduplicate(bursts)
+    bursts.sort(key=lambda b: (b.t_start_s, b.freq_offset_hz))
+    return bursts

@@ -1,0 +1,80 @@
+"""Continuous carriers: bins that are busy for the whole frame.
+
+A bin whose own time-floor (`NoiseFloor.per_bin`) sits well above the receiver noise of
+the span (median of the per-bin floors, assuming carriers fill less than half the span) is
+occupied all the time: a downlink, a video link, an analogue FPV transmitter. Such bins
+are invisible to the burst detector (a burst is measured against its own bin's floor),
+so they are reported here, as bursts lasting the whole frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from detectors.bursts import Burst, occupied_band
+from detectors.floor import NoiseFloor
+from detectors.spectra import Spectrogram
+from detectors.units import db_to_power, power_to_db
+
+
+def _is_receiver_artefact(lo: int, hi: int, dc_bin: int, dc_guard_bins: int) -> bool:
+    """A DC spike (run within `dc_guard_bins` of the centre bin), or a receiver passband
+    narrower than the span (run straddling DC symmetrically). A real carrier tuned exactly
+    to the centre frequency is missed by the second test: tune off-centre."""
+    if abs(lo - dc_bin) <= dc_guard_bins and abs(hi - dc_bin) <= dc_guard_bins:
+        return True
+    asymmetry = abs((dc_bin - lo) - (hi - dc_bin))
+    return lo < dc_bin < hi and asymmetry <= max(2, (hi - lo + 1) // 10)
+
+
+def find_carriers(
+    spec: Spectrogram,
+    noise: NoiseFloor,
+    *,
+    min_excess_db: float = 6.0,
+    min_bins: int = 3,
+    dc_guard_bins: int = 2,
+) -> list[Burst]:
+    """Carriers present throughout the frame, as `Burst`s spanning [0, frame duration].
+
+    A run of occupied bins that lies entirely within `dc_guard_bins` of the centre bin is
+    the receiver's DC offset / LO leakage, not an emitter, and is skipped.
+    """
+    per_bin = noise.per_bin.astype(np.float64)
+    receiver = float(np.median(per_bin))
+    if receiver <= 0.0:
+        return []
+    rel = per_bin / receiver
+    occupied = rel > db_to_power(min_excess_db)
+    labels, count = ndimage.label(occupied)
+    duration_s = spec.n_frames * spec.frame_s
+    carriers = []
+    for (run,) in ndimage.find_objects(labels)[:count]:
+        lo, hi = run.start, run.stop - 1
+        if _is_receiver_artefact(lo, hi, spec.dc_bin, dc_guard_bins):
+            continue
+        pad = max(2, (hi - lo + 1) // 4)
+        a, b = max(0, lo - pad), min(per_bin.shape[0], hi + pad + 1)
+        band = occupied_band(per_bin[a:b] - receiver, occupied[a:b])
+        if band is None:
+            continue
+        lo_edge, hi_edge, centroid = (v + a for v in band)
+        if hi_edge - lo_edge < min_bins - 0.5:
+            continue
+        b0, b1 = int(np.floor(lo_edge + 0.5)), int(np.ceil(hi_edge - 0.5)) + 1
+        excess = float(np.mean(rel[b0:b1] - 1.0))
+        signal = float(np.sum(per_bin[b0:b1] - receiver))
+        carriers.append(
+            Burst(
+                t_start_s=0.0,
+                duration_s=duration_s,
+                freq_offset_hz=spec.bin_offset_hz(centroid),
+                bandwidth_hz=(hi_edge - lo_edge) * spec.bin_hz,
+                snr_db=power_to_db(excess),
+                mean_power_dbfs=power_to_db(signal),
+                peak_power_dbfs=power_to_db(signal),
+                cells=(b1 - b0) * spec.n_frames,
+            )
+        )
+    return carriers

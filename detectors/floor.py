@@ -1,0 +1,69 @@
+"""Robust noise-floor estimates from order statistics of power cells.
+
+A mean would be dragged up by the very bursts we want to find; a low order
+statistic over time is not, as long as a bin is free for more than `quantile`
+of the frame. The k-th smallest of n unit-mean exponential cells has expectation
+sum_{i<k} 1/(n-i), which turns the order statistic into an unbiased noise mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+F32 = NDArray[np.float32]
+
+_TINY = np.float32(1e-30)
+
+
+def order_statistic_mean(n: int, k: int) -> float:
+    """Expected k-th smallest (1-based) of n independent unit-mean exponential variables."""
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got {k=}, {n=}")
+    return float(np.sum(1.0 / (n - np.arange(k, dtype=np.float64))))
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseFloor:
+    """Per-bin noise power of a spectrogram (same units as `Spectrogram.power`).
+
+    per_bin: (n_bins,) float32, order statistic over time of each bin alone: high where a
+    continuous carrier (or a DC spike) sits.
+    smoothed: (n_bins,) float32, running median of per_bin across `smooth_bins` bins: the
+    receiver noise with carriers narrower than half the window removed.
+    floor: (n_bins,) float32, max(per_bin, smoothed): what bursts are measured against
+    (a bin that is always busy is never a burst).
+    """
+
+    per_bin: F32
+    smoothed: F32
+    floor: F32
+
+
+def time_floor(power: F32, *, quantile: float = 0.1, smooth_bins: int = 7) -> NoiseFloor:
+    """Noise floor per frequency bin of power (n_frames, n_bins) from the `quantile`
+    order statistic over time (frames on axis 0)."""
+    if power.ndim != 2:
+        raise ValueError(f"power must be (n_frames, n_bins), got {power.shape=}")
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile=}")
+    n = int(power.shape[0])
+    k = min(n, max(1, round(quantile * n)))
+    kth = np.partition(power, k - 1, axis=0)[k - 1]
+    per_bin = np.maximum(kth / np.float32(order_statistic_mean(n, k)), _TINY).astype(np.float32)
+    size = max(1, smooth_bins | 1)
+    smoothed = ndimage.median_filter(per_bin, size=size, mode="nearest").astype(np.float32)
+    floor = np.maximum(per_bin, smoothed)
+    return NoiseFloor(per_bin=per_bin, smoothed=smoothed, floor=floor)
+
+
+def spectrum_floor(spectrum: F32, *, quantile: float = 0.5) -> float:
+    """Noise mean of one power spectrum (linear units) from an order statistic across bins,
+    assuming exponential cells (one periodogram) and that most bins hold noise only."""
+    n = int(spectrum.shape[-1])
+    k = min(n, max(1, round(quantile * n)))
+    kth = float(np.partition(spectrum, k - 1)[k - 1])
+    return max(kth / order_statistic_mean(n, k), float(_TINY))

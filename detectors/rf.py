@@ -1,0 +1,219 @@
+"""RF entry point: one complex-baseband frame in, one detection per emitter out.
+
+spectrogram (`spectra`) -> noise floor per bin (`floor`) -> CFAR bursts (`bursts`) and
+continuous carriers (`carriers`) -> label per burst (`rf_labels`) -> group bursts of one
+emitter (same label; same channel unless the label hops) -> `RfDetection`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.bursts import Burst, BurstConfig, find_bursts
+from detectors.carriers import find_carriers
+from detectors.floor import time_floor
+from detectors.rf_labels import DEFAULT_RULES, HOPPING_SIGNATURES, UNKNOWN, LabelRule, label_burst
+from detectors.spectra import choose_nfft, spectrogram
+
+GSM_FRAME_S = 4.615e-3  # 8 x 576.9 µs TDMA frame (SIGNALS.md §2)
+
+
+@dataclass(frozen=True, slots=True)
+class RfConfig:
+    """Settings of `detect_rf`.
+
+    max_bin_hz: the FFT size is the smallest power of two giving bins at most this wide.
+    floor_quantile: order statistic over time used as the per-bin noise floor.
+    carrier_min_excess_db: a bin busy all frame is a carrier when its floor exceeds the
+      span's receiver noise by this much.
+    min_snr_db: bursts below this in-band SNR are dropped (significance is already
+      tested at `bursts.pfa_burst`; the per-bin floor reads high under long duty cycles).
+    """
+
+    max_bin_hz: float = 50e3
+    floor_quantile: float = 0.05
+    floor_smooth_bins: int = 7
+    bursts: BurstConfig = field(default_factory=BurstConfig)
+    carrier_min_excess_db: float = 6.0
+    dc_guard_bins: int = 2
+    min_snr_db: float = -6.0
+    rules: tuple[LabelRule, ...] = DEFAULT_RULES
+    hopping_signatures: frozenset[str] = HOPPING_SIGNATURES
+    gsm_frame_s: float = GSM_FRAME_S
+    period_tolerance: float = 0.03
+
+
+@dataclass(frozen=True, slots=True)
+class RfDetection:
+    """One emitter seen in one RF frame.
+
+    Times in s from the first sample of the frame; freq_hz is the absolute RF centre (median
+    over bursts for a hopping emitter); bandwidth_hz the median occupied (99 %) bandwidth
+    of its bursts; snr_db the median in-band SNR per sample; rssi_dbm the median in-band
+    power in dBm when the frame's full-scale power is known.
+    """
+
+    signature: str
+    kind: str
+    t_start_s: float
+    t_end_s: float
+    freq_hz: float
+    bandwidth_hz: float
+    snr_db: float
+    rssi_dbm: float | None
+    confidence: float
+    burst_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledBurst:
+    burst: Burst
+    freq_hz: float
+    signature: str
+    kind: str
+
+
+def _as_iq(iq: NDArray[Any]) -> NDArray[np.complex64]:
+    x = np.asarray(iq)
+    if x.ndim == 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 1:
+        raise ValueError(f"iq must be (n,) or (1, n), got {x.shape=}")
+    if not np.iscomplexobj(x):
+        raise ValueError(f"iq must be complex, got {x.dtype=}")
+    return x.astype(np.complex64, copy=False)
+
+
+def _group_channels(bursts: list[LabelledBurst]) -> list[list[LabelledBurst]]:
+    """Split bursts of one label into channels: centres closer than 0.4 x bandwidth."""
+    ordered = sorted(bursts, key=lambda b: b.freq_hz)
+    groups: list[list[LabelledBurst]] = []
+    for b in ordered:
+        if groups:
+            last = groups[-1]
+            ref = float(np.median([x.freq_hz for x in last]))
+            width = float(np.median([x.burst.bandwidth_hz for x in last]))
+            if abs(b.freq_hz - ref) <= 0.4 * max(width, b.burst.bandwidth_hz):
+                last.append(b)
+                continue
+        groups.append([b])
+    return groups
+
+
+def _periodic_fraction(starts_s: list[float], period_s: float, tolerance: float) -> float:
+    """Fraction of successive start gaps that are a whole number of periods (± tolerance)."""
+    if len(starts_s) < 2:
+        return 0.0
+    gaps = np.diff(np.sort(np.asarray(starts_s)))
+    cycles = gaps / period_s
+    whole = np.round(cycles)
+    ok = (whole >= 1) & (np.abs(cycles - whole) <= tolerance * np.maximum(whole, 1.0))
+    return float(np.mean(ok))
+
+
+def _confidence(signature: str, group: list[LabelledBurst], config: RfConfig) -> float:
+    snr = float(np.median([b.burst.snr_db for b in group]))
+    snr_term = float(np.clip((snr - config.min_snr_db) / 20.0, 0.0, 1.0))
+    if signature == "gsm_uplink":
+        evidence = _periodic_fraction(
+            [b.burst.t_start_s for b in group], config.gsm_frame_s, config.period_tolerance
+        )
+    else:
+        evidence = min(1.0, (len(group) - 1) / 3.0)
+    confidence = 0.4 + 0.3 * snr_term + 0.3 * evidence
+    if signature == UNKNOWN:
+        confidence *= 0.5
+    return round(float(np.clip(confidence, 0.0, 1.0)), 3)
+
+
+def _detection(
+    signature: str,
+    kind: str,
+    group: list[LabelledBurst],
+    full_scale_dbm: float | None,
+    config: RfConfig,
+) -> RfDetection:
+    rssi = None
+    if full_scale_dbm is not None:
+        rssi = full_scale_dbm + float(np.median([b.burst.mean_power_dbfs for b in group]))
+    return RfDetection(
+        signature=signature,
+        kind=kind,
+        t_start_s=min(b.burst.t_start_s for b in group),
+        t_end_s=max(b.burst.t_end_s for b in group),
+        freq_hz=float(np.median([b.freq_hz for b in group])),
+        bandwidth_hz=float(np.median([b.burst.bandwidth_hz for b in group])),
+        snr_db=float(np.median([b.burst.snr_db for b in group])),
+        rssi_dbm=rssi,
+        confidence=_confidence(signature, group, config),
+        burst_count=len(group),
+    )
+
+
+def label_bursts(
+    bursts: list[Burst], center_freq_hz: float, rules: tuple[LabelRule, ...]
+) -> list[LabelledBurst]:
+    out = []
+    for b in bursts:
+        freq = center_freq_hz + b.freq_offset_hz
+        label = label_burst(freq, b.bandwidth_hz, b.duration_s, rules)
+        out.append(LabelledBurst(b, freq, label.signature, label.kind))
+    return out
+
+
+def group_emitters(
+    labelled: list[LabelledBurst], full_scale_dbm: float | None, config: RfConfig
+) -> list[RfDetection]:
+    """One detection per emitter: bursts of one label, per channel unless the label hops."""
+    by_label: dict[tuple[str, str], list[LabelledBurst]] = {}
+    for b in labelled:
+        by_label.setdefault((b.signature, b.kind), []).append(b)
+    detections = []
+    for (signature, kind), members in by_label.items():
+        groups = [members] if signature in config.hopping_signatures else _group_channels(members)
+        for group in groups:
+            detections.append(_detection(signature, kind, group, full_scale_dbm, config))
+    detections.sort(key=lambda d: (d.t_start_s, d.freq_hz))
+    return detections
+
+
+def detect_rf(
+    iq: NDArray[Any],
+    sample_rate_hz: float,
+    center_freq_hz: float,
+    *,
+    full_scale_dbm: float | None = None,
+    config: RfConfig = RfConfig(),
+) -> list[RfDetection]:
+    """Detect and label the RF emitters of one frame.
+
+    iq: (n,) or (1, n) complex64, full scale = 1.0; sample_rate_hz: complex sample rate;
+    center_freq_hz: RF tuning of baseband 0 Hz; full_scale_dbm: power in dBm of a
+    full-scale (|x|^2 = 1) signal at the antenna, if calibrated.
+    Returns one `RfDetection` per emitter seen in the frame (bursts of one label grouped
+    per channel, or across channels for hopping links), sorted by start time.
+    """
+    if sample_rate_hz <= 0:
+        raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
+    x = _as_iq(iq)
+    nfft = choose_nfft(sample_rate_hz, max_bin_hz=config.max_bin_hz)
+    if x.shape[0] < 8 * nfft:
+        return []
+    spec = spectrogram(x, sample_rate_hz, nfft)
+    noise = time_floor(
+        spec.power, quantile=config.floor_quantile, smooth_bins=config.floor_smooth_bins
+    )
+    bursts = find_bursts(spec, noise, config.bursts)
+    bursts += find_carriers(
+        spec,
+        noise,
+        min_excess_db=config.carrier_min_excess_db,
+        dc_guard_bins=config.dc_guard_bins,
+    )
+    bursts = [b for b in bursts if b.snr_db >= config.min_snr_db]
+    labelled = label_bursts(bursts, center_freq_hz, config.rules)
+    return group_emitters(labelled, full_scale_dbm, config)

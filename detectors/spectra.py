@@ -1,0 +1,173 @@
+"""Spectral front end: spectrogram of complex baseband and Welch PSD of real audio.
+
+Single precision throughout (`scipy.fft` on float32/complex64). Time is the first
+axis of a spectrogram (one row per frame), frequency the second, so that a row is
+one spectrum and `scipy.ndimage` can treat the whole frame as an image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import scipy.fft
+from numpy.typing import NDArray
+from scipy import signal
+
+F32 = NDArray[np.float32]
+
+
+def choose_nfft(sample_rate_hz: float, *, max_bin_hz: float = 50e3, min_nfft: int = 16) -> int:
+    """Smallest power of two whose bin width sample_rate_hz / nfft is <= max_bin_hz.
+
+    25 MS/s -> 512 (48.8 kHz bins, 20.5 µs frames); 2 MS/s -> 64 (31.3 kHz, 32 µs).
+    """
+    if sample_rate_hz <= 0:
+        raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
+    nfft = 1 << max(0, math.ceil(math.log2(sample_rate_hz / max_bin_hz)))
+    return max(nfft, min_nfft)
+
+
+@lru_cache(maxsize=32)
+def _window(name: str, nfft: int) -> F32:
+    w = signal.get_window(name, nfft, fftbins=True).astype(np.float32)
+    w.flags.writeable = False
+    result: F32 = w
+    return result
+
+
+@lru_cache(maxsize=256)
+def bin_power_correlation(window: str, nfft: int, lag_bins: int) -> float:
+    """Correlation coefficient of the powers of two DFT bins `lag_bins` apart for white
+    complex Gaussian input windowed by `window` (periodic, length nfft).
+
+    Hann: 4/9 at lag 1, 1/36 at lag 2, 0 beyond.
+    """
+    w2 = _window(window, nfft).astype(np.float64) ** 2
+    n = np.arange(nfft)
+    coef = np.abs(np.sum(w2 * np.exp(-2j * np.pi * n * lag_bins / nfft))) / np.sum(w2)
+    return float(coef**2)
+
+
+@lru_cache(maxsize=4096)
+def effective_cells(window: str, nfft: int, frames: int, bins: int) -> float:
+    """Effective number of independent exponential cells in a box of `frames` x `bins`
+    spectrogram cells (frames do not overlap, neighbouring bins are correlated through
+    the window). Matches mean and variance of the box average to a Gamma law."""
+    var = float(bins)
+    for lag in range(1, bins):
+        rho = bin_power_correlation(window, nfft, lag)
+        if rho < 1e-6:  # Hann: zero beyond lag 2; other windows decay fast too
+            break
+        var += 2.0 * (bins - lag) * rho
+    return frames * bins * bins / var
+
+
+@dataclass(frozen=True, slots=True)
+class Spectrogram:
+    """Power spectrogram of complex baseband.
+
+    power: (n_frames, nfft) float32, fftshifted (bin 0 is -fs/2), full-scale power
+    units: the bins of one frame sum to the mean |x|^2 of that frame (white noise of power
+    1.0 reads 1/nfft per bin; a unit tone on a bin reads 1/ENBW = 2/3 there with Hann and
+    1.0 summed over its main lobe). Frames do not overlap (hop = nfft).
+    """
+
+    power: F32
+    sample_rate_hz: float
+    nfft: int
+    window: str
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.power.shape[0])
+
+    @property
+    def bin_hz(self) -> float:
+        return self.sample_rate_hz / self.nfft
+
+    @property
+    def frame_s(self) -> float:
+        """Duration of one frame (= hop) in seconds."""
+        return self.nfft / self.sample_rate_hz
+
+    @property
+    def freqs_hz(self) -> NDArray[np.float64]:
+        """(nfft,) baseband offset of each bin centre, Hz, ascending."""
+        return (np.arange(self.nfft) - self.nfft // 2).astype(np.float64) * self.bin_hz
+
+    @property
+    def dc_bin(self) -> int:
+        return self.nfft // 2
+
+    def frame_centre_s(self, frame: float) -> float:
+        """Time of the centre of (possibly fractional) frame index, s from the first sample."""
+        return (frame + 0.5) * self.frame_s
+
+    def bin_offset_hz(self, bin_index: float) -> float:
+        return (bin_index - self.nfft // 2) * self.bin_hz
+
+
+def spectrogram(
+    iq: NDArray[Any], sample_rate_hz: float, nfft: int, *, window: str = "hann"
+) -> Spectrogram:
+    """Non-overlapping windowed FFT power of complex baseband.
+
+    iq: (n,) complex, full scale 1.0; trailing samples that do not fill a frame are dropped.
+    """
+    x = np.asarray(iq)
+    if x.ndim != 1:
+        raise ValueError(f"iq must be 1-D, got {x.shape=}")
+    n_frames = x.shape[0] // nfft
+    if n_frames < 1:
+        raise ValueError(f"need at least one frame of {nfft=} samples, got {x.shape[0]}")
+    w = _window(window, nfft)
+    frames = x[: n_frames * nfft].astype(np.complex64, copy=False).reshape(n_frames, nfft) * w
+    spec = scipy.fft.fft(frames, axis=1, overwrite_x=True, workers=-1)
+    power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32, copy=False)
+    power *= np.float32(1.0 / (nfft * float(np.sum(w.astype(np.float64) ** 2))))
+    power = np.fft.fftshift(power, axes=1)
+    return Spectrogram(power=power, sample_rate_hz=sample_rate_hz, nfft=nfft, window=window)
+
+
+@dataclass(frozen=True, slots=True)
+class Psd:
+    """One-sided Welch power spectral density of a real signal.
+
+    psd: (n_bins,) float32 in (full scale)^2 / Hz; freqs_hz: (n_bins,) Hz.
+    """
+
+    psd: F32
+    freqs_hz: NDArray[np.float64]
+    segments: int
+
+    @property
+    def bin_hz(self) -> float:
+        return float(self.freqs_hz[1] - self.freqs_hz[0])
+
+
+def welch_psd(x: NDArray[Any], sample_rate_hz: float, nperseg: int, *, overlap: float = 0.5) -> Psd:
+    """Hann-windowed Welch PSD of a real (n,) signal in single precision.
+
+    If the signal is shorter than nperseg it is zero-padded to one segment.
+    """
+    data = np.asarray(x, dtype=np.float32)
+    if data.ndim != 1:
+        raise ValueError(f"x must be 1-D, got {data.shape=}")
+    if data.shape[0] < nperseg:
+        data = np.pad(data, (0, nperseg - data.shape[0]))
+    hop = max(1, round(nperseg * (1.0 - overlap)))
+    n_seg = 1 + (data.shape[0] - nperseg) // hop
+    idx = np.arange(nperseg)[None, :] + hop * np.arange(n_seg)[:, None]
+    w = _window("hann", nperseg)
+    segs = data[idx] * w
+    spec = scipy.fft.rfft(segs, axis=1, workers=-1)
+    power = (spec.real * spec.real + spec.imag * spec.imag).mean(axis=0)
+    scale = 1.0 / (sample_rate_hz * float(np.sum(w.astype(np.float64) ** 2)))
+    psd = (power * scale).astype(np.float32)
+    psd[1:-1] *= 2.0  # one-sided
+    freqs = np.arange(psd.shape[0]) * (sample_rate_hz / nperseg)
+    return Psd(psd=psd, freqs_hz=freqs, segments=n_seg)

@@ -1,0 +1,159 @@
+"""Link budgets for the simulator: RF path loss and noise, acoustic spreading and absorption.
+
+Formulas and tables come from SIGNALS.md §4 and §5; the names carry units.
+
+Calibration conventions used by every virtual collector (and stated in the frame header):
+
+- RF iq: a complex sample stream of mean power mean(|x|²) at full scale 1.0 carries
+  ``full_scale_dbm + 10·lg(mean(|x|²))`` dBm at the antenna port (0 dBi antenna).
+- Audio: samples of RMS value ``a`` (full scale 1.0) carry ``full_scale_db_spl + 20·lg(a)``
+  dB SPL, re 20 µPa (so a steady 1.0 is full_scale_db_spl and a unit sine 3 dB less).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+
+SPEED_OF_LIGHT_M_S = 299_792_458.0
+SPEED_OF_SOUND_M_S = 343.0
+THERMAL_NOISE_DBM_PER_HZ = -174.0
+REFERENCE_PRESSURE_PA = 20e-6
+#: spherical spreading from sound power to pressure at 1 m: 10·lg(4π) ≈ 11 dB
+SPHERICAL_SPREADING_DB = 11.0
+
+# ---------------------------------------------------------------- dB helpers (floored)
+
+DB_FLOOR = -300.0
+
+
+def power_to_db(power: float) -> float:
+    return 10.0 * math.log10(max(power, 10.0 ** (DB_FLOOR / 10.0)))
+
+
+def db_to_power(db: float) -> float:
+    return float(10.0 ** (db / 10.0))
+
+
+def db_to_amplitude(db: float) -> float:
+    return float(10.0 ** (db / 20.0))
+
+
+# ---------------------------------------------------------------- RF
+
+
+def free_space_path_loss_db(freq_hz: float, distance_m: float) -> float:
+    """Friis: 32.45 + 20·lg f_MHz + 20·lg d_km (distance floored at 1 m)."""
+    d_km = max(distance_m, 1.0) / 1000.0
+    return 32.45 + 20.0 * math.log10(freq_hz / 1e6) + 20.0 * math.log10(d_km)
+
+
+def log_distance_path_loss_db(
+    freq_hz: float, distance_m: float, *, exponent: float = 2.0, reference_m: float = 1.0
+) -> float:
+    """Free space up to `reference_m`, then 10·n·lg(d/d0); n = 2 is free space."""
+    d = max(distance_m, reference_m)
+    return free_space_path_loss_db(freq_hz, reference_m) + 10.0 * exponent * math.log10(
+        d / reference_m
+    )
+
+
+def thermal_noise_dbm(bandwidth_hz: float, noise_figure_db: float) -> float:
+    """−174 dBm/Hz + 10·lg B + NF."""
+    return THERMAL_NOISE_DBM_PER_HZ + 10.0 * math.log10(bandwidth_hz) + noise_figure_db
+
+
+def received_power_dbm(
+    eirp_dbm: float,
+    freq_hz: float,
+    distance_m: float,
+    *,
+    extra_loss_db: float = 0.0,
+    path_loss_exponent: float = 2.0,
+    rx_gain_dbi: float = 0.0,
+) -> float:
+    """EIRP − path loss − wall/body loss + receive antenna gain."""
+    loss = log_distance_path_loss_db(freq_hz, distance_m, exponent=path_loss_exponent)
+    return eirp_dbm - loss - extra_loss_db + rx_gain_dbi
+
+
+# ---------------------------------------------------------------- acoustic
+
+#: ISO 9613-1 air absorption in dB/km at octave centres (SIGNALS.md §4)
+ABSORPTION_FREQS_HZ = np.array([63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0])
+ABSORPTION_DB_PER_KM: dict[str, FloatArray] = {
+    "10C_70RH": np.array([0.12, 0.41, 1.04, 1.92, 3.66, 9.70, 33.1, 118.0]),
+    "15C_70RH": np.array([0.10, 0.38, 1.12, 2.36, 4.08, 8.78, 26.6, 95.0]),
+    "20C_30RH": np.array([0.19, 0.61, 1.42, 2.51, 5.01, 14.1, 48.9, 168.0]),
+    "30C_50RH": np.array([0.09, 0.35, 1.24, 3.56, 7.03, 11.7, 24.6, 74.0]),
+}
+
+
+@overload
+def air_absorption_db_per_m(freq_hz: float, condition: str = ...) -> float: ...
+@overload
+def air_absorption_db_per_m(freq_hz: NDArray[Any], condition: str = ...) -> FloatArray: ...
+def air_absorption_db_per_m(freq_hz: ArrayLike, condition: str = "15C_70RH") -> float | FloatArray:
+    """α(f) in dB/m, log-log interpolation of the octave table (f² below 63 Hz, flat log slope
+    extrapolated above 8 kHz)."""
+    table = ABSORPTION_DB_PER_KM[condition]
+    f = np.maximum(np.asarray(freq_hz, dtype=np.float64), 1.0)
+    lf, lt = np.log(ABSORPTION_FREQS_HZ), np.log(table)
+    slope_hi = (lt[-1] - lt[-2]) / (lf[-1] - lf[-2])
+    logf = np.log(f)
+    out = np.interp(logf, lf, lt)
+    out = np.where(logf < lf[0], lt[0] + 2.0 * (logf - lf[0]), out)
+    out = np.where(logf > lf[-1], lt[-1] + slope_hi * (logf - lf[-1]), out)
+    res = np.asarray(np.exp(out) / 1000.0, dtype=np.float64)
+    if np.ndim(res) == 0:
+        return float(res)
+    return res
+
+
+@overload
+def a_weighting_db(freq_hz: float) -> float: ...
+@overload
+def a_weighting_db(freq_hz: NDArray[Any]) -> FloatArray: ...
+def a_weighting_db(freq_hz: ArrayLike) -> float | FloatArray:
+    """IEC 61672 A-weighting in dB (0 dB at 1 kHz); very low frequencies floored at −200 dB."""
+    f = np.maximum(np.asarray(freq_hz, dtype=np.float64), 1e-3)
+    f2 = f * f
+    ra = (12194.0**2 * f2 * f2) / (
+        (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
+    )
+    res = np.asarray(np.maximum(20.0 * np.log10(ra) + 2.0, -200.0), dtype=np.float64)
+    if np.ndim(res) == 0:
+        return float(res)
+    return res
+
+
+def spherical_spl_db(
+    sound_power_db: float, distance_m: float, *, freq_hz: float = 500.0, condition: str = "15C_70RH"
+) -> float:
+    """Free field Lp(r) = L_W − 11 − 20·lg r − α(f)·r (SIGNALS.md §4)."""
+    r = max(distance_m, 0.1)
+    return (
+        sound_power_db
+        - SPHERICAL_SPREADING_DB
+        - 20.0 * math.log10(r)
+        - air_absorption_db_per_m(freq_hz, condition) * r
+    )
+
+
+def spl_to_pa_rms(spl_db: float) -> float:
+    return REFERENCE_PRESSURE_PA * db_to_amplitude(spl_db)
+
+
+def pa_rms_to_spl(pa_rms: float) -> float:
+    return 20.0 * math.log10(max(pa_rms, 1e-15) / REFERENCE_PRESSURE_PA)
+
+
+def distance_m(a: ArrayLike, b: ArrayLike) -> FloatArray:
+    """Euclidean distance along the last axis (positions as (..., 3) metres)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    return np.asarray(np.sqrt(np.sum(d * d, axis=-1)), dtype=np.float64)

@@ -1,0 +1,268 @@
+"""A scenario: a site (zones, sensors), emitters with schedules, and the frames they produce.
+
+`Scenario.messages` renders one pass lazily, in the order the messages fall due:
+retained status heartbeats and SHF1 frames, with topics from `sensor_hub.topics`.
+`Scenario.truth` is the ground truth (who emitted what, when, where);
+`Scenario.link_budgets` the expected levels and SNRs at each sensor at a given time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sensor_hub.codec import encode_samples
+from sensor_hub.schemas import SensorStatusMessage
+from sensor_hub.topics import frames_topic, status_topic
+from simulator.acoustic_emitters import RotorSource
+from simulator.collectors import AudioCollector, Collector, RfCollector, RfEmitter, SensorSpec
+from simulator.propagation import (
+    REFERENCE_PRESSURE_PA,
+    a_weighting_db,
+    distance_m,
+    received_power_dbm,
+    thermal_noise_dbm,
+)
+from simulator.rf_emitters import ElrsLink, GsmHandset, WifiAccessPoint
+from simulator.trajectory import Track, Vec3
+
+Polygon = list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class TruthInterval:
+    """One emitter emitting one signature from start_s to end_s (scenario seconds)."""
+
+    emitter_id: str
+    kind: str  # 'drone' | 'handset' | 'other'
+    signature: str
+    start_s: float
+    end_s: float
+    position_m: Vec3  # at start_s; see `moving` and Scenario.position_of
+    moving: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    due_s: float  # scenario time at which the message exists (frame complete)
+    topic: str
+    payload: bytes
+    retain: bool
+    qos: int
+
+
+@dataclass(frozen=True)
+class LinkBudget:
+    """Expected level of one source at one sensor (RF: dBm in its band; audio: dB SPL / dBA)."""
+
+    emitter_id: str
+    sensor_id: str
+    t_s: float
+    distance_m: float
+    level_db: float
+    noise_db: float
+    snr_db: float
+    unit: str
+    note: str = ""
+
+
+@dataclass
+class Scenario:
+    site: str
+    duration_s: float
+    seed: int
+    zones: dict[str, Polygon]
+    collectors: list[Collector]
+    rf_emitters: list[RfEmitter]
+    acoustic_sources: list[RotorSource]
+    tracks: dict[str, Track]
+    truth_intervals: list[TruthInterval]
+    status_interval_s: float = 10.0
+    description: str = ""
+    _index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {c.spec.sensor_id: i for i, c in enumerate(self.collectors)}
+
+    @property
+    def sensors(self) -> list[SensorSpec]:
+        return [c.spec for c in self.collectors]
+
+    @property
+    def default_boot_id(self) -> str:
+        return f"sim-{self.seed}"
+
+    def truth(self) -> list[TruthInterval]:
+        return list(self.truth_intervals)
+
+    def position_of(self, emitter_id: str, t_s: float) -> Vec3:
+        return self.tracks[emitter_id].point(t_s)
+
+    def collector(self, sensor_id: str) -> Collector:
+        return self.collectors[self._index[sensor_id]]
+
+    # ------------------------------------------------------------ rendering
+
+    def frame_rng(self, sensor_id: str, k: int, loop_index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, loop_index, self._index[sensor_id], k, 0x5EED])
+
+    def render(
+        self,
+        sensor_id: str,
+        k: int,
+        *,
+        loop_index: int = 0,
+        include_noise: bool = True,
+        include_signals: bool = True,
+    ) -> NDArray[np.complex64] | NDArray[np.float32]:
+        """Samples of frame k (within a pass) of one sensor, full scale 1.0."""
+        c = self.collector(sensor_id)
+        rng = self.frame_rng(sensor_id, k, loop_index)
+        t0 = c.frame_start_s(k)
+        if isinstance(c, RfCollector):
+            return c.render(
+                self.rf_emitters,
+                t0,
+                rng,
+                loop_index,
+                include_noise=include_noise,
+                include_signals=include_signals,
+            )
+        return c.render(self.acoustic_sources, t0, rng, loop_index,
+                        include_noise=include_noise, include_signals=include_signals)  # fmt: skip
+
+    def frame_bytes(
+        self, sensor_id: str, k: int, *, start_time_ns: int, loop_index: int = 0,
+        boot_id: str | None = None,
+    ) -> bytes:  # fmt: skip
+        c = self.collector(sensor_id)
+        seq = loop_index * c.frames_per_pass(self.duration_s) + k
+        header = c.header(
+            site=self.site,
+            seq=seq,
+            boot_id=self.default_boot_id if boot_id is None else boot_id,
+            t0_ns=start_time_ns + round(c.frame_start_s(k) * 1e9),
+        )
+        return encode_samples(header, self.render(sensor_id, k, loop_index=loop_index))
+
+    def messages(
+        self, start_time_ns: int, *, loop_index: int = 0, boot_id: str | None = None
+    ) -> Iterator[Message]:
+        """One pass, in due order; frames are rendered only when reached."""
+        plan: list[tuple[float, int, int, int]] = []  # (due_s, 0 status | 1 frame, sensor, k)
+        for i, c in enumerate(self.collectors):
+            n_status = math.ceil(self.duration_s / self.status_interval_s - 1e-9)
+            plan += [(j * self.status_interval_s, 0, i, j) for j in range(n_status)]
+            for k in range(c.frames_per_pass(self.duration_s)):
+                plan.append((c.frame_start_s(k) + c.frame_duration_s, 1, i, k))
+        plan.sort()
+        for due, what, i, k in plan:
+            c = self.collectors[i]
+            sid = c.spec.sensor_id
+            if what == 0:
+                status = SensorStatusMessage(state="online", t=(start_time_ns / 1e9) + due)
+                yield Message(due, status_topic(self.site, sid),
+                              status.model_dump_json().encode(), retain=True, qos=1)  # fmt: skip
+            else:
+                payload = self.frame_bytes(sid, k, start_time_ns=start_time_ns,
+                                           loop_index=loop_index, boot_id=boot_id)  # fmt: skip
+                yield Message(due, frames_topic(self.site, sid, c.spec.kind), payload,
+                              retain=False, qos=1)  # fmt: skip
+
+    # ------------------------------------------------------------ expectations
+
+    def link_budgets(self, t_s: float) -> list[LinkBudget]:
+        """Expected in-band level, noise and SNR of each emitter at each sensor at t_s.
+
+        RF: received power vs thermal noise in the emitter's occupied band (SIGNALS.md's
+        SNR definition). Audio: drone A-weighted level vs the ambience, and the strongest
+        line in a 1 Hz bin vs the ambience PSD at its frequency.
+        """
+        out: list[LinkBudget] = []
+        for c in self.collectors:
+            pos = c.spec.position
+            if isinstance(c, RfCollector):
+                for em in self.rf_emitters:
+                    out += _rf_budgets(c, em, t_s)
+            elif isinstance(c, AudioCollector):
+                freqs = np.arange(1.0, 8000.0, 1.0)
+                amb = c.ambience.psd(freqs)
+                amb_dba = 10 * np.log10(
+                    np.sum(amb * 10 ** (a_weighting_db(freqs) / 10)) / REFERENCE_PRESSURE_PA**2
+                )
+                for src in self.acoustic_sources:
+                    _tau, r = src.emission_times(pos, np.array([t_s]))
+                    rr = float(r[0])
+                    lines = src.line_levels_db_spl(rr)
+                    k = np.arange(1, len(lines) + 1) * src.hover_bpf_hz(loaded=True)
+                    la = 10 * np.log10(np.sum(10 ** ((lines + a_weighting_db(k)) / 10)))
+                    out.append(LinkBudget(src.emitter_id, c.spec.sensor_id, t_s, rr,
+                                          float(la), float(amb_dba), float(la - amb_dba), "dBA",
+                                          "comb A-weighted vs ambience"))  # fmt: skip
+                    best = int(
+                        np.argmax(
+                            lines
+                            - 10 * np.log10(np.interp(k, freqs, amb) / REFERENCE_PRESSURE_PA**2)
+                        )
+                    )
+                    amb_1hz = 10 * np.log10(
+                        np.interp(k[best], freqs, amb) / REFERENCE_PRESSURE_PA**2
+                    )
+                    out.append(LinkBudget(src.emitter_id, c.spec.sensor_id, t_s, rr,
+                                          float(lines[best]), float(amb_1hz),
+                                          float(lines[best] - amb_1hz), "dB SPL",
+                                          f"best line k={best + 1} in a 1 Hz bin"))  # fmt: skip
+        return out
+
+
+def _rf_budgets(c: RfCollector, em: RfEmitter, t_s: float) -> list[LinkBudget]:
+    sources: list[tuple[str, Vec3, float, float, float, float, str]] = []
+    if isinstance(em, ElrsLink):
+        lo = em.first_channel_hz
+        hi = lo + (em.n_channels - 1) * em.channel_spacing_hz
+        visible = sum(
+            c.in_band(lo + i * em.channel_spacing_hz, em.bandwidth_hz) for i in range(em.n_channels)
+        )
+        note = f"{visible}/{em.n_channels} channels in band"
+        f = 0.5 * (lo + hi)
+        sources.append((f"{em.emitter_id}/pilot", em.pilot.point(t_s), em.eirp_dbm, 0.0, f,
+                        em.bandwidth_hz, note))  # fmt: skip
+        sources.append((f"{em.emitter_id}/drone", em.drone.point(t_s), em.telemetry_eirp_dbm, 0.0,
+                        f, em.bandwidth_hz, note))  # fmt: skip
+        if visible == 0:
+            return []
+    elif isinstance(em, GsmHandset):
+        if not c.in_band(em.carrier_hz, 250e3):
+            return []
+        sources.append((em.emitter_id, em.position.point(t_s), em.eirp_dbm, em.wall_loss_db,
+                        em.carrier_hz, 250e3, "in call" if em.call_start_s <= t_s < em.call_end_s
+                        else "idle"))  # fmt: skip
+    elif isinstance(em, WifiAccessPoint):
+        if not c.in_band(em.carrier_hz, 16.6e6):
+            return []
+        sources.append((em.emitter_id, em.position.point(t_s), em.eirp_dbm, 0.0, em.carrier_hz,
+                        16.6e6, ""))  # fmt: skip
+    out = []
+    for sid, pos, eirp, loss, f, bw, note in sources:
+        d = float(distance_m(pos, c.spec.position))
+        p = received_power_dbm(eirp, f, d, extra_loss_db=loss,
+                               path_loss_exponent=c.path_loss_exponent)  # fmt: skip
+        nz = thermal_noise_dbm(bw, c.noise_figure_db)
+        out.append(LinkBudget(sid, c.spec.sensor_id, t_s, d, p, nz, p - nz, "dBm", note))
+    return out
+
+
+def point_in_polygon(x: float, y: float, polygon: Sequence[tuple[float, float]]) -> bool:
+    """Even-odd rule; points on an edge may fall either way."""
+    inside = False
+    n = len(polygon)
+    for i in range(n):
+        x1, y1 = polygon[i]
+        x2, y2 = polygon[(i + 1) % n]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside

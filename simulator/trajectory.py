@@ -1,0 +1,59 @@
+"""Emitter positions over scenario time: fixed points and piecewise-linear waypoint tracks."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    t_s: float
+    x_m: float
+    y_m: float
+    z_m: float
+
+
+class Track:
+    """Position over scenario time; held before the first and after the last waypoint."""
+
+    def __init__(self, waypoints: Sequence[Waypoint]) -> None:
+        if not waypoints:
+            raise ValueError("a track needs at least one waypoint")
+        times = [w.t_s for w in waypoints]
+        if any(b <= a for a, b in itertools.pairwise(times)):
+            raise ValueError(f"waypoint times must increase: {times=}")
+        self.waypoints = tuple(waypoints)
+        self._t = np.array(times, dtype=np.float64)
+        self._xyz = np.array([[w.x_m, w.y_m, w.z_m] for w in waypoints], dtype=np.float64)
+
+    @classmethod
+    def fixed(cls, position_m: Vec3) -> Track:
+        return cls([Waypoint(0.0, *position_m)])
+
+    def at(self, t_s: ArrayLike) -> NDArray[np.float64]:
+        """Positions (..., 3) in metres at times t_s (any shape)."""
+        t = np.asarray(t_s, dtype=np.float64)
+        if len(self._t) == 1:
+            return np.broadcast_to(self._xyz[0], (*t.shape, 3)).copy()
+        cols = [np.interp(t, self._t, self._xyz[:, i]) for i in range(3)]
+        return np.stack(cols, axis=-1)
+
+    def point(self, t_s: float) -> Vec3:
+        p = self.at(t_s)
+        return (float(p[0]), float(p[1]), float(p[2]))
+
+    def velocity(self, t_s: float) -> NDArray[np.float64]:
+        dt = 1e-3
+        return np.asarray((self.at(t_s + dt) - self.at(t_s - dt)) / (2 * dt), dtype=np.float64)
+
+
+def as_vec3(p: Any) -> Vec3:
+    return (float(p[0]), float(p[1]), float(p[2]))

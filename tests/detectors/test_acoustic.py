@@ -1,0 +1,92 @@
+"""Rotor-harmonic detector on synthetic combs and noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from detectors.acoustic import detect_rotor
+
+FS = 16_000.0
+
+
+def pink(n: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    w = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / FS)
+    w[1:] /= np.sqrt(f[1:])
+    w[0] = 0.0
+    x = np.fft.irfft(w, n)
+    return x / x.std()
+
+
+def comb(
+    f0: float,
+    harmonics: int,
+    rng: np.random.Generator,
+    fs: float = FS,
+    duration_s: float = 1.0,
+    spread: float = 0.0,
+) -> NDArray[np.float64]:
+    """k*f0 lines, first 3 equal then -4 dB per harmonic; `spread` splits each line into
+    4 rotors at relative offsets (-1.5, -0.5, 0.5, 1.5) * spread."""
+    t = np.arange(int(fs * duration_s)) / fs
+    x = np.zeros_like(t)
+    rotors = [0.0] if spread == 0 else [-1.5 * spread, -0.5 * spread, 0.5 * spread, 1.5 * spread]
+    for k in range(1, harmonics + 1):
+        amp = 1.0 if k <= 3 else 10 ** (-(k - 3) * 4 / 20)
+        for r in rotors:
+            x += amp / len(rotors) * np.sin(2 * np.pi * k * f0 * (1 + r) * t + rng.uniform(0, 6.3))
+    return x
+
+
+@pytest.mark.parametrize("f0", [120.0, 185.0, 370.0, 640.0])
+def test_comb_in_pink_noise(f0: float) -> None:
+    rng = np.random.default_rng(int(f0))
+    x = (0.05 * comb(f0, 8, rng) + 0.05 * pink(int(FS), rng)).astype(np.float32)
+    dets = detect_rotor(x, FS)
+    assert len(dets) == 1
+    d = dets[0]
+    assert d.signature == "rotor_harmonics" and d.kind == "drone"
+    assert d.f0_hz == pytest.approx(f0, rel=0.02)
+    assert d.harmonics >= 4
+    assert d.confidence > 0.5
+
+
+def test_stereo_44k1_with_calibration() -> None:
+    rng = np.random.default_rng(5)
+    fs = 44_100.0
+    mono = 0.05 * comb(185.0, 8, rng, fs=fs) + 0.05 * rng.standard_normal(int(fs))
+    stereo = np.stack([mono, mono]).astype(np.float32)
+    dets = detect_rotor(stereo, fs, full_scale_db_spl=94.0)
+    assert len(dets) == 1
+    assert dets[0].f0_hz == pytest.approx(185.0, rel=0.02)
+    assert dets[0].level_db_spl is not None and 40.0 < dets[0].level_db_spl < 94.0
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_noise_alone_is_not_a_drone(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    assert detect_rotor((0.1 * rng.standard_normal(int(FS))).astype(np.float32), FS) == []
+    assert detect_rotor((0.1 * pink(int(FS), rng)).astype(np.float32), FS) == []
+
+
+@pytest.mark.parametrize("base_hz", [50.0, 100.0])
+def test_mains_comb_is_rejected(base_hz: float) -> None:
+    rng = np.random.default_rng(7)
+    hum = comb(base_hz, 12, rng) + 0.02 * rng.standard_normal(int(FS))
+    dets = detect_rotor(hum.astype(np.float32), FS)
+    assert dets == [] or dets[0].confidence < 0.3
+
+
+def test_spread_rotor_comb_at_mains_multiple_still_detected() -> None:
+    rng = np.random.default_rng(8)
+    x = 0.05 * comb(200.0, 8, rng, spread=0.004) + 0.05 * pink(int(FS), rng)
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert len(dets) == 1 and dets[0].f0_hz == pytest.approx(200.0, rel=0.03)
+
+
+def test_silence_and_bad_shapes() -> None:
+    assert detect_rotor(np.zeros(16_000, np.float32), FS) == []
+    with pytest.raises(ValueError, match="audio"):
+        detect_rotor(np.zeros((2, 3, 4), np.float32), FS)

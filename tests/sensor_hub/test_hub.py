@@ -1,0 +1,202 @@
+"""The hub without broker or HTTP: ingest, rejects, idempotency, status, events, actions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sensor_hub import topics
+from sensor_hub.codec import encode_samples
+from sensor_hub.errors import ConflictError, FrameError, NotFoundError
+from sensor_hub.hub import Hub
+from sensor_hub.mqtt import InboundMessage
+from sensor_hub.schemas import AlertAction, Detection, FrameHeader
+from sensor_hub.settings import SensorPlacement, Settings, SiteConfig
+from sensor_hub.store import Store
+from sensor_hub.testing import FakeClock, InMemoryBus
+
+
+def audio_frame(seq: int, *, sensor: str = "mic-1", boot: str = "b") -> bytes:
+    h = FrameHeader(
+        site="s",
+        sensor_id=sensor,
+        seq=seq,
+        boot_id=boot,
+        kind="audio",
+        t0_ns=1_767_225_600 * 10**9 + seq * 10**9,
+        sample_rate_hz=16000,
+        datatype="ri16_le",
+        num_samples=16000,
+        full_scale_db_spl=120,
+    )
+    noise = np.random.default_rng(seq).normal(0, 1e-3, 16000).astype(np.float32)
+    return encode_samples(h, noise)
+
+
+def make_hub(tmp_path: Path, **site: object) -> tuple[Hub, FakeClock, InMemoryBus]:
+    clock = FakeClock()
+    bus = InMemoryBus()
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'h.db'}", site=SiteConfig(site="s", **site))  # type: ignore[arg-type]
+    hub = Hub(settings, Store.open(settings.db_url), clock=clock, bus=bus)
+    return hub, clock, bus
+
+
+def drone(clock: FakeClock, sensor: str = "rf-1") -> Detection:
+    return Detection(
+        site="s",
+        sensor_id=sensor,
+        modality="rf",
+        kind="drone",
+        signature="elrs_2g4",
+        t_start=clock.now - timedelta(milliseconds=5),
+        t_end=clock.now,
+        confidence=0.9,
+        snr_db=15,
+    )
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_valid_frame_registers_sensor_and_duplicates_are_skipped(tmp_path: Path) -> None:
+    hub, _, bus = make_hub(tmp_path)
+
+    async def go() -> None:
+        first = await hub.ingest_bytes(audio_frame(1))
+        again = await hub.ingest_bytes(audio_frame(1))
+        other_boot = await hub.ingest_bytes(audio_frame(1, boot="c"))
+        assert (first.duplicate, again.duplicate, other_boot.duplicate) == (False, True, False)
+        assert first.detections == []  # noise alone
+
+    run(go())
+    sensor = hub.sensor("s", "mic-1")
+    assert sensor is not None and sensor.state == "online" and sensor.frames_total == 3
+    assert hub.metrics.get("sensorhub_frames_duplicate_total", sensor="mic-1") == 1
+    online = [json.loads(m.payload) for m in bus.published]
+    assert [e["type"] for e in online] == ["sensor.online"]
+    assert bus.published[0].topic == topics.events_topic("s")
+    hub.store.close()
+
+
+def test_rejects_are_counted_per_sensor_and_reason(tmp_path: Path) -> None:
+    hub, _, _ = make_hub(tmp_path)
+    where = topics.FrameTopic("s", "mic-1", "audio")
+
+    async def go() -> None:
+        for bad in (b"nope", b"XXXX" + audio_frame(2)[4:], audio_frame(3)[:-1]):
+            with pytest.raises(FrameError):
+                await hub.ingest_bytes(bad, expect=where)
+        with pytest.raises(FrameError) as info:
+            await hub.ingest_bytes(audio_frame(4), expect=topics.FrameTopic("s", "mic-2", "audio"))
+        assert info.value.reason == "topic_mismatch"
+        # MQTT path swallows (after counting) instead of raising
+        await hub.handle_message(
+            InboundMessage(topics.frames_topic("s", "mic-1", "audio"), b"", False)
+        )
+
+    run(go())
+    sensor = hub.sensor("s", "mic-1")
+    assert sensor is not None
+    assert sensor.rejects_by_reason == {"too_short": 2, "bad_magic": 1, "payload_length": 1}
+    assert sensor.rejects_total == 4
+    # a mismatch is charged to the sensor whose topic carried it
+    other = hub.sensor("s", "mic-2")
+    assert other is not None and other.rejects_by_reason == {"topic_mismatch": 1}
+    assert (
+        hub.metrics.get("sensorhub_frames_rejected_total", sensor="mic-1", reason="too_short") == 2
+    )
+    hub.store.close()
+
+
+def test_unknown_sensor_is_rejected_when_the_site_lists_sensors(tmp_path: Path) -> None:
+    hub, _, _ = make_hub(tmp_path, sensors=[SensorPlacement(sensor_id="mic-1")])
+
+    async def go() -> None:
+        await hub.ingest_bytes(audio_frame(1))
+        with pytest.raises(FrameError) as info:
+            await hub.ingest_bytes(audio_frame(1, sensor="intruder"))
+        assert info.value.reason == "unknown_sensor"
+
+    run(go())
+    hub.store.close()
+
+
+def test_status_messages_track_online_state(tmp_path: Path) -> None:
+    hub, _, bus = make_hub(tmp_path)
+    topic = topics.status_topic("s", "rf-9")
+
+    async def go() -> None:
+        await hub.handle_message(
+            InboundMessage(topic, b'{"state": "online", "t": 1, "fw": "1.2"}', True)
+        )
+        await hub.handle_message(InboundMessage(topic, b'{"state": "offline"}', True))
+        await hub.handle_message(InboundMessage(topic, b"{not json", False))
+        await hub.handle_message(InboundMessage(topic, b"", True))  # cleared retained message
+
+    run(go())
+    sensor = hub.sensor("s", "rf-9")
+    assert sensor is not None and sensor.state == "offline"
+    assert sensor.rejects_by_reason == {"bad_status": 1}
+    types = [json.loads(m.payload)["type"] for m in bus.published]
+    assert types == ["sensor.online", "sensor.offline"]
+    hub.store.close()
+
+
+def test_alert_lifecycle_through_the_hub(tmp_path: Path) -> None:
+    hub, clock, bus = make_hub(tmp_path)
+
+    async def go() -> None:
+        for _ in range(3):
+            await hub._fuse([drone(clock)])
+            clock.advance(0.2)
+        page = hub.store.list_alerts()
+        assert len(page.items) == 1
+        alert = page.items[0]
+        assert len(hub.store.alert_detections(alert.id)) == 3
+        acked = await hub.act(alert.id, "ack", AlertAction(note="on camera 2", user="ops1"))
+        assert acked.state == "acknowledged"
+        with pytest.raises(ConflictError):
+            await hub.act(alert.id, "ack", AlertAction())
+        with pytest.raises(NotFoundError):
+            await hub.act("alr_missing", "ack", AlertAction())
+        clock.advance(61)
+        await hub._apply(hub.fusion.tick())
+        stored = hub.store.get_alert(alert.id)
+        assert stored.state == "resolved"
+        audit = hub.store.audit_for(alert.id)
+        assert [(a.action, a.user, a.note) for a in audit] == [("ack", "ops1", "on camera 2")]
+
+    run(go())
+    types = [json.loads(m.payload)["type"] for m in bus.published]
+    assert types == ["alert.created", "alert.acknowledged", "alert.resolved"]
+    assert [e.type for e in hub.store.events_after(0)] == types
+    hub.store.close()
+
+
+def test_orphaned_alerts_from_a_previous_run_are_closed(tmp_path: Path) -> None:
+    hub, clock, _ = make_hub(tmp_path)
+
+    async def first_run() -> str:
+        for _ in range(3):
+            await hub._fuse([drone(clock)])
+            clock.advance(0.2)
+        return hub.store.list_alerts().items[0].id
+
+    alert_id = run(first_run())
+    hub.store.close()
+    hub2, _, _ = make_hub(tmp_path)
+
+    async def second_run() -> None:
+        await hub2.start()
+        await hub2.stop()
+
+    run(second_run())
+    assert hub2.store.get_alert(str(alert_id)).state == "resolved"
+    assert hub2.events.last_id > hub.events.last_id
+    hub2.store.close()
