@@ -44,14 +44,14 @@ class EmbeddedBroker:
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
             },
         }
+        # amqtt logs every packet and state change at INFO; keep the demo's console readable
+        for name in ("amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._broker = Broker(config)
         try:
             await self._broker.start()
         except Exception as exc:  # amqtt raises its own and OSError; translate once here
             raise BrokerError(f"embedded broker failed to start on {self.url}: {exc}") from exc
-        # amqtt logs every packet at INFO; keep the demo's console readable
-        for name in ("amqtt", "transitions"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         log.info("embedded MQTT broker (amqtt, MQTT 3.1.1) listening on %s", self.url)
 
     async def stop(self) -> None:

@@ -16,6 +16,7 @@ broker (plain subscription, which has no shared subscriptions).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -96,6 +97,7 @@ class MqttAdapter:
         self._last_drop_log = 0.0
         self._dropped_since_log = 0
         self.connected = asyncio.Event()
+        self._stopping = False
         if subscriptions is None:
             frames = topics.shared(topics.FRAMES_FILTER) if self._v5 else topics.FRAMES_FILTER
             subscriptions = [frames, topics.STATUS_FILTER]
@@ -141,6 +143,7 @@ class MqttAdapter:
             )
 
     async def stop(self) -> None:
+        self._stopping = True
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
 
@@ -166,11 +169,11 @@ class MqttAdapter:
             client.subscribe([(t, 1) for t in self._subscriptions])
         self._metrics.set("sensorhub_mqtt_connected", 1)
         log.info(
-            "MQTT connected to %s:%d (%s), subscribed to %s",
+            "MQTT connected to %s:%d (%s)%s",
             self.address.host,
             self.address.port,
             "v5" if self._v5 else "3.1.1",
-            ", ".join(self._subscriptions),
+            f", subscribed to {', '.join(self._subscriptions)}" if self._subscriptions else "",
         )
         self._loop.call_soon_threadsafe(self.connected.set)
 
@@ -178,8 +181,12 @@ class MqttAdapter:
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         self._metrics.set("sensorhub_mqtt_connected", 0)
-        self._loop.call_soon_threadsafe(self.connected.clear)
-        log.warning("MQTT disconnected (%s); reconnecting with backoff", reason)
+        with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
+            self._loop.call_soon_threadsafe(self.connected.clear)
+        if self._stopping:
+            log.info("MQTT disconnected from %s:%d", self.address.host, self.address.port)
+        else:
+            log.warning("MQTT disconnected (%s); reconnecting with backoff", reason)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         message = InboundMessage(

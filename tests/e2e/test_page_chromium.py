@@ -2,61 +2,44 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import missing_service
+from tests.e2e.cdp import Browser, chromium_binary
 from tests.e2e.conftest import ServiceThread, wait_for_alerts
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
 
 
-def chromium_binary() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    missing_service("Chromium is not installed (apt-get install chromium)")
-    raise AssertionError("unreachable")
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    chromium_binary()  # skip (or fail under CI) before starting anything else
+    b = Browser(tmp_path / "profile")
+    yield b
+    b.close()
 
 
-def dump_dom(url: str, profile: Path, budget_ms: int = 4000) -> str:
-    result = subprocess.run(
-        [
-            chromium_binary(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            f"--virtual-time-budget={budget_ms}",
-            "--dump-dom",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
-def test_page_lists_live_alerts(
-    service_factory: Callable[..., ServiceThread], tmp_path: Path
+def test_page_lists_live_alerts_and_acknowledges_one(
+    service_factory: Callable[..., ServiceThread], browser: Browser
 ) -> None:
-    chromium_binary()
     svc = service_factory(broker_url=None, demo=True)
     alerts = wait_for_alerts(svc.url, {"drone", "handset"}, timeout_s=30)
-    dom = dump_dom(svc.url + "/", tmp_path / "profile")
+    browser.navigate(svc.url + "/")
     for alert in alerts.values():
-        assert alert["id"] in dom, f"alert {alert['id']} not rendered"
-    assert "gsm_uplink" in dom
+        browser.wait_for(f"!!document.getElementById('alert-{alert['id']}')")
+    text = browser.evaluate("document.body.innerText")
+    assert "gsm_uplink" in text and "cell-block-a" in text
+    # click Ack on the handset alert, answer the note prompt, and watch the row update
+    handset = alerts["handset"]["id"]
+    browser.prompt_answer = "checked cell 14 on CCTV"
+    browser.evaluate(f"document.querySelector('#alert-{handset} td.actions button').click(), true")
+    browser.wait_for(
+        f"(document.getElementById('alert-{handset}')?.innerText || '').includes('acknowledged')"
+    )
+    assert browser.dialogs and browser.dialogs[0]["type"] == "prompt"
+    detail = httpx.get(f"{svc.url}/v1/alerts/{handset}").json()
+    assert detail["alert"]["state"] == "acknowledged"
+    assert detail["audit"][0]["note"] == "checked cell 14 on CCTV"
