@@ -95,13 +95,13 @@ def service_factory(tmp_path: Path) -> Iterator[Callable[..., ServiceThread]]:
     started: list[ServiceThread] = []
 
     def factory(*, broker_url: str | None, demo: bool = False, **settings: Any) -> ServiceThread:
-        s = Settings(
-            broker_url=broker_url,
-            db_url=f"sqlite:///{tmp_path / f'hub{len(started)}.db'}",
-            port=0,
-            mqtt_client_id=f"sensor-hub-test-{len(started)}-{time.monotonic_ns()}",
-            **settings,
-        )
+        values: dict[str, Any] = {
+            "db_url": f"sqlite:///{tmp_path / f'hub{len(started)}.db'}",
+            "port": 0,
+            "mqtt_client_id": f"sensor-hub-test-{len(started)}-{time.monotonic_ns()}",
+        }
+        values.update(settings)
+        s = Settings(broker_url=broker_url, **values)
         svc = ServiceThread(s, demo=demo)
         started.append(svc)
         return svc.start()

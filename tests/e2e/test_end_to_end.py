@@ -210,3 +210,54 @@ def test_broker_restart_reconnects_and_keeps_ingesting(
     wait_for_alerts(svc.url, {"handset"}, timeout_s=15)
     client.loop_stop()
     client.disconnect()
+
+
+def _metric(text: str, prefix: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_full_ingest_queue_drops_are_counted_and_the_hub_carries_on(
+    mosquitto: Mosquitto, service_factory: Callable[..., ServiceThread]
+) -> None:
+    svc = service_factory(broker_url=mosquitto.url, queue_size=2, stage1_workers=1)
+    scenario = demo_scenario(site="demo", seed=11)
+    wall = [m for m in scenario.messages(time.time_ns()) if m.topic.endswith("rf-wall-n/frames/iq")]
+    client = mqtt_client(mosquitto.url, "e2e-flood")
+    for msg in wall[:60]:  # 60 x 2 MB as fast as the broker takes them
+        client.publish(msg.topic, msg.payload, qos=1)
+    client.loop_stop()
+    client.disconnect()
+    with httpx.Client(base_url=svc.url, timeout=10) as http:
+        deadline = time.monotonic() + 30
+        dropped = accepted = 0.0
+        while time.monotonic() < deadline:
+            metrics = http.get("/metrics").text
+            dropped = _metric(metrics, "sensorhub_mqtt_dropped_total{")
+            accepted = _metric(metrics, "sensorhub_frames_total{")
+            if dropped + accepted >= 60:
+                break
+            time.sleep(0.2)
+        assert dropped > 0, "a full queue must drop (and count), not block or grow"
+        assert accepted > 0
+        assert dropped + accepted == 60, "every message is either processed or counted as dropped"
+        assert http.get("/healthz").status_code == 200
+
+
+def test_persistent_session_delivers_frames_sent_while_the_hub_was_down(
+    mosquitto: Mosquitto, service_factory: Callable[..., ServiceThread]
+) -> None:
+    client_id = f"sensor-hub-persist-{time.monotonic_ns()}"
+    first = service_factory(broker_url=mosquitto.url, mqtt_client_id=client_id)
+    first.close()  # the MQTT v5 session (clean_start false, expiry 1 h) outlives the connection
+    scenario = demo_scenario(site="demo", seed=13)
+    client = mqtt_client(mosquitto.url, "e2e-offline-publisher")
+    for msg in scenario.messages(time.time_ns()):
+        if msg.due_s > 8:
+            break
+        if msg.topic.endswith("rf-cellblock-a/frames/iq"):
+            client.publish(msg.topic, msg.payload, qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+    second = service_factory(broker_url=mosquitto.url, mqtt_client_id=client_id)
+    alerts = wait_for_alerts(second.url, {"handset"}, timeout_s=20)
+    assert alerts["handset"]["signatures"] == ["gsm_uplink"]
