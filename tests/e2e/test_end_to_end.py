@@ -213,7 +213,8 @@ def test_broker_restart_reconnects_and_keeps_ingesting(
 
 
 def _metric(text: str, prefix: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+    lines = [line for line in text.splitlines() if line.startswith(prefix)]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
 
 
 def test_full_ingest_queue_drops_are_counted_and_the_hub_carries_on(
