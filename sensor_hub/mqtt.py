@@ -84,6 +84,7 @@ class MqttAdapter:
         session_expiry_s: int = 3600,
         queue_size: int = 1000,
         subscriptions: Sequence[str] | None = None,
+        share_group: str = topics.SHARE_GROUP,
     ) -> None:
         self.address = BrokerAddress.parse(url)
         self._loop = loop
@@ -99,7 +100,11 @@ class MqttAdapter:
         self.connected = asyncio.Event()
         self._stopping = False
         if subscriptions is None:
-            frames = topics.shared(topics.FRAMES_FILTER) if self._v5 else topics.FRAMES_FILTER
+            frames = (
+                topics.shared(topics.FRAMES_FILTER, share_group)
+                if self._v5
+                else topics.FRAMES_FILTER
+            )
             subscriptions = [frames, topics.STATUS_FILTER]
         self._subscriptions = list(subscriptions)
         if self._v5:

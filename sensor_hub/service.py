@@ -100,6 +100,7 @@ async def run(
         protocol=protocol,
         session_expiry_s=settings.mqtt_session_expiry_s,
         queue_size=settings.queue_size,
+        share_group=settings.mqtt_share_group,
     )
     hub.attach(adapter, adapter.done)
     app = create_app(hub)

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     mqtt_protocol: str = Field(default="auto", description="auto | 5 | 3.1.1")
     mqtt_client_id: str = "sensor-hub"
     mqtt_session_expiry_s: int = Field(default=3600, ge=3600)
+    mqtt_share_group: str = Field(
+        default="sensorhub",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="MQTT v5 shared-subscription group: stage 1 workers in one group split frames",
+    )
     db_url: str = "sqlite:///sensor-hub.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

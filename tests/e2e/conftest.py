@@ -101,6 +101,9 @@ def service_factory(tmp_path: Path) -> Iterator[Callable[..., ServiceThread]]:
             "mqtt_client_id": f"sensor-hub-test-{len(started)}-{time.monotonic_ns()}",
         }
         values.update(settings)
+        # a stopped hub's persistent session stays in its shared-subscription group (and is
+        # handed its share of frames) until it expires: give each test hub its own group
+        values.setdefault("mqtt_share_group", values["mqtt_client_id"])
         s = Settings(broker_url=broker_url, **values)
         svc = ServiceThread(s, demo=demo)
         started.append(svc)
