@@ -17,7 +17,8 @@ def pink(n: int, rng: np.random.Generator) -> NDArray[np.float64]:
     w[1:] /= np.sqrt(f[1:])
     w[0] = 0.0
     x = np.fft.irfft(w, n)
-    return x / x.std()
+    out: NDArray[np.float64] = x / x.std()
+    return out
 
 
 def comb(
@@ -40,10 +41,104 @@ def comb(
     return x
 
 
+def rotor_cluster_comb(
+    f0: float,
+    harmonics: int,
+    rng: np.random.Generator,
+    offsets: tuple[float, ...] = (-0.02, -0.007, 0.007, 0.02),
+    jitter_sigma: float = 0.01,
+    jitter_tau_s: float = 0.5,
+) -> NDArray[np.float64]:
+    """4 rotors at f0 * (1 + offset), each with an Ornstein-Uhlenbeck RPM jitter (sigma,
+    tau) on 1 s; harmonic k of every rotor, first 3 equal then -4.5 dB per harmonic."""
+    n = int(FS)
+    step = 160  # 10 ms control steps
+    a = np.exp(-step / (FS * jitter_tau_s))
+    x = np.zeros(n)
+    for off in offsets:
+        walk = np.empty(n // step)
+        walk[0] = rng.standard_normal() * jitter_sigma  # start in steady state
+        for i in range(1, walk.shape[0]):
+            walk[i] = a * walk[i - 1] + rng.standard_normal() * jitter_sigma * np.sqrt(1 - a * a)
+        jitter = np.repeat(walk, step)
+        cycles = np.cumsum(f0 * (1 + off) * (1 + jitter)) / FS
+        for k in range(1, harmonics + 1):
+            amp = 1.0 if k <= 3 else 10 ** (-(k - 3) * 4.5 / 20)
+            x += amp / len(offsets) * np.cos(2 * np.pi * k * cycles + rng.uniform(0, 6.3))
+    return x
+
+
+def siren(rng: np.random.Generator, rate_hz: float = 1.0) -> NDArray[np.float64]:
+    """0.5-1.5 kHz sinusoidal sweep at rate_hz with 3 harmonics (-6 dB each)."""
+    t = np.arange(int(FS)) / FS
+    inst = 1_000.0 + 500.0 * np.sin(2 * np.pi * rate_hz * t + rng.uniform(0, 6.3))
+    phase = 2 * np.pi * np.cumsum(inst) / FS
+    out: NDArray[np.float64] = np.sum([0.5**h * np.sin((h + 1) * phase) for h in range(3)], axis=0)
+    return out
+
+
+@pytest.mark.parametrize("f0", [150.0, 185.0, 214.0, 380.0])
+def test_clustered_rotor_comb_with_jitter_in_pink_noise(f0: float) -> None:
+    """Rotor offsets ±2 %, RPM jitter 1 %: each harmonic is a cluster, not a line."""
+    rng = np.random.default_rng(int(f0) + 1)
+    x = 0.03 * rotor_cluster_comb(f0, 12, rng) + 0.05 * pink(int(FS), rng)
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert len(dets) == 1
+    assert dets[0].f0_hz == pytest.approx(f0, rel=0.03)
+    assert dets[0].harmonics >= 4
+    assert dets[0].confidence >= 0.5
+
+
+@pytest.mark.parametrize("level", [1e-4, 1e-2, 0.3])
+def test_pink_noise_at_any_level_is_not_a_drone(level: float) -> None:
+    rng = np.random.default_rng(int(1e4 * level) + 3)
+    for _ in range(3):
+        dets = detect_rotor((level * pink(int(FS), rng)).astype(np.float32), FS)
+        assert dets == [] or dets[0].confidence < 0.5
+
+
+@pytest.mark.parametrize("tone_hz", [185.0, 440.0, 1_000.0])
+def test_pure_tone_is_not_a_drone(tone_hz: float) -> None:
+    rng = np.random.default_rng(int(tone_hz))
+    t = np.arange(int(FS)) / FS
+    x = 0.3 * np.sin(2 * np.pi * tone_hz * t) + 0.01 * pink(int(FS), rng)
+    assert detect_rotor(x.astype(np.float32), FS) == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_siren_sweep_is_not_a_drone(seed: int) -> None:
+    rng = np.random.default_rng(40 + seed)
+    x = 0.2 * siren(rng) + 0.01 * pink(int(FS), rng)
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert dets == [] or dets[0].confidence < 0.5
+
+
+def test_mains_comb_of_stable_lines_is_machinery() -> None:
+    """50 Hz hum: stable, one-bin lines at 100/150/200... Hz (no fundamental)."""
+    rng = np.random.default_rng(9)
+    t = np.arange(int(FS)) / FS
+    hum = sum(
+        10 ** (-k / 20) * np.sin(2 * np.pi * 50.0 * k * t + rng.uniform(0, 6.3))
+        for k in range(2, 20)
+    )
+    x = 0.05 * hum + 0.02 * pink(int(FS), rng)
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert dets == [] or dets[0].confidence < 0.5
+
+
+def test_stable_machine_comb_off_mains_is_down_weighted() -> None:
+    """A fan/servo-like comb of one-bin, phase-stable lines at 310 Hz (not k*50 Hz)."""
+    rng = np.random.default_rng(10)
+    x = 0.05 * comb(310.0, 8, rng) + 0.01 * pink(int(FS), rng)
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert dets == [] or dets[0].confidence < 0.5
+
+
 @pytest.mark.parametrize("f0", [120.0, 185.0, 370.0, 640.0])
 def test_comb_in_pink_noise(f0: float) -> None:
+    """Rotor spread (0.4 % steps) without jitter: split lines 1-2 bins apart."""
     rng = np.random.default_rng(int(f0))
-    x = (0.05 * comb(f0, 8, rng) + 0.05 * pink(int(FS), rng)).astype(np.float32)
+    x = (0.05 * comb(f0, 8, rng, spread=0.004) + 0.05 * pink(int(FS), rng)).astype(np.float32)
     dets = detect_rotor(x, FS)
     assert len(dets) == 1
     d = dets[0]
@@ -56,7 +151,7 @@ def test_comb_in_pink_noise(f0: float) -> None:
 def test_stereo_44k1_with_calibration() -> None:
     rng = np.random.default_rng(5)
     fs = 44_100.0
-    mono = 0.05 * comb(185.0, 8, rng, fs=fs) + 0.05 * rng.standard_normal(int(fs))
+    mono = 0.05 * comb(185.0, 8, rng, fs=fs, spread=0.004) + 0.05 * rng.standard_normal(int(fs))
     stereo = np.stack([mono, mono]).astype(np.float32)
     dets = detect_rotor(stereo, fs, full_scale_db_spl=94.0)
     assert len(dets) == 1
