@@ -109,7 +109,12 @@ def gsm_frame(rng: np.random.Generator) -> bytes:
 def audio_frame(rng: np.random.Generator) -> bytes:
     fs = 16_000
     t = np.arange(fs) / fs
-    x = sum(10 ** (-max(0, k - 3) * 4 / 20) * np.sin(2 * np.pi * 185 * k * t) for k in range(1, 9))
+    # four rotors a few per cent apart: each harmonic is a cluster of lines, as in flight
+    x = sum(
+        0.5 * 10 ** (-max(0, k - 3) * 4 / 20) * np.sin(2 * np.pi * 185 * (1 + d) * k * t + k * d * 50)
+        for k in range(1, 9)
+        for d in (-0.02, -0.007, 0.007, 0.02)
+    )
     x = 0.02 * x + 0.02 * rng.standard_normal(fs)
     header = FrameHeader(
         site="bench",

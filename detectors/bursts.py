@@ -6,23 +6,30 @@
    average exceeds the known-noise threshold for the per-cell Pfa (`cfar`), with the
    box's effective number of independent cells (Hann bins are correlated).
 3. Hot cells are merged across gaps of a couple of cells and labelled (`scipy.ndimage`).
-4. Each region is re-measured on the raw ratio: 99 % power bandwidth from the frequency
+4. A region holding a strong narrow burst on top of a wider, weaker one (an RC packet
+   during a Wi-Fi frame) is split: each is measured with the other painted out
+   (`overlaid`).
+5. Each region is re-measured on the raw ratio: 99 % power bandwidth from the frequency
    profile, start/end at the half-excess crossings of the time profile, in-band SNR.
-5. A region is kept only if its measured box passes a burst-level energy test at
+6. A region is kept only if its measured box passes a burst-level energy test at
    `pfa_burst` and the minimum size, which is what keeps noise-only frames silent.
+7. Splatter and re-measured pieces of stronger bursts are dropped (`splatter`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from detectors.burst_types import Burst as Burst  # re-exported: part of the API
 from detectors.cfar import known_noise_pfa, known_noise_threshold
 from detectors.floor import NoiseFloor
+from detectors.overlaid import split_overlaid
 from detectors.spectra import Spectrogram, effective_cells
+from detectors.splatter import SplatterConfig, drop_by_products
 from detectors.units import power_to_db
 
 F32 = NDArray[np.float32]
@@ -36,6 +43,9 @@ class BurstConfig:
       evenly across the `kernels`).
     pfa_burst: false-alarm probability of the energy test on a measured burst box.
     kernels: box-average scales as (frames, bins).
+    split_excess_db / split_widening: a region is split when cells this far above its
+      typical hot cell form a part that the rest is at least this many times wider than.
+    splatter: what counts as a by-product of a stronger burst (`splatter`).
     """
 
     pfa_cell: float = 1e-6
@@ -47,6 +57,9 @@ class BurstConfig:
     min_bins: int = 2
     min_duration_s: float = 30e-6
     max_regions: int = 400
+    split_excess_db: float = 8.0
+    split_widening: float = 2.0
+    splatter: SplatterConfig = field(default_factory=SplatterConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.pfa_cell < 1.0 or not 0.0 < self.pfa_burst < 1.0:
@@ -55,46 +68,28 @@ class BurstConfig:
             raise ValueError(f"kernels must be non-empty (frames, bins) >= 1, got {self.kernels=}")
 
 
-@dataclass(frozen=True, slots=True)
-class Burst:
-    """One time-frequency burst measured on a spectrogram.
-
-    Times in s from the first sample; frequencies are baseband offsets in Hz.
-    snr_db: in-band SNR per sample (excess power over noise in the occupied band).
-    mean_power_dbfs / peak_power_dbfs: in-band signal power (noise removed), mean over the
-    burst and highest frame, dB re full scale (|x|^2 = 1).
-    """
-
-    t_start_s: float
-    duration_s: float
-    freq_offset_hz: float
-    bandwidth_hz: float
-    snr_db: float
-    mean_power_dbfs: float
-    peak_power_dbfs: float
-    cells: int
-
-    @property
-    def t_end_s(self) -> float:
-        return self.t_start_s + self.duration_s
-
-    @property
-    def t_centre_s(self) -> float:
-        return self.t_start_s + 0.5 * self.duration_s
-
-
-def hot_cells(ratio: F32, spec: Spectrogram, config: BurstConfig) -> NDArray[np.bool_]:
-    """(n_frames, n_bins) mask of cells whose box-averaged ratio exceeds the CFAR threshold."""
+def _hot_and_fine(
+    ratio: F32, spec: Spectrogram, config: BurstConfig
+) -> tuple[NDArray[np.bool_], F32]:
+    """`hot_cells` mask and the ratio box-averaged at the first (finest) kernel."""
     pfa = config.pfa_cell / len(config.kernels)
     mask = np.zeros(ratio.shape, dtype=bool)
-    for frames, bins in config.kernels:
+    fine = ratio
+    for i, (frames, bins) in enumerate(config.kernels):
         frames_eff = min(frames, ratio.shape[0])
         bins_eff = min(bins, ratio.shape[1])
         n_eff = effective_cells(spec.window, spec.nfft, frames_eff, bins_eff)
         threshold = np.float32(known_noise_threshold(pfa, n_eff))
         smoothed = ndimage.uniform_filter(ratio, size=(frames_eff, bins_eff), mode="nearest")
         mask |= smoothed > threshold
-    return mask
+        if i == 0:
+            fine = smoothed
+    return mask, fine
+
+
+def hot_cells(ratio: F32, spec: Spectrogram, config: BurstConfig) -> NDArray[np.bool_]:
+    """(n_frames, n_bins) mask of cells whose box-averaged ratio exceeds the CFAR threshold."""
+    return _hot_and_fine(ratio, spec, config)[0]
 
 
 def _runs_containing(flags: NDArray[np.bool_], index: int) -> tuple[int, int]:
@@ -245,6 +240,9 @@ def measure_region(
         mean_power_dbfs=power_to_db(signal_power),
         peak_power_dbfs=power_to_db(float(per_frame.max())),
         cells=int(box.size),
+        # `_time_extent` only reaches frame 0 / the last frame when the burst is still on there
+        cut_start=start_f <= 0.0,
+        cut_end=end_f >= n_frames - 1.0,
     )
 
 
@@ -305,18 +303,29 @@ def find_bursts(spec: Spectrogram, noise: NoiseFloor, config: BurstConfig) -> li
     """All bursts of a spectrogram, in time order.
 
     spec: spectrogram of the frame; noise: its floor (`floor.time_floor`).
-    Known limit: bursts that touch in time and frequency (an RC packet during a Wi-Fi
-    frame on the same channel) form one region and are measured as the dominant one.
+    Known limit: bursts that touch in time and frequency and are of similar strength form
+    one region and are measured as the dominant one.
     """
     ratio = (spec.power / noise.floor).astype(np.float32, copy=False)
-    mask = hot_cells(ratio, spec, config)
+    mask, fine = _hot_and_fine(ratio, spec, config)
     if not mask.any():
         return []
     bursts: list[Burst] = []
     for region in _regions(mask, config):
-        burst = measure_region(ratio, spec, noise, region, config)
-        if burst is not None:
-            bursts.append(burst)
-    bursts = _deduplicate(bursts)
+        views = split_overlaid(
+            fine,
+            spec,
+            noise,
+            region,
+            min_frames=config.min_frames,
+            min_bins=config.min_bins,
+            excess_db=config.split_excess_db,
+            widening=config.split_widening,
+        ) or [(ratio, spec, region)]
+        for view_ratio, view_spec, part in views:
+            burst = measure_region(view_ratio, view_spec, noise, part, config)
+            if burst is not None:
+                bursts.append(burst)
+    bursts = _deduplicate(drop_by_products(bursts, spec.frame_s, config.splatter))
     bursts.sort(key=lambda b: (b.t_start_s, b.freq_offset_hz))
     return bursts

@@ -1,8 +1,9 @@
 """RF entry point: one complex-baseband frame in, one detection per emitter out.
 
-spectrogram (`spectra`) -> noise floor per bin (`floor`) -> CFAR bursts (`bursts`) and
-continuous carriers (`carriers`) -> label per burst (`rf_labels`) -> group bursts of one
-emitter (same label; same channel unless the label hops) -> `RfDetection`.
+spectrogram (`spectra`) -> noise floor per bin (`floor`) -> CFAR bursts (`bursts`, without
+the splatter of stronger bursts) and continuous carriers (`carriers`) ->
+label per burst (`rf_labels`) -> group bursts of one emitter, attach fragments and check
+frame structure (`rf_groups`) -> `RfDetection`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from numpy.typing import NDArray
 from detectors.bursts import Burst, BurstConfig, find_bursts
 from detectors.carriers import find_carriers
 from detectors.floor import time_floor
-from detectors.rf_labels import DEFAULT_RULES, HOPPING_SIGNATURES, UNKNOWN, LabelRule, label_burst
+from detectors.rf_groups import Group, LabelledBurst, group_bursts, periodic_fraction
+from detectors.rf_labels import (
+    DEFAULT_RULES,
+    HOPPING_SIGNATURES,
+    UNKNOWN,
+    Label,
+    LabelRule,
+    fragment_labels,
+    label_burst,
+)
 from detectors.spectra import choose_nfft, spectrogram
 
 GSM_FRAME_S = 4.615e-3  # 8 x 576.9 µs TDMA frame (SIGNALS.md §2)
@@ -32,6 +42,8 @@ class RfConfig:
       span's receiver noise by this much.
     min_snr_db: bursts below this in-band SNR are dropped (significance is already
       tested at `bursts.pfa_burst`; the per-bin floor reads high under long duty cycles).
+    weak_snr_db / weak_max_confidence: an emitter seen in fewer than 3 bursts below this
+      SNR is ambiguous; its confidence is capped below stage 2's 0.5 alert cut.
     """
 
     max_bin_hz: float = 50e3
@@ -45,6 +57,8 @@ class RfConfig:
     hopping_signatures: frozenset[str] = HOPPING_SIGNATURES
     gsm_frame_s: float = GSM_FRAME_S
     period_tolerance: float = 0.03
+    weak_snr_db: float = 6.0
+    weak_max_confidence: float = 0.45
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +83,6 @@ class RfDetection:
     burst_count: int
 
 
-@dataclass(frozen=True, slots=True)
-class LabelledBurst:
-    burst: Burst
-    freq_hz: float
-    signature: str
-    kind: str
-
-
 def _as_iq(iq: NDArray[Any]) -> NDArray[np.complex64]:
     x = np.asarray(iq)
     if x.ndim == 2 and x.shape[0] == 1:
@@ -88,45 +94,19 @@ def _as_iq(iq: NDArray[Any]) -> NDArray[np.complex64]:
     return x.astype(np.complex64, copy=False)
 
 
-def _group_channels(bursts: list[LabelledBurst]) -> list[list[LabelledBurst]]:
-    """Split bursts of one label into channels: centres closer than 0.4 x bandwidth."""
-    ordered = sorted(bursts, key=lambda b: b.freq_hz)
-    groups: list[list[LabelledBurst]] = []
-    for b in ordered:
-        if groups:
-            last = groups[-1]
-            ref = float(np.median([x.freq_hz for x in last]))
-            width = float(np.median([x.burst.bandwidth_hz for x in last]))
-            if abs(b.freq_hz - ref) <= 0.4 * max(width, b.burst.bandwidth_hz):
-                last.append(b)
-                continue
-        groups.append([b])
-    return groups
-
-
-def _periodic_fraction(starts_s: list[float], period_s: float, tolerance: float) -> float:
-    """Fraction of successive start gaps that are a whole number of periods (± tolerance)."""
-    if len(starts_s) < 2:
-        return 0.0
-    gaps = np.diff(np.sort(np.asarray(starts_s)))
-    cycles = gaps / period_s
-    whole = np.round(cycles)
-    ok = (whole >= 1) & (np.abs(cycles - whole) <= tolerance * np.maximum(whole, 1.0))
-    return float(np.mean(ok))
-
-
 def _confidence(signature: str, group: list[LabelledBurst], config: RfConfig) -> float:
     snr = float(np.median([b.burst.snr_db for b in group]))
     snr_term = float(np.clip((snr - config.min_snr_db) / 20.0, 0.0, 1.0))
     if signature == "gsm_uplink":
-        evidence = _periodic_fraction(
-            [b.burst.t_start_s for b in group], config.gsm_frame_s, config.period_tolerance
-        )
+        starts = [b.burst.t_start_s for b in group if not b.burst.cut_start]
+        evidence = periodic_fraction(starts, config.gsm_frame_s, config.period_tolerance)
     else:
         evidence = min(1.0, (len(group) - 1) / 3.0)
     confidence = 0.4 + 0.3 * snr_term + 0.3 * evidence
     if signature == UNKNOWN:
         confidence *= 0.5
+    if snr < config.weak_snr_db and len(group) < 3:
+        confidence = min(confidence, config.weak_max_confidence)
     return round(float(np.clip(confidence, 0.0, 1.0)), 3)
 
 
@@ -157,26 +137,29 @@ def _detection(
 def label_bursts(
     bursts: list[Burst], center_freq_hz: float, rules: tuple[LabelRule, ...]
 ) -> list[LabelledBurst]:
+    """Label each burst by its centre (RF, Hz), bandwidth and duration; a burst cut by the
+    snapshot edge or too short for any label also gets the labels it may be a piece of."""
     out = []
     for b in bursts:
         freq = center_freq_hz + b.freq_offset_hz
         label = label_burst(freq, b.bandwidth_hz, b.duration_s, rules)
-        out.append(LabelledBurst(b, freq, label.signature, label.kind))
+        fragment = b.truncated
+        candidates: tuple[Label, ...] = ()
+        if fragment or label.signature == UNKNOWN:
+            candidates = fragment_labels(freq, b.bandwidth_hz, b.duration_s, rules, cut=fragment)
+        out.append(LabelledBurst(b, freq, label.signature, label.kind, fragment, candidates))
     return out
 
 
 def group_emitters(
     labelled: list[LabelledBurst], full_scale_dbm: float | None, config: RfConfig
 ) -> list[RfDetection]:
-    """One detection per emitter: bursts of one label, per channel unless the label hops."""
-    by_label: dict[tuple[str, str], list[LabelledBurst]] = {}
-    for b in labelled:
-        by_label.setdefault((b.signature, b.kind), []).append(b)
-    detections = []
-    for (signature, kind), members in by_label.items():
-        groups = [members] if signature in config.hopping_signatures else _group_channels(members)
-        for group in groups:
-            detections.append(_detection(signature, kind, group, full_scale_dbm, config))
+    """One detection per emitter: bursts of one label, per channel unless the label hops,
+    with the fragments that belong to it (`rf_groups.group_bursts`)."""
+    groups: list[Group] = group_bursts(labelled, config.hopping_signatures, config.period_tolerance)
+    detections = [
+        _detection(g.signature, g.kind, g.members, full_scale_dbm, config) for g in groups
+    ]
     detections.sort(key=lambda d: (d.t_start_s, d.freq_hz))
     return detections
 

@@ -62,7 +62,12 @@ class Raster:
 class LabelRule:
     """One signature's envelope: the burst centre must lie in one of `bands_hz`, its
     occupied bandwidth in one of `bandwidths_hz`, its duration in `duration_s`; if
-    `centres_hz` or `raster` is given, the centre must also sit on a listed channel."""
+    `centres_hz` or `raster` is given, the centre must also sit on a listed channel.
+
+    duration_quantum_s: if > 0 the duration must also be a whole number n >= 1 of this
+    quantum, within `quantum_tol` (fractions of one quantum below / above n * quantum):
+    LTE transmits in 1 ms subframes, measured 0.93-1.05 ms each (edge resolution).
+    """
 
     signature: str
     kind: str
@@ -72,19 +77,32 @@ class LabelRule:
     centres_hz: tuple[float, ...] = ()
     centre_tol_hz: float = 0.0
     raster: tuple[Raster, ...] = ()
+    duration_quantum_s: float = 0.0
+    quantum_tol: Range = (0.07, 0.05)
 
-    def matches(self, freq_hz: float, bandwidth_hz: float, duration_s: float) -> bool:
+    def matches_place(self, freq_hz: float, bandwidth_hz: float) -> bool:
+        """Band, bandwidth and channel tests (everything but the duration)."""
         if not any(lo <= freq_hz <= hi for lo, hi in self.bands_hz):
             return False
         if not any(lo <= bandwidth_hz <= hi for lo, hi in self.bandwidths_hz):
-            return False
-        if not self.duration_s[0] <= duration_s <= self.duration_s[1]:
             return False
         if self.centres_hz and not any(
             abs(freq_hz - c) <= self.centre_tol_hz for c in self.centres_hz
         ):
             return False
         return not self.raster or any(r.contains(freq_hz) for r in self.raster)
+
+    def matches_duration(self, duration_s: float) -> bool:
+        if not self.duration_s[0] <= duration_s <= self.duration_s[1]:
+            return False
+        if self.duration_quantum_s <= 0.0:
+            return True
+        n = max(1, round(duration_s / self.duration_quantum_s))
+        excess = duration_s / self.duration_quantum_s - n
+        return -self.quantum_tol[0] <= excess <= self.quantum_tol[1]
+
+    def matches(self, freq_hz: float, bandwidth_hz: float, duration_s: float) -> bool:
+        return self.matches_place(freq_hz, bandwidth_hz) and self.matches_duration(duration_s)
 
 
 WIFI_RASTER = (
@@ -97,7 +115,15 @@ DEFAULT_RULES: tuple[LabelRule, ...] = (
     LabelRule("cellular_downlink", "other", CELLULAR_DOWNLINK),
     LabelRule("gsm_uplink", "handset", GSM_UPLINK, ((100e3, 450e3),), duration_s=(250e-6, 720e-6)),
     LabelRule("lte_prach", "handset", LTE_UPLINK, ((0.9e6, 1.3e6),), duration_s=(0.75e-3, 0.95e-3)),
-    LabelRule("lte_uplink", "handset", LTE_UPLINK, ((150e3, 20.5e6),), duration_s=(0.4e-3, 12e-3)),
+    # PUSCH/PUCCH: >= 1 PRB (180 kHz), whole 1 ms subframes
+    LabelRule(
+        "lte_uplink",
+        "handset",
+        LTE_UPLINK,
+        ((150e3, 20.5e6),),
+        duration_s=(0.9e-3, 12e-3),
+        duration_quantum_s=1e-3,
+    ),
     LabelRule("elrs_900", "drone", ELRS_900, ((350e3, 650e3),), duration_s=(3e-3, 32e-3)),
     LabelRule("dji_droneid", "drone", DRONE_BANDS, ((7.5e6, 11e6),), duration_s=(540e-6, 700e-6)),
     LabelRule(
@@ -105,9 +131,10 @@ DEFAULT_RULES: tuple[LabelRule, ...] = (
         "other",
         WIFI_BANDS,
         ((14e6, 22e6), (34e6, 42e6), (72e6, 82e6)),
-        duration_s=(50e-6, 3.2e-3),
+        duration_s=(50e-6, 5.5e-3),  # 802.11 aPPDUMaxTime 5.484 ms
         raster=WIFI_RASTER,
     ),
+    # a block only; the 5 ms frame structure is checked per emitter (`rf_structure`)
     LabelRule("dji_ocusync_video", "drone", DRONE_BANDS, ((8e6, 22e6),), duration_s=(1.0e-3, 1e3)),
     LabelRule("fpv_analog_video", "drone", FPV_5G8, ((10e6, 25e6),), duration_s=(5e-3, 1e3)),
     LabelRule(
@@ -148,6 +175,30 @@ def label_burst(
     return Label(UNKNOWN, "other")
 
 
+def fragment_labels(
+    freq_hz: float,
+    bandwidth_hz: float,
+    duration_s: float,
+    rules: tuple[LabelRule, ...],
+    *,
+    cut: bool,
+) -> tuple[Label, ...]:
+    """Labels a partly seen burst is compatible with, in priority order.
+
+    cut: the burst touches the snapshot edge, so `duration_s` is a lower bound: rules whose
+    longest duration reaches it. Otherwise the burst is a piece shorter than any rule
+    allows: rules whose shortest duration exceeds it (a piece of a longer burst).
+    """
+    out = []
+    for rule in rules:
+        if not rule.matches_place(freq_hz, bandwidth_hz):
+            continue
+        lo, hi = rule.duration_s
+        if (cut and duration_s <= hi) or (not cut and duration_s < lo):
+            out.append(Label(rule.signature, rule.kind))
+    return tuple(out)
+
+
 def label_by_band(freq_hz: float, bandwidth_hz: float, rules: tuple[LabelRule, ...]) -> Label:
     """Label when no duration is known (swept PSD): band and bandwidth only.
 
@@ -160,6 +211,6 @@ def label_by_band(freq_hz: float, bandwidth_hz: float, rules: tuple[LabelRule, .
             continue
         if rule.signature == "lte_prach":
             continue  # a PRACH is only told from a 6-PRB allocation by its duration
-        if rule.matches(freq_hz, bandwidth_hz, rule.duration_s[0]):
+        if rule.matches_place(freq_hz, bandwidth_hz):
             return Label(rule.signature, rule.kind)
     return Label(UNKNOWN, "other")

@@ -1,0 +1,138 @@
+"""Bursts of one emitter: channel grouping, partly seen bursts, and frame-structure checks.
+
+1. Whole bursts with a label form groups: one per label and channel, or one per label
+   for links that hop.
+2. Fragments join a group they are compatible with (`rf_labels.fragment_labels`) on the
+   same channel: bursts cut by the snapshot edge (their duration is a lower bound) and
+   unlabelled pieces shorter than the label allows (a GSM burst cut short by a fade).
+   A cut burst that joins nothing keeps its own label if its seen part already fits one,
+   and is dropped otherwise: a cut fragment is never reported as `unknown_burst`.
+3. Labels that need a frame structure are checked per group: `dji_ocusync_video` needs
+   its 5 ms frame (two or more blocks on a 5 ms grid, 50-90 % duty) or one block longer
+   than any Wi-Fi PPDU; a lone shorter block is `unknown_burst`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.bursts import Burst
+from detectors.rf_labels import UNKNOWN, Label
+
+OCUSYNC = "dji_ocusync_video"
+OCUSYNC_FRAME_S = 5e-3  # video frame, 66-77 % active (SIGNALS.md §2)
+OCUSYNC_DUTY = (0.5, 0.9)  # measured duty, with slack for edge resolution
+WIFI_PPDU_MAX_S = 5.484e-3  # 802.11 aPPDUMaxTime: anything longer and continuous is not Wi-Fi
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledBurst:
+    """A burst with its absolute centre, its label and, for fragments, the labels it is
+    compatible with (`fragment`: cut by the snapshot edge or shorter than its label)."""
+
+    burst: Burst
+    freq_hz: float
+    signature: str
+    kind: str
+    fragment: bool = False
+    candidates: tuple[Label, ...] = ()
+
+
+@dataclass(slots=True)
+class Group:
+    signature: str
+    kind: str
+    members: list[LabelledBurst]
+
+    def holds_channel_of(self, b: LabelledBurst, hopping: bool) -> bool:
+        """Same emitter channel: any channel for a hopping link, else centres closer than
+        0.4 x the wider bandwidth."""
+        if hopping:
+            return True
+        ref = float(np.median([x.freq_hz for x in self.members]))
+        width = float(np.median([x.burst.bandwidth_hz for x in self.members]))
+        return abs(b.freq_hz - ref) <= 0.4 * max(width, b.burst.bandwidth_hz)
+
+
+def periodic_fraction(starts_s: list[float], period_s: float, tolerance: float) -> float:
+    """Fraction of successive start gaps that are a whole number of periods (± tolerance)."""
+    if len(starts_s) < 2:
+        return 0.0
+    gaps = np.diff(np.sort(np.asarray(starts_s)))
+    cycles = gaps / period_s
+    whole = np.round(cycles)
+    ok = (whole >= 1) & (np.abs(cycles - whole) <= tolerance * np.maximum(whole, 1.0))
+    return float(np.mean(ok))
+
+
+def _by_channel(
+    bursts: list[LabelledBurst], hopping: frozenset[str], into: list[Group] | None = None
+) -> list[Group]:
+    groups = [] if into is None else into
+    for b in sorted(bursts, key=lambda x: x.freq_hz):
+        home = next(
+            (
+                g
+                for g in groups
+                if g.signature == b.signature and g.holds_channel_of(b, b.signature in hopping)
+            ),
+            None,
+        )
+        if home is None:
+            groups.append(Group(b.signature, b.kind, [b]))
+        else:
+            home.members.append(b)
+    return groups
+
+
+def has_ocusync_frame(members: list[LabelledBurst], tolerance: float) -> bool:
+    """Blocks on the 5 ms OcuSync frame grid with its duty cycle, or one continuous block
+    longer than a Wi-Fi PPDU (a cut block's seen duration is a lower bound)."""
+    if any(b.burst.duration_s > WIFI_PPDU_MAX_S for b in members):
+        return True
+    whole = [b.burst for b in members if not b.burst.truncated]
+    starts = [b.burst.t_start_s for b in members if not b.burst.cut_start]
+    if len(starts) < 2 or not whole:
+        return False
+    duty = float(np.median([b.duration_s for b in whole])) / OCUSYNC_FRAME_S
+    periodic = periodic_fraction(starts, OCUSYNC_FRAME_S, tolerance) >= 0.5
+    return periodic and OCUSYNC_DUTY[0] <= duty <= OCUSYNC_DUTY[1]
+
+
+def group_bursts(
+    labelled: list[LabelledBurst], hopping: frozenset[str], period_tolerance: float
+) -> list[Group]:
+    """Groups of bursts, one per emitter (see the module docstring)."""
+    whole = [b for b in labelled if not b.fragment and b.signature != UNKNOWN]
+    groups = _by_channel(whole, hopping)
+    primary = len(groups)
+    loose: list[LabelledBurst] = []
+    for b in labelled:
+        if not (b.fragment or b.signature == UNKNOWN):
+            continue
+        home = next(
+            (
+                g
+                for c in b.candidates
+                for g in groups[:primary]
+                if g.signature == c.signature and g.holds_channel_of(b, c.signature in hopping)
+            ),
+            None,
+        )
+        if home is not None:
+            home.members.append(b)
+        elif not (b.burst.truncated and b.signature == UNKNOWN):
+            loose.append(b)
+    groups = _by_channel(loose, hopping, groups)
+
+    out = []
+    for g in groups:
+        if g.signature == OCUSYNC and not has_ocusync_frame(g.members, period_tolerance):
+            whole_members = [b for b in g.members if not b.burst.truncated]
+            if not whole_members:
+                continue
+            g = Group(UNKNOWN, "other", whole_members)
+        out.append(g)
+    return out
