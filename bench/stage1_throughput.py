@@ -111,7 +111,9 @@ def audio_frame(rng: np.random.Generator) -> bytes:
     t = np.arange(fs) / fs
     # four rotors a few per cent apart: each harmonic is a cluster of lines, as in flight
     x = sum(
-        0.5 * 10 ** (-max(0, k - 3) * 4 / 20) * np.sin(2 * np.pi * 185 * (1 + d) * k * t + k * d * 50)
+        0.5
+        * 10 ** (-max(0, k - 3) * 4 / 20)
+        * np.sin(2 * np.pi * 185 * (1 + d) * k * t + k * d * 50)
         for k in range(1, 9)
         for d in (-0.02, -0.007, 0.007, 0.02)
     )

@@ -364,7 +364,9 @@ def detect_rotor(
         raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
     x = _mono(audio)
     duration_s = x.shape[0] / sample_rate_hz
-    if x.shape[0] < 16 or not np.any(x):
+    # a comb of min_lines harmonics of min_f0 must fit below Nyquist, with the high-pass below
+    too_slow = sample_rate_hz < 2.5 * config.min_lines * config.min_f0_hz
+    if x.shape[0] < 16 or too_slow or not np.any(x):
         return []
     y, rate = _condition(x, sample_rate_hz, config)
     comb = analyse_comb(y, rate, config)

@@ -134,7 +134,8 @@ def _on_level(values: NDArray[np.float64]) -> float:
     """Typical level of a burst's frames: median of the frames above a quarter of the
     90th percentile (the region may hold noise-only frames too)."""
     top = float(np.percentile(values, 90))
-    return float(np.median(values[values >= 0.25 * top]))
+    on = values[values >= 0.25 * top] if top > 0 else values  # excess can be <= 0 in noise
+    return float(np.median(on)) if on.size else top
 
 
 def _time_extent(profile: NDArray[np.float64], core: slice, sigma: float) -> tuple[float, float]:

@@ -67,8 +67,10 @@ def detect_psd(
     s = np.asarray(spectra_dbm, dtype=np.float64)
     if s.ndim == 1:
         s = s[np.newaxis, :]
-    if s.ndim != 2 or s.shape[1] < 8:
-        raise ValueError(f"spectra_dbm must be (n_spectra, n_bins >= 8), got {s.shape=}")
+    if s.ndim != 2:
+        raise ValueError(f"spectra_dbm must be (n_spectra, n_bins), got {s.shape=}")
+    if s.shape[1] < 8:
+        return []  # too few bins to tell a noise floor from a signal
     if bin_hz <= 0 or frame_rate_hz <= 0:
         raise ValueError(f"bin_hz and frame_rate_hz must be > 0: {bin_hz=}, {frame_rate_hz=}")
     mw = np.power(10.0, s / 10.0)

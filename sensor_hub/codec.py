@@ -9,7 +9,7 @@ Decoding untrusted bytes raises only `FrameError`, with a stable `reason`:
 
     too_short, bad_magic, header_too_long, header_not_json, header_not_object,
     unknown_field, missing_field, invalid_field, payload_too_large,
-    payload_length, non_finite, bad_base64
+    payload_length, non_finite, out_of_range, bad_base64
 
 Samples come out with time on the last axis: iq as complex64 and audio as
 float32 in (channels, n), full scale = 1.0; psd as float32 (n_spectra, n_bins)
@@ -44,6 +44,9 @@ _WIRE_DTYPE: dict[str, np.dtype[Any]] = {
 }
 _INT_SCALE = {"ci8": 128.0, "ci16_le": 32768.0, "ri16_le": 32768.0}
 _PSD_I16_SCALE = 100.0  # ri16_le psd values are 0.01 dB
+#: physically possible power per bin at an antenna port, dBm (kTB of a 1 Hz bin is -174)
+PSD_MIN_DBM = -300.0
+PSD_MAX_DBM = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +123,16 @@ def decode_payload(header: FrameHeader, payload: bytes, limits: Limits = DEFAULT
     if header.datatype in ("cf32_le", "rf32_le") and not np.isfinite(raw).all():
         bad = int(np.count_nonzero(~np.isfinite(raw)))
         raise FrameError("non_finite", f"{bad} NaN/Inf value(s) in float samples", sensor_id=sid)
-    return Frame(header=header, samples=_to_array(header, raw))
+    samples = _to_array(header, raw)
+    if header.kind == "psd" and samples.size:
+        low, high = float(samples.min()), float(samples.max())
+        if low < PSD_MIN_DBM or high > PSD_MAX_DBM:
+            raise FrameError(
+                "out_of_range",
+                f"psd values span {low:g}..{high:g} dBm, outside {PSD_MIN_DBM:g}..{PSD_MAX_DBM:g}",
+                sensor_id=sid,
+            )
+    return Frame(header=header, samples=samples)
 
 
 def _to_array(header: FrameHeader, raw: NDArray[Any]) -> NDArray[Any]:

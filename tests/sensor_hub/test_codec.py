@@ -166,6 +166,15 @@ def test_rejection_reasons() -> None:
     assert nan_header  # silence unused
 
 
+def test_psd_values_outside_physical_range_are_rejected() -> None:
+    h = header(
+        kind="psd", datatype="rf32_le", num_samples=1, num_channels=2, num_bins=2,
+        freq_start_hz=2.4e9, bin_hz=1e6, center_freq_hz=None, sample_rate_hz=10,
+    )  # fmt: skip
+    assert reason_of(encode_samples(h, np.array([[-90.0, 1e30]], np.float32))) == "out_of_range"
+    assert reason_of(encode_samples(h, np.array([[-400.0, -90.0]], np.float32))) == "out_of_range"
+
+
 def test_error_names_the_sensor_when_known() -> None:
     head = header().model_dump(mode="json", exclude_none=True)
     with pytest.raises(FrameError) as info:
