@@ -9,7 +9,7 @@ Timeline (90 s, looping):
 - 55–90 s it leaves to (−30, −250, 50).
   Its ExpressLRS 2.4 GHz link runs throughout: the pilot's radio at (−60, −320, 1.5)
   sends, the drone answers with telemetry on 1 packet in 16.
-- 5–65 s  a handset in a cell of block A at (70, 85, 1) is in a GSM-900 voice call
+- 1–61 s  a handset in a cell of block A at (70, 85, 1) is in a GSM-900 voice call
           (ARFCN 40, 898.0 MHz, 33 dBm, 15 dB wall loss).
 - always  a Wi-Fi access point (channel 6) in the staff block outside at (−120, 150, 6).
 
@@ -82,7 +82,7 @@ def demo_scenario(*, site: str = "demo", seed: int = 1) -> Scenario:
         "drone-1", pilot=pilot, drone=drone, seed=seed, start_s=0.0, end_s=DEMO_DURATION_S,
         crystal_ppm=float(rng.uniform(-10.0, 10.0)),
     )  # fmt: skip
-    phone = GsmHandset("handset-1", handset, seed, call_start_s=5.0, call_end_s=65.0, arfcn=40)
+    phone = GsmHandset("handset-1", handset, seed, call_start_s=1.0, call_end_s=61.0, arfcn=40)
     wifi = WifiAccessPoint("wifi-ap-1", access_point, seed, channel=6, eirp_dbm=17.0)
     rotors = RotorSource(
         "drone-1",
@@ -103,7 +103,7 @@ def demo_scenario(*, site: str = "demo", seed: int = 1) -> Scenario:
         TruthInterval("drone-1", "drone", "rotor_harmonics", 0.0, DEMO_DURATION_S, d0, moving=True),
         TruthInterval("drone-1", "drone", "elrs_2g4", 0.0, DEMO_DURATION_S, d0, moving=True),
         TruthInterval("drone-1-rc", "drone", "elrs_2g4", 0.0, DEMO_DURATION_S, pilot.point(0.0)),
-        TruthInterval("handset-1", "handset", "gsm_uplink", 5.0, 65.0, handset.point(0.0)),
+        TruthInterval("handset-1", "handset", "gsm_uplink", 1.0, 61.0, handset.point(0.0)),
         TruthInterval(
             "wifi-ap-1", "other", "wifi_ap", 0.0, DEMO_DURATION_S, access_point.point(0.0)
         ),

@@ -46,7 +46,7 @@ def test_truth_intervals() -> None:
     assert truth[("drone-1", "rotor_harmonics")].kind == "drone"
     assert truth[("drone-1", "elrs_2g4")].start_s == 0.0
     phone = truth[("handset-1", "gsm_uplink")]
-    assert (phone.kind, phone.start_s, phone.end_s) == ("handset", 5.0, 65.0)
+    assert (phone.kind, phone.start_s, phone.end_s) == ("handset", 1.0, 61.0)
     assert truth[("wifi-ap-1", "wifi_ap")].kind == "other"
 
 

@@ -117,7 +117,7 @@ def test_gsm_occupied_bandwidth_and_carrier() -> None:
 
 def test_no_gsm_before_the_call_starts() -> None:
     sc = demo_scenario(seed=1)
-    x = sc.render("rf-cellblock-a", 0, include_noise=False)  # 0-50 ms, call starts at 5 s
+    x = sc.render("rf-cellblock-a", 0, include_noise=False)  # 0-50 ms, call starts at 1 s
     assert np.count_nonzero(x) == 0
 
 
