@@ -1,9 +1,10 @@
 """`sensor-hub` command line.
 
     sensor-hub demo    embedded broker + hub + API + demo scenario, one process
-    sensor-hub serve   hub + API against a broker and a database given by URL
+    sensor-hub serve     hub + API against a broker and a database given by URL
+    sensor-hub evaluate  score a hub's alerts against a recording's truth
 
-Later issues add collect, simulate, record, replay, detect and evaluate.
+Later issues add collect, simulate, record, replay and detect.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default="sensor-hub.db", help="SQLite file or database URL")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    # the simulator's tools live in simulator/ (which may import sensor_hub, not the reverse
+    # at import time): import their argument wiring here, when the CLI is built
+    from simulator.evaluate_cli import add_evaluate_parser
+
+    add_evaluate_parser(sub)
     return p
 
 
@@ -86,6 +93,10 @@ async def _main_async(settings: Settings, demo: bool, speed: float) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "evaluate":
+        from simulator.evaluate_cli import run_evaluate
+
+        return run_evaluate(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
