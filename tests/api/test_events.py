@@ -3,14 +3,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
+from websockets.sync.client import connect
 
 from api.app import create_app
 from sensor_hub.hub import Hub
 
-from .conftest import RaiseAlert, TestClient
+from .conftest import SITE, RaiseAlert, TestClient, detection
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -136,25 +139,36 @@ async def _close(app: Any) -> None:
     close_live_streams(app)
 
 
-def test_websocket_sends_backlog_then_live_events(
-    client: TestClient, raise_alert: RaiseAlert
-) -> None:
-    alert_id = raise_alert()
+def test_websocket_sends_backlog_then_live_events(hub: Hub) -> None:
+    # a real server and a real WebSocket client: TestClient's WebSocket session cancels the
+    # app at exit, racing the server's own handling of the disconnect
+    from tests.api.live_server import LiveServer
 
-    with client.websocket_connect("/v1/ws?after=0") as ws:
-        created = ws.receive_json()
-        assert client.post(f"/v1/alerts/{alert_id}/ack", json={"note": "n"}).status_code == 200
-        acked = ws.receive_json()
+    with LiveServer(create_app(hub)) as server:
+        alert_id = server.call(lambda: _open_alert(hub))
+        with connect(f"{server.ws_url}/v1/ws?after=0", open_timeout=10) as ws:
+            created = json.loads(ws.recv(timeout=10))
+            ack = httpx.post(f"{server.url}/v1/alerts/{alert_id}/ack", json={"note": "n"})
+            assert ack.status_code == 200
+            acked = json.loads(ws.recv(timeout=10))
+        assert (created["id"], created["type"]) == (1, "alert.created")
+        assert created["alert"]["id"] == alert_id
+        assert (acked["id"], acked["type"]) == (2, "alert.acknowledged")
+        assert acked["alert"]["note"] == "n"
+        # the server notices the disconnect asynchronously: give it a moment
+        deadline = time.monotonic() + 5
+        while "sensorhub_api_streams_open 0" not in httpx.get(f"{server.url}/metrics").text:
+            assert time.monotonic() < deadline, "stream not closed on the server"
+            time.sleep(0.05)
 
-    assert (created["id"], created["type"]) == (1, "alert.created")
-    assert created["alert"]["id"] == alert_id
-    assert (acked["id"], acked["type"]) == (2, "alert.acknowledged")
-    assert acked["alert"]["note"] == "n"
-    # the server notices the disconnect asynchronously: give it a moment
-    deadline = time.monotonic() + 5
-    while "sensorhub_api_streams_open 0" not in client.get("/metrics").text:
-        assert time.monotonic() < deadline, "stream not closed on the server"
-        time.sleep(0.05)
+
+async def _open_alert(hub: Hub) -> str:
+    now = datetime.now(UTC)
+    for i in range(3):
+        await hub._fuse([detection(now - timedelta(seconds=0.5 * (2 - i)))])
+    alert_id = hub.fusion.alert_id_for(SITE, "drone")
+    assert alert_id is not None
+    return alert_id
 
 
 def test_websocket_is_closed_by_the_server_on_shutdown(client: TestClient) -> None:
