@@ -260,3 +260,35 @@ def test_persistent_session_delivers_frames_sent_while_the_hub_was_down(
     second = service_factory(broker_url=mosquitto.url, mqtt_client_id=client_id)
     alerts = wait_for_alerts(second.url, {"handset"}, timeout_s=20)
     assert alerts["handset"]["signatures"] == ["gsm_uplink"]
+
+
+def test_collector_last_will_marks_the_sensor_offline(
+    mosquitto: Mosquitto, service_factory: Callable[..., ServiceThread]
+) -> None:
+    svc = service_factory(broker_url=mosquitto.url)
+    host, port = mosquitto.url.removeprefix("mqtt://").split(":")
+    status = topics.status_topic("demo", "rf-lwt")
+    collector = paho.Client(CallbackAPIVersion.VERSION2, client_id="e2e-lwt", protocol=paho.MQTTv5)
+    collector.will_set(status, b'{"state": "offline"}', qos=1, retain=True)
+    collector.connect(host, int(port), keepalive=5)
+    collector.loop_start()
+    online = collector.publish(status, b'{"state": "online", "t": 1}', qos=1, retain=True)
+    online.wait_for_publish(5)
+
+    def state() -> str | None:
+        sensors = httpx.get(f"{svc.url}/v1/sensors").json()
+        return next((s["state"] for s in sensors if s["sensor_id"] == "rf-lwt"), None)
+
+    deadline = time.monotonic() + 10
+    while state() != "online":
+        assert time.monotonic() < deadline, "status online not tracked"
+        time.sleep(0.1)
+    collector.loop_stop()
+    collector.socket().close()  # the collector dies: no DISCONNECT, so the broker sends its will
+    deadline = time.monotonic() + 15
+    while state() != "offline":
+        assert time.monotonic() < deadline, "last will did not mark the sensor offline"
+        time.sleep(0.1)
+    events = read_sse(svc.url, want=lambda evs: any(e["type"] == "sensor.offline" for e in evs))
+    offline = [e["sensor"]["sensor_id"] for e in events if e["type"] == "sensor.offline"]
+    assert "rf-lwt" in offline
