@@ -2,9 +2,12 @@
 
     sensor-hub demo    embedded broker + hub + API + demo scenario, one process
     sensor-hub serve     hub + API against a broker and a database given by URL
+    sensor-hub simulate  run a scenario live into a broker or a hub
+    sensor-hub record    render a scenario into SigMF / WAV captures and truth.json
+    sensor-hub replay    publish captures (or real recordings) to a broker or a hub
     sensor-hub evaluate  score a hub's alerts against a recording's truth
 
-Later issues add collect, simulate, record, replay and detect.
+Later issues add collect and detect.
 """
 
 from __future__ import annotations
@@ -60,8 +63,12 @@ def _parser() -> argparse.ArgumentParser:
 
     # the simulator's tools live in simulator/ (which may import sensor_hub, not the reverse
     # at import time): import their argument wiring here, when the CLI is built
+    from simulator.commands import add_record_parser, add_replay_parser, add_simulate_parser
     from simulator.evaluate_cli import add_evaluate_parser
 
+    add_simulate_parser(sub)
+    add_record_parser(sub)
+    add_replay_parser(sub)
     add_evaluate_parser(sub)
     return p
 
@@ -93,14 +100,17 @@ async def _main_async(settings: Settings, demo: bool, speed: float) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "evaluate":
-        from simulator.evaluate_cli import run_evaluate
-
-        return run_evaluate(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    if args.command == "evaluate":
+        from simulator.evaluate_cli import run_evaluate
+
+        return run_evaluate(args)
+    if hasattr(args, "run"):  # simulator tools: simulate, record, replay
+        code: int = args.run(args)
+        return code
     try:
         settings = Settings(
             broker_url=args.broker,

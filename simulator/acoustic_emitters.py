@@ -1,20 +1,40 @@
-"""Acoustic sources: multirotor drones (`rotor_harmonics`) and site ambience (SIGNALS.md §4, §5).
+"""Acoustic sources: the rendering engine, multirotor drones (`rotor_harmonics`) and ambience.
+
+Every source on the site implements `AcousticSource`: given microphone positions it
+returns the sound pressure (Pa) each one hears over a frame. Most sources are an
+`EmittingSource`: a point on a `Track` emitting an `Emission` (harmonic series with
+time-varying f0 and envelope, plus broadband noise bands) described on a control grid of
+emission time. The engine samples the emission at the retarded time τ = t − r(τ)/c of
+each microphone and each sample (Doppler and exact inter-microphone delays follow),
+divides by r (spherical spreading) and applies ISO 9613-1 absorption α(f)·r for the
+scenario's air condition, so that Lp = L_WA − 11 − 20·lg r − α(f)·r (SIGNALS.md §4).
+An optional image source in the ground plane z = 0 with reflection coefficient R adds
+the ground reflection (SIGNALS.md §5: R 0.8 default when enabled, 0.6 grass, 0.95
+concrete).
+
+Harmonic series are rendered through a per-frame wavetable of one fundamental period
+(linear lookup into 8192 points, spurs < −75 dB), so the cost does not grow with the
+number of harmonics. Broadband noise is a deterministic function of emission time:
+blocks of Gaussian noise at 4× the output rate, shaped in frequency, overlap-added with a
+power-complementary window and keyed by (seed, loop, block), then read at the retarded
+time by linear interpolation; the same noise therefore reaches every microphone (and
+every sensor) with its own delay, and frames join without seams.
 
 A rotor source is a comb of blade-pass harmonics per rotor plus broadband noise. Its
 rotor speed follows the hover rule n = √(m·g / (N·C_T·ρ·D⁴)) rev/s (BPF = B·n), scaled
 by a flight-phase factor (forward flight, manoeuvres), fixed per-rotor offsets and an
 Ornstein–Uhlenbeck jitter (the "random walk σ, τ" of SIGNALS.md). The mass drops when
-the payload is released, and the BPF with it. The sound is emitted at the retarded
-time τ = t − r(τ)/c, which gives Doppler, and spreads spherically with ISO 9613-1
-absorption: Lp = L_WA − 11 − 20·lg r − α(f)·r.
+the payload is released, and the BPF with it.
 
-Pressures are in pascal; PSDs are one-sided in Pa²/Hz.
+Pressures are in pascal; PSDs are one-sided in Pa²/Hz; positions are site metres.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,12 +51,21 @@ from simulator.propagation import (
 from simulator.trajectory import Track, Vec3
 
 FloatArray = NDArray[np.float64]
+PsdFunction = Callable[[FloatArray], FloatArray]
 
 G_M_S2 = 9.81
 AIR_DENSITY_KG_M3 = 1.225
 THRUST_COEFFICIENT = 0.10
+#: SIGNALS.md §5 ground: image source R 0.8 (0.6 grass … 0.95 concrete)
+DEFAULT_GROUND_REFLECTION = 0.8
 _CONTROL_RATE_HZ = 1000.0
 _PRE_ROLL_S = 3.0  # the track starts before t = 0: sound heard at t = 0 left earlier
+SILENT_DB = -200.0  # an envelope at this level is off
+_TABLE_SIZE = 8192
+_NOISE_OVERSAMPLE = 4
+_NOISE_BLOCK = 16384  # emission samples per noise block (hop: half of it)
+_NOISE_BAND_EDGE = 0.45  # noise is band-limited to 0.45·fs of the output rate
+_RETARD_STEP_S = 1e-3  # retarded time is solved on this grid and interpolated
 
 
 def hover_bpf_hz(
@@ -77,14 +106,427 @@ def white_shape(freqs_hz: FloatArray, *, highpass_hz: float = 20.0) -> FloatArra
     return np.asarray(f**4 / (f**4 + highpass_hz**4), dtype=np.float64)
 
 
-def rotor_broadband_shape(freqs_hz: FloatArray) -> FloatArray:
-    """Pink-ish turbulence with a 1–5 kHz motor/turbulence bump, unit integral (1/Hz)."""
+def _rotor_broadband_raw(freqs_hz: FloatArray) -> FloatArray:
     f = np.maximum(freqs_hz, 1.0)
     pink = (f**2 / (f**2 + 100.0**2)) / f
     bump = 4.0 * np.exp(-((np.log(f / 2500.0)) ** 2) / (2 * 0.45**2)) / 2500.0
-    s = pink + bump
-    df = float(freqs_hz[1] - freqs_hz[0])
-    return np.asarray(s / (np.sum(s) * df), dtype=np.float64)
+    return np.asarray(pink + bump, dtype=np.float64)
+
+
+_ROTOR_BB_GRID = np.arange(0.0, 8000.0, 1.0)
+_ROTOR_BB_NORM = float(np.sum(_rotor_broadband_raw(_ROTOR_BB_GRID)))
+
+
+def rotor_broadband_shape(freqs_hz: FloatArray) -> FloatArray:
+    """Pink-ish turbulence with a 1–5 kHz motor/turbulence bump, unit integral over 0–8 kHz."""
+    return np.asarray(_rotor_broadband_raw(freqs_hz) / _ROTOR_BB_NORM, dtype=np.float64)
+
+
+# ---------------------------------------------------------------- the source port
+
+
+@dataclass(frozen=True)
+class Medium:
+    """The air and ground between sources and microphones (ISO 9613-1 condition, image R)."""
+
+    condition: str = "15C_70RH"
+    speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S
+    #: reflection coefficient of one image source in the ground plane z = 0; 0 = off
+    ground_reflection: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ground_reflection <= 1.0:
+            raise ValueError(f"{self.ground_reflection=} must lie in [0, 1]")
+
+
+FREE_FIELD = Medium()
+
+
+class AcousticSource(Protocol):
+    """Anything a microphone can hear: drones and confusers alike."""
+
+    @property
+    def emitter_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # 'drone' | 'other'
+    @property
+    def signature(self) -> str: ...  # rotor_harmonics, helicopter, …, wind, traffic
+
+    def pressure_pa(
+        self,
+        mics_m: FloatArray,
+        t0_s: float,
+        sample_rate_hz: float,
+        n: int,
+        loop_index: int = 0,
+        medium: Medium = FREE_FIELD,
+    ) -> FloatArray:
+        """(m, n) float64 sound pressure, Pa, at microphones `mics_m` (m, 3) for the samples
+        at t0_s + i/sample_rate_hz."""
+        ...
+
+    def level_dba(self, mic_m: Vec3, t_s: float, medium: Medium = FREE_FIELD) -> float:
+        """Expected free-field A-weighted level (dB re 20 µPa) at a microphone at t_s."""
+        ...
+
+
+# ---------------------------------------------------------------- emission description
+
+
+@dataclass(frozen=True)
+class HarmonicSeries:
+    """Σ_k a_k·cos(2π·k·φ(τ) + θ_k): lines at k·f0(τ) with f0 = dφ/dτ (emission time τ)."""
+
+    cycles: FloatArray  # (n_ctrl,) φ on the emission control grid, cycles
+    amplitudes_pa: FloatArray  # (K,) peak amplitude of harmonic k = 1..K at 1 m, Pa
+    phases_rad: FloatArray  # (K,)
+    nominal_f0_hz: float  # absorption is evaluated at k·nominal_f0_hz
+    gain_db: FloatArray | None = None  # (n_ctrl,) envelope
+
+
+@dataclass(frozen=True)
+class NoiseBand:
+    """Broadband noise of one-sided PSD `psd_pa2_hz(f)` at 1 m, times an envelope."""
+
+    psd_pa2_hz: PsdFunction
+    gain_db: FloatArray | None = None  # (n_ctrl,)
+
+
+@dataclass(frozen=True)
+class Emission:
+    """What a source emits over one scenario pass, on a uniform emission-time grid."""
+
+    t_s: FloatArray  # (n_ctrl,)
+    tones: tuple[HarmonicSeries, ...] = ()
+    noises: tuple[NoiseBand, ...] = ()
+    gain_db: FloatArray | None = None  # (n_ctrl,) common (scintillation)
+
+
+def harmonic_amplitudes(
+    top_pa: float, n_harmonics: int, *, flat: int, rolloff_db: float
+) -> FloatArray:
+    """A_k = A_1 for k ≤ flat, then −rolloff_db per harmonic (peak Pa at 1 m)."""
+    k = np.arange(1, n_harmonics + 1)
+    rel = -rolloff_db * np.maximum(k - flat, 0)
+    return np.asarray(top_pa * 10 ** (rel / 20.0), dtype=np.float64)
+
+
+def ou_process(
+    rng: np.random.Generator, shape: tuple[int, ...], dt_s: float, sigma: float, tau_s: float
+) -> FloatArray:
+    """Ornstein–Uhlenbeck steps along the last axis, stationary from the first sample."""
+    a = math.exp(-dt_s / tau_s)
+    b = math.sqrt(1 - a * a) * sigma
+    w = rng.standard_normal(shape)
+    w[..., 0] /= max(math.sqrt(1 - a * a), 1e-12)
+    return np.asarray(lfilter([b], [1.0, -a], w, axis=-1), dtype=np.float64)
+
+
+def _harmonic_table(amplitudes: FloatArray, phases: FloatArray) -> FloatArray:
+    """One fundamental period of Σ a_k cos(2πk x + θ_k) on _TABLE_SIZE + 1 points."""
+    spec = np.zeros(_TABLE_SIZE // 2 + 1, dtype=np.complex128)
+    k = min(len(amplitudes), _TABLE_SIZE // 2 - 1)
+    spec[1 : k + 1] = amplitudes[:k] * np.exp(1j * phases[:k]) * (_TABLE_SIZE / 2)
+    table = np.fft.irfft(spec, _TABLE_SIZE)
+    return np.asarray(np.append(table, table[0]), dtype=np.float64)
+
+
+def _table_lookup(table: FloatArray, cycles: FloatArray) -> FloatArray:
+    pos = (cycles - np.floor(cycles)) * _TABLE_SIZE
+    i = np.minimum(pos.astype(np.intp), _TABLE_SIZE - 1)
+    frac = pos - i
+    lo = table[i]
+    return np.asarray(lo + frac * (table[i + 1] - lo), dtype=np.float64)
+
+
+def retarded_times(
+    track: Track,
+    mics_m: FloatArray,
+    t0_s: float,
+    sample_rate_hz: float,
+    n: int,
+    *,
+    speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S,
+    mirror: bool = False,
+) -> tuple[FloatArray, FloatArray]:
+    """Emission time τ with t = τ + r(τ)/c and the path length r(τ), each (m, n).
+
+    Solved by fixed-point iteration (contraction v/c) on a 1 ms grid, then interpolated;
+    `mirror` uses the image of the track in the ground plane z = 0.
+    """
+    step = max(1, round(_RETARD_STEP_S * sample_rate_hz))
+    idx = np.arange(0, n + step, step, dtype=np.float64)
+    tc = t0_s + idx / sample_rate_hz
+    mics = np.asarray(mics_m, dtype=np.float64)[:, None, :]  # (m, 1, 3)
+    sign = np.array([1.0, 1.0, -1.0 if mirror else 1.0])
+
+    def dist(tau: FloatArray) -> FloatArray:
+        return distance_m(track.at(tau) * sign, mics)
+
+    tau = np.broadcast_to(tc, (len(mics), len(tc))).copy()
+    r = dist(tau)
+    for _ in range(30):
+        new = tc - r / speed_of_sound_m_s
+        done = float(np.max(np.abs(new - tau))) < 1e-9
+        tau = new
+        r = dist(tau)
+        if done:
+            break
+    samples = np.arange(n, dtype=np.float64)
+    tau_n = np.stack([np.interp(samples, idx, row) for row in tau])
+    r_n = np.stack([np.interp(samples, idx, row) for row in r])
+    return tau_n, r_n
+
+
+class _NoiseBank:
+    """Broadband emission noise as a deterministic function of emission time."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._blocks: dict[tuple[int, int, int, int], FloatArray] = {}
+        self._filters: dict[tuple[int, int], FloatArray] = {}
+        hop = _NOISE_BLOCK // 2
+        self._window = np.sin(np.pi * (np.arange(_NOISE_BLOCK) + 0.5) / _NOISE_BLOCK)
+        self._hop = hop
+
+    def _filter(self, band_index: int, band: NoiseBand, fs_hz: float) -> FloatArray:
+        key = (band_index, round(fs_hz))
+        filt = self._filters.get(key)
+        if filt is None:
+            fs_e = _NOISE_OVERSAMPLE * fs_hz
+            f = np.asarray(np.fft.rfftfreq(_NOISE_BLOCK, 1.0 / fs_e), dtype=np.float64)
+            psd = np.where(f < _NOISE_BAND_EDGE * fs_hz, band.psd_pa2_hz(f), 0.0)
+            psd[0] = 0.0
+            filt = np.sqrt(psd * fs_e * _NOISE_BLOCK / 4.0)
+            self._filters[key] = filt
+        return filt
+
+    def _block(
+        self, band_index: int, band: NoiseBand, loop_index: int, fs_hz: float, b: int
+    ) -> FloatArray:
+        key = (band_index, loop_index, round(fs_hz), b)
+        blk = self._blocks.get(key)
+        if blk is None:
+            rng = np.random.default_rng(
+                [self._seed, loop_index, band_index, b + (1 << 40), round(fs_hz), 0xB00]
+            )
+            nf = _NOISE_BLOCK // 2 + 1
+            spec = rng.standard_normal(nf) + 1j * rng.standard_normal(nf)
+            blk = np.fft.irfft(spec * self._filter(band_index, band, fs_hz), _NOISE_BLOCK)
+            blk *= self._window
+            if len(self._blocks) > 256:  # frames move forward: drop the oldest half
+                for old in list(self._blocks)[:128]:
+                    del self._blocks[old]
+            self._blocks[key] = blk
+        return blk
+
+    def sample(
+        self, band_index: int, band: NoiseBand, loop_index: int, fs_hz: float, tau_s: FloatArray
+    ) -> FloatArray:
+        """Emission noise read at emission times tau_s (any shape), Pa at 1 m."""
+        fs_e = _NOISE_OVERSAMPLE * fs_hz
+        pos = tau_s * fs_e
+        j0 = math.floor(float(np.min(pos)))
+        j1 = math.floor(float(np.max(pos))) + 2
+        hop = self._hop
+        b_lo = (j0 - _NOISE_BLOCK) // hop + 1
+        b_hi = (j1 - 1) // hop
+        start = b_lo * hop
+        buf = np.zeros((b_hi - b_lo) * hop + _NOISE_BLOCK, dtype=np.float64)
+        for b in range(b_lo, b_hi + 1):
+            o = (b - b_lo) * hop
+            buf[o : o + _NOISE_BLOCK] += self._block(band_index, band, loop_index, fs_hz, b)
+        x = pos - start
+        i = x.astype(np.intp)
+        frac = x - i
+        lo = buf[i]
+        return np.asarray(lo + frac * (buf[i + 1] - lo), dtype=np.float64)
+
+
+def _envelope(gain_db: FloatArray | None, t_ctrl: FloatArray, tau: FloatArray) -> FloatArray:
+    if gain_db is None:
+        return np.ones_like(tau)
+    return np.asarray(10.0 ** (np.interp(tau, t_ctrl, gain_db) / 20.0), dtype=np.float64)
+
+
+def _env_power(g: FloatArray | None, t_ctrl: FloatArray, tau: float) -> float:
+    return 1.0 if g is None else db_to_power(float(np.interp(tau, t_ctrl, g)))
+
+
+def absorb_rows(
+    x: FloatArray, sample_rate_hz: float, r_m: FloatArray, condition: str
+) -> FloatArray:
+    """Apply α(f)·r per row (r_m: (m,), metres) as a zero-phase filter in frequency."""
+    n = x.shape[-1]
+    f = np.fft.rfftfreq(n, 1.0 / sample_rate_hz)
+    alpha = air_absorption_db_per_m(f, condition)
+    if float(np.max(alpha) * np.max(r_m)) < 0.01:
+        return x
+    gain = 10.0 ** (-alpha[None, :] * r_m[:, None] / 20.0)
+    return np.asarray(np.fft.irfft(np.fft.rfft(x, axis=-1) * gain, n, axis=-1), dtype=np.float64)
+
+
+@dataclass
+class EmittingSource:
+    """A point source on a track; subclasses describe what it emits (`_make_emission`)."""
+
+    emitter_id: str
+    track: Track
+    seed: int
+    duration_s: float
+    #: how early emission must be known: sound heard at t = 0 left up to this long before
+    pre_roll_s: ClassVar[float] = 15.0
+    control_rate_hz: ClassVar[float] = _CONTROL_RATE_HZ
+    _emissions: dict[int, Emission] = field(init=False, repr=False, default_factory=dict)
+    _bank: _NoiseBank = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._bank = _NoiseBank(self.seed)
+
+    def _make_emission(self, loop_index: int) -> Emission:
+        raise NotImplementedError
+
+    def control_grid(self) -> FloatArray:
+        dt = 1.0 / self.control_rate_hz
+        return np.arange(-self.pre_roll_s, self.duration_s + 2.0, dt)
+
+    def rng(self, loop_index: int, tag: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, loop_index, tag])
+
+    def emission(self, loop_index: int = 0) -> Emission:
+        """The emission of one pass (cached: the last two loops)."""
+        em = self._emissions.get(loop_index)
+        if em is None:
+            em = self._make_emission(loop_index)
+            self._emissions = {k: v for k, v in self._emissions.items() if k == loop_index - 1}
+            self._emissions[loop_index] = em
+        return em
+
+    def position_m(self, t_s: float) -> Vec3:
+        return self.track.point(t_s)
+
+    def pressure_pa(
+        self,
+        mics_m: FloatArray,
+        t0_s: float,
+        sample_rate_hz: float,
+        n: int,
+        loop_index: int = 0,
+        medium: Medium = FREE_FIELD,
+    ) -> FloatArray:
+        """(m, n) float64 sound pressure, Pa, at microphones mics_m (m, 3)."""
+        return self.render(mics_m, t0_s, sample_rate_hz, n, loop_index, medium)
+
+    def render(
+        self,
+        mics_m: FloatArray,
+        t0_s: float,
+        sample_rate_hz: float,
+        n: int,
+        loop_index: int = 0,
+        medium: Medium = FREE_FIELD,
+        *,
+        tones: bool = True,
+        noises: bool = True,
+    ) -> FloatArray:
+        """Like `pressure_pa`, optionally without the tonal or the broadband part."""
+        mics = np.atleast_2d(np.asarray(mics_m, dtype=np.float64))
+        em = self.emission(loop_index)
+        out = np.zeros((len(mics), n), dtype=np.float64)
+        paths = [(False, 1.0)]
+        if medium.ground_reflection > 0.0:
+            paths.append((True, medium.ground_reflection))
+        for mirror, coeff in paths:
+            tau, r = retarded_times(self.track, mics, t0_s, sample_rate_hz, n,
+                                    speed_of_sound_m_s=medium.speed_of_sound_m_s,
+                                    mirror=mirror)  # fmt: skip
+            acc = np.zeros_like(out)
+            if tones:
+                acc += self._render_tones(em, tau, r, sample_rate_hz, medium)
+            if noises and em.noises:
+                bb = np.zeros_like(out)
+                for j, band in enumerate(em.noises):
+                    x = self._bank.sample(j, band, loop_index, sample_rate_hz, tau)
+                    bb += x * _envelope(band.gain_db, em.t_s, tau)
+                acc += absorb_rows(bb, sample_rate_hz, np.mean(r, axis=1), medium.condition)
+            gain = _envelope(em.gain_db, em.t_s, tau) * (coeff / np.maximum(r, 1.0))
+            out += acc * gain
+        return out
+
+    def _render_tones(
+        self, em: Emission, tau: FloatArray, r: FloatArray, sample_rate_hz: float, medium: Medium
+    ) -> FloatArray:
+        out = np.zeros_like(tau)
+        r_mid = float(np.mean(r))
+        dt = float(em.t_s[1] - em.t_s[0])
+        i0 = max(0, int(np.searchsorted(em.t_s, float(np.min(tau)))) - 1)
+        i1 = min(len(em.t_s), int(np.searchsorted(em.t_s, float(np.max(tau)))) + 2)
+        nyquist = 0.5 * sample_rate_hz
+        for s in em.tones:
+            seg = s.cycles[i0:i1]
+            f0_max = float(np.max(np.diff(seg))) / dt if len(seg) > 1 else s.nominal_f0_hz
+            k = np.arange(1, len(s.amplitudes_pa) + 1)
+            keep = k * max(f0_max, 1e-9) * 1.2 < nyquist  # 1.2: Doppler headroom
+            if not np.any(keep):
+                continue
+            absorb = 10.0 ** (
+                -air_absorption_db_per_m(k * s.nominal_f0_hz, medium.condition) * r_mid / 20.0
+            )
+            amps = np.where(keep, s.amplitudes_pa * absorb, 0.0)
+            table = _harmonic_table(amps, s.phases_rad)
+            cyc = np.interp(tau, em.t_s, s.cycles)
+            out += _table_lookup(table, cyc) * _envelope(s.gain_db, em.t_s, tau)
+        return out
+
+    def line_spectrum(
+        self, mic_m: Vec3, t_s: float, medium: Medium = FREE_FIELD
+    ) -> tuple[float, FloatArray, FloatArray]:
+        """(r_m, line frequencies Hz, line SPL dB) of every harmonic heard at mic_m at t_s
+        (free field, emission frequencies, envelopes included; silent lines left out)."""
+        em = self.emission(0)
+        tau_a, r_a = retarded_times(self.track, np.array([mic_m]), t_s, 1000.0, 1,
+                                    speed_of_sound_m_s=medium.speed_of_sound_m_s)  # fmt: skip
+        tau, r = float(tau_a[0, 0]), max(float(r_a[0, 0]), 1.0)
+        common = _env_power(em.gain_db, em.t_s, tau)
+        fs_, ls_ = [], []
+        for s in em.tones:
+            f0 = float(np.interp(tau, em.t_s, np.gradient(s.cycles, em.t_s)))
+            f = np.arange(1, len(s.amplitudes_pa) + 1) * max(f0, 1e-3)
+            p2 = 0.5 * s.amplitudes_pa**2 * common * _env_power(s.gain_db, em.t_s, tau)
+            db = 10 * np.log10(np.maximum(p2, 1e-30) / r**2 / REFERENCE_PRESSURE_PA**2)
+            db -= air_absorption_db_per_m(f, medium.condition) * r
+            audible = p2 > 1e-20
+            fs_.append(f[audible])
+            ls_.append(db[audible])
+        if not fs_:
+            return r, np.zeros(0), np.zeros(0)
+        return r, np.concatenate(fs_), np.concatenate(ls_)
+
+    def level_dba(self, mic_m: Vec3, t_s: float, medium: Medium = FREE_FIELD) -> float:
+        """Expected free-field A-weighted level at mic_m at t_s (lines at their f0 then)."""
+        em = self.emission(0)
+        tau_a, r_a = retarded_times(self.track, np.array([mic_m]), t_s, 1000.0, 1,
+                                    speed_of_sound_m_s=medium.speed_of_sound_m_s)  # fmt: skip
+        tau, r = float(tau_a[0, 0]), max(float(r_a[0, 0]), 1.0)
+
+        def env(g: FloatArray | None) -> float:
+            return _env_power(g, em.t_s, tau)
+
+        total = 0.0
+        for s in em.tones:
+            f0 = float(np.interp(tau, em.t_s, np.gradient(s.cycles, em.t_s)))
+            f = np.arange(1, len(s.amplitudes_pa) + 1) * max(f0, 1e-3)
+            w = a_weighting_db(f) - air_absorption_db_per_m(f, medium.condition) * r
+            total += env(s.gain_db) * float(np.sum(0.5 * s.amplitudes_pa**2 * 10 ** (w / 10)))
+        freqs = np.arange(5.0, 12_000.0, 5.0)
+        absorb = 10 ** (-air_absorption_db_per_m(freqs, medium.condition) * r / 10.0)
+        for band in em.noises:
+            total += env(band.gain_db) * a_weighted_power(band.psd_pa2_hz(freqs) * absorb, freqs)
+        total *= env(em.gain_db) / r**2
+        return 10.0 * math.log10(max(total, 1e-30) / REFERENCE_PRESSURE_PA**2)
+
+
+# ---------------------------------------------------------------- multirotor drones
 
 
 @dataclass(frozen=True)
@@ -96,13 +538,10 @@ class _RotorTrack:
 
 
 @dataclass
-class RotorSource:
+class RotorSource(EmittingSource):
     """A multirotor (defaults: DJI Phantom-class with a 0.5 kg contraband payload)."""
 
-    emitter_id: str
-    track: Track
-    seed: int
-    duration_s: float
+    pre_roll_s: ClassVar[float] = _PRE_ROLL_S
     rotors: int = 4
     blades: int = 2
     mass_kg: float = 1.4
@@ -132,6 +571,7 @@ class RotorSource:
     _tracks: dict[int, _RotorTrack] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         rng = np.random.default_rng([self.seed, 0xAC0])
         k = np.arange(1, self.harmonics + 1)
         rel = -self.rolloff_db_per_harmonic * np.maximum(k - self.flat_harmonics, 0)
@@ -141,7 +581,7 @@ class RotorSource:
         self._phases = rng.uniform(0, 2 * np.pi, (self.rotors, self.harmonics + 1))
         # calibrate the top line so that the hover comb + broadband give L_WA at 1 m
         f0 = self.hover_bpf_hz(loaded=True)
-        freqs = np.arange(0.0, 8000.0, 1.0)
+        freqs = _ROTOR_BB_GRID
         lines_a = np.sum(db_to_power_array(self._rel_db + a_weighting_db(k * f0)))
         bb_a = a_weighted_power(rotor_broadband_shape(freqs), freqs) * db_to_power(
             self.broadband_db
@@ -187,62 +627,67 @@ class RotorSource:
         hover = unit * np.sqrt(mass)
         pts = np.array(self.rpm_factor, dtype=np.float64)
         factor = np.interp(t, pts[:, 0], pts[:, 1])
-        a = math.exp(-dt / self.jitter_tau_s)
-        b = math.sqrt(1 - a * a) * self.jitter_sigma
-
-        def ou(shape: tuple[int, ...], a_: float, b_: float) -> FloatArray:
-            w = rng.standard_normal(shape)
-            w[..., 0] /= max(math.sqrt(1 - a_ * a_), 1e-12)  # start in steady state
-            return np.asarray(lfilter([b_], [1.0, -a_], w, axis=-1), dtype=np.float64)
-
-        common = ou((len(t),), a, b * math.sqrt(0.5))
-        own = ou((self.rotors, len(t)), a, b * math.sqrt(0.5))
+        half = self.jitter_sigma * math.sqrt(0.5)
+        common = ou_process(rng, (len(t),), dt, half, self.jitter_tau_s)
+        own = ou_process(rng, (self.rotors, len(t)), dt, half, self.jitter_tau_s)
         bpf = hover * factor * (1.0 + self._offsets[:, None]) * (1.0 + common + own)
         cycles = np.cumsum(bpf, axis=1) * dt
-        a_s = math.exp(-dt / self.scintillation_tau_s)
-        scint = ou((len(t),), a_s, math.sqrt(1 - a_s * a_s) * self.scintillation_sigma_db)
+        scint = ou_process(
+            rng, (len(t),), dt, self.scintillation_sigma_db, self.scintillation_tau_s
+        )
         return _RotorTrack(t_s=t, cycles=cycles, bpf_hz=bpf, gain_db=scint)
 
+    def _make_emission(self, loop_index: int) -> Emission:
+        trk = self.rotor_track(loop_index)
+        b = self.blades
+        amp_k = np.sqrt(2.0 * self._top_line_pa2 / self.rotors * db_to_power_array(self._rel_db))
+        shaft_amp = math.sqrt(2.0 * self._top_line_pa2 / self.rotors) * 10 ** (
+            self.shaft_line_db / 20.0
+        )
+        tones = []
+        for i in range(self.rotors):
+            # one series per rotor on the shaft rate: line m = B·k is BPF harmonic k
+            amps = np.zeros(b * self.harmonics)
+            phases = np.zeros(b * self.harmonics)
+            amps[b - 1 :: b] = amp_k
+            phases[b - 1 :: b] = self._phases[i, : self.harmonics]
+            amps[0] += shaft_amp
+            phases[0] = self._phases[i, -1] if b > 1 else phases[0]
+            tones.append(
+                HarmonicSeries(cycles=trk.cycles[i] / b, amplitudes_pa=amps, phases_rad=phases,
+                               nominal_f0_hz=self.hover_bpf_hz(loaded=True) / b)
+            )  # fmt: skip
+        bb_scale = self._top_line_pa2 * db_to_power(self.broadband_db)
+
+        def bb(f: FloatArray) -> FloatArray:
+            return np.asarray(rotor_broadband_shape(f) * bb_scale, dtype=np.float64)
+
+        return Emission(t_s=trk.t_s, tones=tuple(tones), noises=(NoiseBand(bb),),
+                        gain_db=trk.gain_db)  # fmt: skip
+
     def emission_times(self, mic_m: Vec3, t_s: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Retarded time τ with t = τ + r(τ)/c, and r(τ); three fixed-point steps (v ≪ c)."""
+        """Retarded time τ with t = τ + r(τ)/c, and r(τ), at arbitrary times t_s."""
         tau = t_s.copy()
         r = distance_m(self.track.at(tau), mic_m)
-        for _ in range(3):
-            tau = t_s - r / SPEED_OF_SOUND_M_S
+        for _ in range(30):
+            new = t_s - r / SPEED_OF_SOUND_M_S
+            done = float(np.max(np.abs(new - tau))) < 1e-9
+            tau = new
             r = distance_m(self.track.at(tau), mic_m)
+            if done:
+                break
         return tau, r
 
     def lines_pa(
         self, mic_m: Vec3, t0_s: float, sample_rate_hz: float, n: int, loop_index: int
     ) -> FloatArray:
         """Tonal part (BPF harmonics and shaft line of every rotor) at the microphone, Pa."""
-        t = t0_s + np.arange(n, dtype=np.float64) / sample_rate_hz
-        tau, r = self.emission_times(mic_m, t)
-        trk = self.rotor_track(loop_index)
-        r_mid = float(np.mean(r))
-        f_nom = self.hover_bpf_hz(loaded=True)
-        k = np.arange(1, self.harmonics + 1)
-        absorb = 10 ** (-air_absorption_db_per_m(k * f_nom) * r_mid / 20.0)
-        amp_k = np.sqrt(2.0 * self._top_line_pa2 / self.rotors * db_to_power_array(self._rel_db))
-        amp_k = amp_k * absorb
-        shaft_amp = math.sqrt(2.0 * self._top_line_pa2 / self.rotors) * 10 ** (
-            self.shaft_line_db / 20.0
-        )
-        nyq = 0.5 * sample_rate_hz
-        out = np.zeros(n, dtype=np.float64)
-        for i in range(self.rotors):
-            cyc = np.interp(tau, trk.t_s, trk.cycles[i])
-            two_pi_cyc = 2.0 * np.pi * cyc
-            for kk in range(self.harmonics):
-                if (kk + 1) * f_nom * 1.3 >= nyq:
-                    break
-                out += amp_k[kk] * np.cos((kk + 1) * two_pi_cyc + self._phases[i, kk])
-            out += shaft_amp * np.cos(two_pi_cyc / self.blades + self._phases[i, -1])
-        gain = 10 ** (np.interp(tau, trk.t_s, trk.gain_db) / 20.0)
-        return np.asarray(out * gain / np.maximum(r, 1.0), dtype=np.float64)
+        mics = np.array([mic_m], dtype=np.float64)
+        out = self.render(mics, t0_s, sample_rate_hz, n, loop_index, noises=False)
+        return np.asarray(out[0], dtype=np.float64)
 
     def broadband_psd(self, mic_m: Vec3, t_mid_s: float, freqs_hz: FloatArray) -> FloatArray:
-        """Broadband rotor noise at the microphone, Pa²/Hz (one-sided)."""
+        """Expected broadband rotor noise at the microphone, Pa²/Hz (one-sided)."""
         _tau, r = self.emission_times(mic_m, np.array([t_mid_s]))
         rr = max(float(r[0]), 1.0)
         s = rotor_broadband_shape(freqs_hz) * self._top_line_pa2 * db_to_power(self.broadband_db)

@@ -16,23 +16,27 @@ import asyncio
 import math
 import secrets
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from sensor_hub.schemas import FrameHeader
-from simulator.acoustic_emitters import Ambience, RotorSource
+from simulator.audio_collector import AudioCollector as AudioCollector
 from simulator.propagation import (
-    REFERENCE_PRESSURE_PA,
     SPEED_OF_LIGHT_M_S,
+    FadingModel,
+    Wall,
     db_to_amplitude,
     db_to_power,
     distance_m,
+    fading_gain,
     received_power_dbm,
     thermal_noise_dbm,
+    wall_loss_db,
 )
 from simulator.rf_emitters import Burst
 from simulator.trajectory import Vec3
@@ -70,6 +74,21 @@ class RfEmitter(Protocol):
 
 @dataclass(frozen=True)
 class RfCollector:
+    """An SDR taking `snapshot_s` of IQ every `period_s`, tuned by a fixed centre or a sweep.
+
+    Channel from each burst to the sensor: log-distance path loss (`path_loss_exponent`),
+    the burst's own extra loss, the `walls` crossed by the straight path, optional flat
+    fading per burst (`fading`, deterministic from `fading_seed`, the loop, the burst and
+    the sensor) and the receiver's local-oscillator error (`frequency_offset_ppm`: the LO
+    runs at f_c·(1 + ppm·10⁻⁶), so a carrier f appears at f − f_c·(1 + ppm·10⁻⁶) in
+    baseband while the header states the nominal f_c). I and Q clip at full scale 1.0 as
+    an ADC does (`adc_clipping`).
+
+    Tuning: with `sweep` ((centre_hz, dwell_s), ...) the receiver visits the centres in
+    turn, repeating from t = 0 of each scenario pass; a snapshot uses the centre of the
+    dwell in which it starts and hears only what falls in that band.
+    """
+
     spec: SensorSpec
     center_freq_hz: float
     sample_rate_hz: float
@@ -82,6 +101,19 @@ class RfCollector:
     datatype: Literal["ci16_le", "ci8", "cf32_le"] = "ci16_le"
     path_loss_exponent: float = 2.0
     start_offset_s: float = 0.0
+    sweep: tuple[tuple[float, float], ...] = ()
+    walls: tuple[Wall, ...] = ()
+    fading: FadingModel = "none"
+    rician_k_db: float = 6.0
+    fading_seed: int = 0
+    frequency_offset_ppm: float = 0.0
+    adc_clipping: bool = True
+    #: frames in one scenario pass, so that `header(seq=...)` finds a looped frame's dwell
+    frames_per_loop: int | None = None
+
+    def __post_init__(self) -> None:
+        if any(dwell <= 0 for _, dwell in self.sweep):
+            raise ValueError(f"sweep dwells must be > 0 s: {self.sweep=}")
 
     @property
     def num_samples(self) -> int:
@@ -100,6 +132,10 @@ class RfCollector:
         """Thermal noise over the whole sampled band, −174 + 10·lg fs + NF."""
         return thermal_noise_dbm(self.sample_rate_hz, self.noise_figure_db)
 
+    @property
+    def sweep_cycle_s(self) -> float:
+        return sum(dwell for _, dwell in self.sweep)
+
     def frames_per_pass(self, duration_s: float) -> int:
         return max(
             0,
@@ -112,18 +148,51 @@ class RfCollector:
     def frame_start_s(self, k: int) -> float:
         return self.start_offset_s + k * self.period_s
 
-    def in_band(self, freq_hz: float, bandwidth_hz: float) -> bool:
-        return abs(freq_hz - self.center_freq_hz) + 0.5 * bandwidth_hz <= 0.5 * self.sample_rate_hz
+    def center_freq_at(self, t_s: float) -> float:
+        """Nominal centre frequency tuned at scenario time t_s (within a pass)."""
+        if not self.sweep:
+            return self.center_freq_hz
+        u = (t_s + 1e-9) % self.sweep_cycle_s  # 1 ns: a snapshot on a dwell edge is the next's
+        for centre, dwell in self.sweep:
+            if u < dwell:
+                return centre
+            u -= dwell
+        return self.sweep[-1][0]  # rounding at the cycle's end
+
+    def frame_center_freq_hz(self, k: int) -> float:
+        return self.center_freq_at(self.frame_start_s(k))
+
+    def in_band(
+        self, freq_hz: float, bandwidth_hz: float, *, center_freq_hz: float | None = None
+    ) -> bool:
+        fc = self.center_freq_hz if center_freq_hz is None else center_freq_hz
+        return abs(freq_hz - fc) + 0.5 * bandwidth_hz <= 0.5 * self.sample_rate_hz
+
+    def wall_loss_db(self, position_m: Vec3) -> float:
+        return wall_loss_db(position_m, self.spec.position, self.walls)
 
     def received_dbm(self, burst: Burst) -> float:
+        """Mean received power (before fading) of a burst at the antenna port."""
         d = float(distance_m(burst.position_m, self.spec.position))
         return received_power_dbm(
             burst.eirp_dbm,
             burst.freq_hz,
             d,
-            extra_loss_db=burst.extra_loss_db,
+            extra_loss_db=burst.extra_loss_db + self.wall_loss_db(burst.position_m),
             path_loss_exponent=self.path_loss_exponent,
         )
+
+    def channel_gain(self, burst: Burst, loop_index: int) -> complex:
+        """This sensor's flat-fading coefficient for one burst (1 without fading); the
+        rendered amplitude is burst.gain × this × the link budget's amplitude."""
+        if self.fading == "none":
+            return 1.0 + 0.0j
+        key = (burst.source_id, round(burst.start_s * 1e9), round(burst.freq_hz))
+        rng = np.random.default_rng(
+            [self.fading_seed & 0xFFFFFFFF, loop_index, _stable_id(self.spec.sensor_id),
+             _stable_id(repr(key))]
+        )  # fmt: skip
+        return fading_gain(self.fading, rng, rician_k_db=self.rician_k_db)
 
     def render(
         self,
@@ -136,7 +205,9 @@ class RfCollector:
         include_signals: bool = True,
     ) -> NDArray[np.complex64]:
         """(n,) complex64 baseband at full scale 1.0 for the snapshot starting at t0_s."""
-        n, fs, fc = self.num_samples, self.sample_rate_hz, self.center_freq_hz
+        n, fs = self.num_samples, self.sample_rate_hz
+        fc = self.center_freq_at(t0_s)
+        lo_hz = fc * (1.0 + self.frequency_offset_ppm * 1e-6)  # the actual local oscillator
         if include_noise:  # the noise array becomes the output buffer: one pass fewer
             sigma = math.sqrt(db_to_power(self.noise_dbm - self.full_scale_dbm) / 2.0)
             noise = rng.standard_normal(2 * n, dtype=np.float32)
@@ -148,7 +219,7 @@ class RfCollector:
         pos = self.spec.position
         for em in emitters if include_signals else ():
             for b in em.bursts(t0_s - 2e-5, t_end, loop_index):  # 2e-5 s: up to 6 km away
-                if not self.in_band(b.freq_hz, b.bandwidth_hz):
+                if not self.in_band(b.freq_hz, b.bandwidth_hz, center_freq_hz=lo_hz):
                     continue
                 d = float(distance_m(b.position_m, pos))
                 t_arr = b.start_s + d / SPEED_OF_LIGHT_M_S
@@ -157,13 +228,22 @@ class RfCollector:
                 if k1 <= k0:
                     continue
                 t_first = t0_s + k0 / fs - t_arr
-                amp = db_to_amplitude(self.received_dbm(b) - self.full_scale_dbm) * b.gain
-                w = b.waveform(t_first, fs, k1 - k0, b.freq_hz - fc)
+                gain = b.gain * self.channel_gain(b, loop_index)
+                amp = db_to_amplitude(self.received_dbm(b) - self.full_scale_dbm) * gain
+                w = b.waveform(t_first, fs, k1 - k0, b.freq_hz - lo_hz)
                 w *= np.complex64(amp)
                 out[k0:k1] += w
+        if self.adc_clipping:
+            np.clip(out.view(np.float32), -1.0, 1.0, out=out.view(np.float32))
         return out
 
-    def header(self, *, site: str, seq: int, boot_id: str, t0_ns: int) -> FrameHeader:
+    def header(
+        self, *, site: str, seq: int, boot_id: str, t0_ns: int, frame_index: int | None = None
+    ) -> FrameHeader:
+        """Frame header; `frame_index` (within the pass) picks a sweep's centre, else `seq`
+        (modulo `frames_per_loop` when set) does."""
+        if frame_index is None:
+            frame_index = seq % self.frames_per_loop if self.frames_per_loop else seq
         return FrameHeader(
             site=site,
             sensor_id=self.spec.sensor_id,
@@ -174,100 +254,15 @@ class RfCollector:
             sample_rate_hz=self.sample_rate_hz,
             datatype=self.datatype,
             num_samples=self.num_samples,
-            center_freq_hz=self.center_freq_hz,
+            center_freq_hz=self.frame_center_freq_hz(frame_index),
             gain_db=self.gain_db,
             full_scale_dbm=self.full_scale_dbm,
         )
 
 
-# ---------------------------------------------------------------- audio
-
-
-@dataclass(frozen=True)
-class AudioCollector:
-    spec: SensorSpec
-    sample_rate_hz: float = 16_000.0
-    frame_s: float = 1.0
-    full_scale_db_spl: float = 120.0
-    datatype: Literal["ri16_le", "rf32_le"] = "ri16_le"
-    ambience: Ambience = field(default_factory=Ambience)
-
-    @property
-    def num_samples(self) -> int:
-        return round(self.frame_s * self.sample_rate_hz)
-
-    @property
-    def frame_duration_s(self) -> float:
-        return self.num_samples / self.sample_rate_hz
-
-    @property
-    def full_scale_pa(self) -> float:
-        return REFERENCE_PRESSURE_PA * db_to_amplitude(self.full_scale_db_spl)
-
-    def frames_per_pass(self, duration_s: float) -> int:
-        return max(0, math.floor(duration_s / self.frame_duration_s + 1e-9))
-
-    def frame_start_s(self, k: int) -> float:
-        return k * self.frame_duration_s
-
-    def render_pa(
-        self,
-        sources: Sequence[RotorSource],
-        t0_s: float,
-        rng: np.random.Generator,
-        loop_index: int = 0,
-        *,
-        include_noise: bool = True,
-        include_signals: bool = True,
-    ) -> NDArray[np.float64]:
-        """(n,) sound pressure in Pa at the microphone for the frame starting at t0_s."""
-        n, fs = self.num_samples, self.sample_rate_hz
-        pos = self.spec.position
-        p = np.zeros(n, dtype=np.float64)
-        freqs = np.asarray(np.fft.rfftfreq(n, 1.0 / fs), dtype=np.float64)
-        psd: NDArray[np.float64] = (
-            self.ambience.psd(freqs) if include_noise else np.zeros(len(freqs), dtype=np.float64)
-        )
-        for src in sources if include_signals else ():
-            p += src.lines_pa(pos, t0_s, fs, n, loop_index)
-            psd = psd + src.broadband_psd(pos, t0_s + 0.5 * n / fs, freqs)
-        if include_noise or include_signals:
-            scale = np.sqrt(psd * fs * n / 4.0)
-            spec = (rng.standard_normal(len(freqs)) + 1j * rng.standard_normal(len(freqs))) * scale
-            spec[0] = 0.0
-            p += np.fft.irfft(spec, n)
-        return p
-
-    def render(
-        self,
-        sources: Sequence[RotorSource],
-        t0_s: float,
-        rng: np.random.Generator,
-        loop_index: int = 0,
-        *,
-        include_noise: bool = True,
-        include_signals: bool = True,
-    ) -> NDArray[np.float32]:
-        """(n,) float32 samples at full scale 1.0 (= `full_scale_db_spl` RMS)."""
-        p = self.render_pa(
-            sources, t0_s, rng, loop_index,
-            include_noise=include_noise, include_signals=include_signals,
-        )  # fmt: skip
-        return (p / self.full_scale_pa).astype(np.float32)
-
-    def header(self, *, site: str, seq: int, boot_id: str, t0_ns: int) -> FrameHeader:
-        return FrameHeader(
-            site=site,
-            sensor_id=self.spec.sensor_id,
-            seq=seq,
-            boot_id=boot_id,
-            kind="audio",
-            t0_ns=t0_ns,
-            sample_rate_hz=self.sample_rate_hz,
-            datatype=self.datatype,
-            num_samples=self.num_samples,
-            full_scale_db_spl=self.full_scale_db_spl,
-        )
+def _stable_id(name: str) -> int:
+    """A 32-bit number per string that does not change between processes (unlike hash())."""
+    return zlib.crc32(name.encode())
 
 
 Collector = RfCollector | AudioCollector

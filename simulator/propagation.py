@@ -13,7 +13,9 @@ Calibration conventions used by every virtual collector (and stated in the frame
 from __future__ import annotations
 
 import math
-from typing import Any, overload
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -157,3 +159,63 @@ def distance_m(a: ArrayLike, b: ArrayLike) -> FloatArray:
     """Euclidean distance along the last axis (positions as (..., 3) metres)."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     return np.asarray(np.sqrt(np.sum(d * d, axis=-1)), dtype=np.float64)
+
+
+# ---------------------------------------------------------------- walls and fading
+
+
+@dataclass(frozen=True)
+class Wall:
+    """A vertical wall along a ground segment (site metres) with a through-loss in dB.
+
+    `height_m` None: the wall (a building face) is taller than any path; otherwise a path
+    that crosses the segment above `height_m` passes over it (a drone over the perimeter).
+    """
+
+    start_m: tuple[float, float]
+    end_m: tuple[float, float]
+    attenuation_db: float
+    height_m: float | None = None
+
+    def crossed_by(self, a: Sequence[float], b: Sequence[float]) -> bool:
+        """Whether the straight path a → b ((x, y, z) metres) passes through the wall."""
+        ax, ay, bx, by = float(a[0]), float(a[1]), float(b[0]), float(b[1])
+        (px, py), (qx, qy) = self.start_m, self.end_m
+        rx, ry, sx, sy = bx - ax, by - ay, qx - px, qy - py
+        denom = rx * sy - ry * sx
+        if denom == 0.0:  # parallel (or a vertical path): it never goes through the face
+            return False
+        t = ((px - ax) * sy - (py - ay) * sx) / denom  # along the path
+        u = ((px - ax) * ry - (py - ay) * rx) / denom  # along the wall
+        if not (0.0 <= t <= 1.0 and 0.0 <= u <= 1.0):
+            return False
+        if self.height_m is None:
+            return True
+        z = float(a[2]) + t * (float(b[2]) - float(a[2]))
+        return z <= self.height_m
+
+
+def wall_loss_db(a: Sequence[float], b: Sequence[float], walls: Iterable[Wall]) -> float:
+    """Sum of the attenuations of the walls crossed by the straight path a → b."""
+    return sum((w.attenuation_db for w in walls if w.crossed_by(a, b)), 0.0)
+
+
+FadingModel = Literal["none", "rayleigh", "rician"]
+
+
+def fading_gain(
+    model: FadingModel, rng: np.random.Generator, *, rician_k_db: float = 6.0
+) -> complex:
+    """One flat-fading channel coefficient of unit mean power.
+
+    Rayleigh: CN(0, 1). Rician with K = 10^(K_dB/10): a line-of-sight part of power K/(K+1)
+    at a random phase plus a CN(0, 1/(K+1)) scattered part. "none": 1.
+    """
+    if model == "none":
+        return 1.0 + 0.0j
+    scattered = complex(rng.standard_normal(), rng.standard_normal()) / math.sqrt(2.0)
+    if model == "rayleigh":
+        return scattered
+    k = 10.0 ** (rician_k_db / 10.0)
+    los = complex(np.exp(1j * rng.uniform(0.0, 2.0 * np.pi)))
+    return math.sqrt(k / (k + 1.0)) * los + math.sqrt(1.0 / (k + 1.0)) * scattered

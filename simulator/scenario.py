@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from sensor_hub.codec import encode_samples
 from sensor_hub.schemas import SensorStatusMessage
 from sensor_hub.topics import frames_topic, status_topic
-from simulator.acoustic_emitters import RotorSource
+from simulator.acoustic_emitters import AcousticSource, EmittingSource, RotorSource
 from simulator.collectors import AudioCollector, Collector, RfCollector, RfEmitter, SensorSpec
 from simulator.propagation import (
     REFERENCE_PRESSURE_PA,
@@ -78,7 +78,7 @@ class Scenario:
     zones: dict[str, Polygon]
     collectors: list[Collector]
     rf_emitters: list[RfEmitter]
-    acoustic_sources: list[RotorSource]
+    acoustic_sources: list[AcousticSource]
     tracks: dict[str, Track]
     truth_intervals: list[TruthInterval]
     status_interval_s: float = 10.0
@@ -194,7 +194,11 @@ class Scenario:
                 amb_dba = 10 * np.log10(
                     np.sum(amb * 10 ** (a_weighting_db(freqs) / 10)) / REFERENCE_PRESSURE_PA**2
                 )
-                for src in self.acoustic_sources:
+                for any_src in self.acoustic_sources:
+                    if not isinstance(any_src, RotorSource):
+                        out += _other_acoustic_budgets(any_src, c, t_s, freqs, amb, float(amb_dba))
+                        continue
+                    src = any_src
                     _tau, r = src.emission_times(pos, np.array([t_s]))
                     rr = float(r[0])
                     lines = src.line_levels_db_spl(rr)
@@ -217,6 +221,29 @@ class Scenario:
                                           float(lines[best] - amb_1hz), "dB SPL",
                                           f"best line k={best + 1} in a 1 Hz bin"))  # fmt: skip
         return out
+
+
+def _other_acoustic_budgets(
+    src: AcousticSource, c: AudioCollector, t_s: float, freqs: NDArray[np.float64],
+    amb_psd: NDArray[np.float64], amb_dba: float,
+) -> list[LinkBudget]:  # fmt: skip
+    """Confusers: A-weighted level vs the ambience, and their best line in a 1 Hz bin."""
+    pos, sid = c.spec.position, c.spec.sensor_id
+    la = src.level_dba(pos, t_s, c.medium)
+    if not isinstance(src, EmittingSource):  # on the microphone itself (wind)
+        return [LinkBudget(src.emitter_id, sid, t_s, 0.0, la, amb_dba, la - amb_dba, "dBA",
+                           f"{src.signature} A-weighted vs ambience")]  # fmt: skip
+    rr, line_f, line_db = src.line_spectrum(pos, t_s, c.medium)
+    out = [LinkBudget(src.emitter_id, sid, t_s, rr, la, amb_dba, la - amb_dba, "dBA",
+                      f"{src.signature} A-weighted vs ambience")]  # fmt: skip
+    if len(line_f):
+        amb_1hz = 10 * np.log10(np.interp(line_f, freqs, amb_psd) / REFERENCE_PRESSURE_PA**2)
+        best = int(np.argmax(line_db - amb_1hz))
+        note = f"best line at {line_f[best]:.1f} Hz in a 1 Hz bin"
+        out.append(LinkBudget(src.emitter_id, sid, t_s, rr, float(line_db[best]),
+                              float(amb_1hz[best]), float(line_db[best] - amb_1hz[best]),
+                              "dB SPL", note))  # fmt: skip
+    return out
 
 
 def _rf_budgets(c: RfCollector, em: RfEmitter, t_s: float) -> list[LinkBudget]:

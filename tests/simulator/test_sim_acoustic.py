@@ -70,6 +70,7 @@ def test_clean_rotor_lines_land_on_k_times_bpf() -> None:
 def test_demo_hover_comb_before_and_after_the_drop() -> None:
     sc = demo_scenario(seed=1)
     src = sc.acoustic_sources[0]
+    assert isinstance(src, RotorSource)
     x_loaded = sc.render("mic-wall-n", 40).astype(np.float64)  # hovering, payload on
     x_empty = sc.render("mic-wall-n", 50).astype(np.float64)  # hovering, payload dropped at 45 s
     f_loaded = _comb_f0(x_loaded, 160.0, 260.0)
@@ -100,6 +101,7 @@ def test_demo_harmonics_stand_out_of_the_floor() -> None:
 def test_approach_is_doppler_shifted_up() -> None:
     sc = demo_scenario(seed=1)
     src = sc.acoustic_sources[0]
+    assert isinstance(src, RotorSource)
     mic = sc.collector("mic-wall-n").spec.position
     x = sc.render("mic-wall-n", 20).astype(np.float64)
     measured = _comb_f0(x, 180.0, 280.0)
@@ -134,3 +136,22 @@ def test_ambience_level() -> None:
                          ambience=Ambience(level_dba=45.0, self_noise_dba=20.0))  # fmt: skip
     p = mic.render_pa([], 0.0, np.random.default_rng(2))
     assert _dba(p) == pytest.approx(45.0, abs=0.5)
+
+
+def test_scenario_renders_and_budgets_confusers_next_to_the_drone() -> None:
+    from simulator.acoustic_confusers import Genset, Wind
+
+    sc = demo_scenario(seed=1)
+    mic = sc.collector("mic-wall-n").spec.position
+    sc.acoustic_sources.append(Genset("genset-1", Track.fixed((60.0, 5.0, 1.0)), 1, 90.0))
+    sc.acoustic_sources.append(Wind("wind", 1, 90.0, wind_speed_m_s=4.0))
+    x = sc.render("mic-wall-n", 40)
+    assert x.shape == (16_000,) and np.all(np.isfinite(x))
+    budgets = {(b.emitter_id, b.unit): b for b in sc.link_budgets(40.0)
+               if b.sensor_id == "mic-wall-n"}  # fmt: skip
+    g = budgets[("genset-1", "dBA")]
+    assert g.distance_m == pytest.approx(float(distance_m((60.0, 5.0, 1.0), mic)), rel=1e-3)
+    assert g.level_db == pytest.approx(100.0 - 11.0 - 20 * math.log10(g.distance_m), abs=0.5)
+    assert ("genset-1", "dB SPL") in budgets
+    assert budgets[("wind", "dBA")].distance_m == 0.0
+    assert ("drone-1", "dB SPL") in budgets  # the rotor's own budgets are unchanged
