@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import json
 import math
 import signal
 import sys
@@ -199,6 +200,12 @@ def run_replay(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except (CaptureError, ReplayError, OSError, ValueError) as exc:
         return _fail(str(exc))
+    for path in map(Path, args.paths):
+        if (path / "truth.json").is_file():
+            # `evaluate` maps alert times back to scenario time with this
+            record = {"start_time_ns": summary.start_time_ns, "speed": args.speed,
+                      "frames": summary.sent}  # fmt: skip
+            (path / "replay.json").write_text(json.dumps(record, indent=2) + "\n")
     return 1 if summary.rejected else 0
 
 

@@ -41,10 +41,24 @@ class EvaluateInputError(ValueError):
 # ---------------------------------------------------------------- inputs
 
 
-def load_truth(capture_dir: Path) -> Truth:
+def load_truth(capture_dir: Path, start_time_ns: int | None = None) -> Truth:
+    """truth.json, with t = 0 moved to when the capture was replayed.
+
+    Replays re-stamp frames to start "now" (`sensor-hub replay` writes that instant to
+    DIR/replay.json); `start_time_ns` overrides both.
+    """
     path = capture_dir / "truth.json"
+    replayed = capture_dir / "replay.json"
+    if start_time_ns is None and replayed.is_file():
+        try:
+            start_time_ns = int(json.loads(replayed.read_text())["start_time_ns"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EvaluateInputError(f"{replayed}: unreadable ({exc})") from None
     try:
-        return Truth.model_validate_json(path.read_bytes())
+        truth = Truth.model_validate_json(path.read_bytes())
+        if start_time_ns is not None:
+            truth = truth.model_copy(update={"start_time_ns": start_time_ns})
+        return truth
     except FileNotFoundError:
         raise EvaluateInputError(f"{path}: no truth.json in the capture directory") from None
     except ValidationError as exc:
@@ -195,6 +209,13 @@ def add_evaluate_parser(
         default=MatchSettings.tolerance_after_s,
         help="how long after an emission ends an alert may still match it (default 60)",
     )
+    p.add_argument(
+        "--start-time-ns",
+        type=int,
+        default=None,
+        help="UTC epoch ns of scenario t = 0 in the hub's timestamps (default: DIR/replay.json "
+        "written by `sensor-hub replay`, else truth.json's start_time_ns)",
+    )
     return p
 
 
@@ -214,7 +235,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Run the command; 0 on success, 2 on unreadable inputs (message on stderr)."""
     capture_dir: Path = args.capture_dir
     try:
-        truth = load_truth(capture_dir)
+        truth = load_truth(capture_dir, args.start_time_ns)
         settings = MatchSettings(args.tolerance_before_s, args.tolerance_after_s)
         if args.hub:
             alerts = _fetch_from_hub(args.hub, args.api_key, truth.site)

@@ -52,6 +52,7 @@ class ReplaySummary:
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> count (HTTP only)
     frames_by_sensor: dict[str, int] = field(default_factory=dict)
     last_due_s: float = 0.0
+    start_time_ns: int = 0  # UTC of scenario t = 0 in the replayed frames' timestamps
 
     @property
     def rejected_total(self) -> int:
@@ -298,15 +299,18 @@ async def replay_async(
     capture = read_capture(
         paths, center_freq_hz=center_freq_hz, full_scale_db_spl=full_scale_db_spl
     )
+    start = time.time_ns() if start_time_ns is None else start_time_ns
     frames = capture_frames(
         capture,
-        start_time_ns=time.time_ns() if start_time_ns is None else start_time_ns,
+        start_time_ns=start,
         site=site,
         boot_id=secrets.token_hex(8) if boot_id is None else boot_id,
     )
     sink = make_sink(broker_url=broker_url, http_url=http_url, mqtt_protocol=mqtt_protocol,
                      http_transport=http_transport)  # fmt: skip
-    return await send_frames(frames, sink, speed=speed, progress=progress)
+    summary = await send_frames(frames, sink, speed=speed, progress=progress)
+    summary.start_time_ns = start
+    return summary
 
 
 def replay(
