@@ -19,6 +19,29 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def _find_shared_data() -> Path:
+    """The real recordings kept beside the repository (../shared/data), wherever it is cloned."""
+    candidates = [
+        os.environ.get("SENSOR_HUB_SHARED_DATA", ""),
+        str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+        "/work/shared/data",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "rf").is_dir():
+            return Path(candidate)
+    return Path(candidates[1])
+
+
+#: real recordings for checks (not fitting); tests that need them skip when absent
+SHARED_DATA = _find_shared_data()
+
+
+def require_shared_data() -> None:
+    """Skip a test whose real recordings (kept outside the repository) are not on this machine."""
+    if not (SHARED_DATA / "rf").is_dir():
+        pytest.skip(f"real recordings not found at {SHARED_DATA} (set SENSOR_HUB_SHARED_DATA)")
+
+
 def missing_service(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: required services must be present)")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,6 +9,7 @@ from detectors.bursts import BurstConfig, find_bursts
 from detectors.floor import time_floor
 from detectors.rf import RfDetection, detect_rf
 from detectors.spectra import choose_nfft, spectrogram
+from tests.conftest import SHARED_DATA
 from tests.detectors.detector_signals import (
     add_at,
     band_noise_burst,
@@ -19,7 +18,7 @@ from tests.detectors.detector_signals import (
     noise,
 )
 
-GSM_CAPTURE = Path("/work/shared/data/rf/gsm-uplink/iq-ul-4bursts.sigmf-meta")
+GSM_CAPTURE = SHARED_DATA / "rf" / "gsm-uplink" / "iq-ul-4bursts.sigmf-meta"
 
 
 def _signatures(dets: list[RfDetection]) -> list[str]:

@@ -28,8 +28,9 @@ from simulator.capture import (
 from simulator.collectors import RfCollector
 from simulator.demo import demo_scenario
 from simulator.plots import colormap, encode_png
+from tests.conftest import SHARED_DATA, require_shared_data
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 GSM_META = DATA / "rf" / "gsm-uplink" / "iq-ul-4bursts.sigmf-meta"
 WAV_DIR = DATA / "acoustic" / "svanstrom-dev"
 RECORD_S = 6.0  # the demo's GSM call starts within the first 5 s
@@ -182,6 +183,7 @@ def test_frames_read_back_equal_live_frames(capture_dir: Path) -> None:
 
 
 def test_real_gsm_sigmf_gives_valid_frames() -> None:
+    require_shared_data()
     capture = read_capture(GSM_META)
     frames = list(capture_frames(capture, start_time_ns=START_NS, site="lab"))
     assert len(frames) == 1  # 17.7 ms <= 50 ms
@@ -195,6 +197,7 @@ def test_real_gsm_sigmf_gives_valid_frames() -> None:
 
 
 def test_plain_sigmf_is_cut_and_needs_a_centre_frequency(tmp_path: Path) -> None:
+    require_shared_data()
     meta = json.loads(GSM_META.read_text())
     del meta["captures"][0]["core:frequency"]
     meta["global"].pop("core:sha512")
@@ -212,6 +215,7 @@ def test_plain_sigmf_is_cut_and_needs_a_centre_frequency(tmp_path: Path) -> None
 
 
 def test_real_wavs_give_valid_frames() -> None:
+    require_shared_data()
     capture = read_capture(WAV_DIR)
     assert len(capture.sources) == 20
     frames = list(capture_frames(capture, start_time_ns=START_NS, site="lab"))

@@ -19,9 +19,9 @@ from simulator.capture import capture_frames, read_capture, record
 from simulator.commands import SCENARIOS, CommandError, load_scenario
 from simulator.demo import demo_scenario
 from simulator.replay import ReplayError, replay, simulate_async
-from tests.conftest import Mosquitto
+from tests.conftest import SHARED_DATA, Mosquitto, require_shared_data
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 GSM_META = DATA / "rf" / "gsm-uplink" / "iq-ul-4bursts.sigmf-meta"
 WAV = DATA / "acoustic" / "svanstrom-dev" / "DRONE_001.wav"
 RECORD_S = 2.0
@@ -88,6 +88,7 @@ def test_replay_paces_by_speed(capture_dir: Path) -> None:
 
 
 def test_replay_real_recordings_over_http() -> None:
+    require_shared_data()
     hub = Hub()
     summary = replay([GSM_META, WAV], http_url="http://hub.test", speed=0, site="lab",
                      http_transport=httpx.MockTransport(hub))  # fmt: skip
@@ -142,6 +143,7 @@ def test_replay_over_mqtt(
     protocol: str,
     paho_protocol: MQTTProtocolVersion,
 ) -> None:
+    require_shared_data()
     counter = Counter(mosquitto, paho_protocol)
     try:
         summary = replay([capture_dir, GSM_META], broker_url=mosquitto.url, speed=0,
