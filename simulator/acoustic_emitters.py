@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -200,6 +201,11 @@ class Emission:
     tones: tuple[HarmonicSeries, ...] = ()
     noises: tuple[NoiseBand, ...] = ()
     gain_db: FloatArray | None = None  # (n_ctrl,) common (scintillation)
+
+    @cached_property
+    def tone_rates_hz(self) -> tuple[FloatArray, ...]:
+        """f0(τ) = dφ/dτ of each tone on the control grid (computed once per emission)."""
+        return tuple(np.gradient(s.cycles, self.t_s) for s in self.tones)
 
 
 def harmonic_amplitudes(
@@ -489,8 +495,8 @@ class EmittingSource:
         tau, r = float(tau_a[0, 0]), max(float(r_a[0, 0]), 1.0)
         common = _env_power(em.gain_db, em.t_s, tau)
         fs_, ls_ = [], []
-        for s in em.tones:
-            f0 = float(np.interp(tau, em.t_s, np.gradient(s.cycles, em.t_s)))
+        for s, rate in zip(em.tones, em.tone_rates_hz, strict=True):
+            f0 = float(np.interp(tau, em.t_s, rate))
             f = np.arange(1, len(s.amplitudes_pa) + 1) * max(f0, 1e-3)
             p2 = 0.5 * s.amplitudes_pa**2 * common * _env_power(s.gain_db, em.t_s, tau)
             db = 10 * np.log10(np.maximum(p2, 1e-30) / r**2 / REFERENCE_PRESSURE_PA**2)
@@ -513,8 +519,8 @@ class EmittingSource:
             return _env_power(g, em.t_s, tau)
 
         total = 0.0
-        for s in em.tones:
-            f0 = float(np.interp(tau, em.t_s, np.gradient(s.cycles, em.t_s)))
+        for s, rate in zip(em.tones, em.tone_rates_hz, strict=True):
+            f0 = float(np.interp(tau, em.t_s, rate))
             f = np.arange(1, len(s.amplitudes_pa) + 1) * max(f0, 1e-3)
             w = a_weighting_db(f) - air_absorption_db_per_m(f, medium.condition) * r
             total += env(s.gain_db) * float(np.sum(0.5 * s.amplitudes_pa**2 * 10 ** (w / 10)))

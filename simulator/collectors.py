@@ -69,6 +69,49 @@ class RfEmitter(Protocol):
     def bursts(self, t_from_s: float, t_to_s: float, loop_index: int) -> Iterable[Burst]: ...
 
 
+class SharedBursts:
+    """An `RfEmitter` that remembers its last few `bursts(...)` answers.
+
+    `capture.record` asks each emitter for a snapshot's bursts twice, once to render the
+    samples and once to annotate them; wrapping the emitters in this makes the second ask
+    free. The bursts are the same objects (bursts are deterministic in their arguments,
+    so the samples do not change). Other attributes read through to the emitter.
+    """
+
+    _KEEP = 4  # snapshots remembered: render and annotation of one frame ask in a row
+
+    def __init__(self, emitter: RfEmitter) -> None:
+        self.emitter = emitter
+        self._memo: dict[tuple[float, float, int], tuple[Burst, ...]] = {}
+
+    @property
+    def emitter_id(self) -> str:
+        return self.emitter.emitter_id
+
+    @property
+    def kind(self) -> str:
+        return self.emitter.kind
+
+    @property
+    def signature(self) -> str:
+        return self.emitter.signature
+
+    def bursts(self, t_from_s: float, t_to_s: float, loop_index: int) -> tuple[Burst, ...]:
+        key = (t_from_s, t_to_s, loop_index)
+        found = self._memo.get(key)
+        if found is None:
+            found = tuple(self.emitter.bursts(t_from_s, t_to_s, loop_index))
+            if len(self._memo) >= self._KEEP:
+                del self._memo[next(iter(self._memo))]
+            self._memo[key] = found
+        return found
+
+    def __getattr__(self, name: str) -> object:
+        if name == "emitter":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.emitter, name)
+
+
 # ---------------------------------------------------------------- RF
 
 

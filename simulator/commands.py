@@ -135,6 +135,10 @@ def run_record(args: argparse.Namespace) -> int:
             scenario, args.out, start_time_ns=args.start_time, duration_s=args.duration,
             plots=args.plots, overwrite=args.force, progress=progress,
         )  # fmt: skip
+        if args.plots:  # and one audio spectrogram per acoustic emission
+            from simulator.plots import acoustic_emission_pngs
+
+            acoustic_emission_pngs(summary.out_dir)
         wall = time.monotonic() - t0
     except (CommandError, CaptureError, OSError, ValueError) as exc:
         return _fail(str(exc))

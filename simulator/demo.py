@@ -99,10 +99,27 @@ def demo_scenario(*, site: str = "demo", seed: int = 1) -> Scenario:
     )  # fmt: skip
 
     d0 = drone.point(0.0)
-    truth = [
+    truth = [  # source ids as the ELRS bursts and budgets name the two ends of the link
         TruthInterval("drone-1", "drone", "rotor_harmonics", 0.0, DEMO_DURATION_S, d0, moving=True),
-        TruthInterval("drone-1", "drone", "elrs_2g4", 0.0, DEMO_DURATION_S, d0, moving=True),
-        TruthInterval("drone-1-rc", "drone", "elrs_2g4", 0.0, DEMO_DURATION_S, pilot.point(0.0)),
+        TruthInterval(
+            "drone-1",
+            "drone",
+            "elrs_2g4",
+            0.0,
+            DEMO_DURATION_S,
+            d0,
+            moving=True,
+            source_id="drone-1/drone",
+        ),
+        TruthInterval(
+            "drone-1-rc",
+            "drone",
+            "elrs_2g4",
+            0.0,
+            DEMO_DURATION_S,
+            pilot.point(0.0),
+            source_id="drone-1/pilot",
+        ),
         TruthInterval("handset-1", "handset", "gsm_uplink", 1.0, 61.0, handset.point(0.0)),
         TruthInterval(
             "wifi-ap-1", "other", "wifi_ap", 0.0, DEMO_DURATION_S, access_point.point(0.0)

@@ -4,11 +4,17 @@ Images have time on the x axis (left to right) and frequency on the y axis (low 
 bottom; for IQ the full band, −fs/2 at the bottom, +fs/2 at the top). Colour spans
 `dynamic_range_db` below the image's 99.9th-percentile level. No text is drawn: the file
 name says what the image shows.
+
+`acoustic_emission_pngs(capture_dir)` adds one audio spectrogram per acoustic emission of
+a recording (`record --plots` calls it); `python -m simulator.plots SRC_DIR DEST_DIR`
+copies PNGs shrunk to at most 800 × 300 (the gallery, simulator/gallery/README.md).
 """
 
 from __future__ import annotations
 
+import json
 import struct
+import sys
 import zlib
 from pathlib import Path
 
@@ -111,3 +117,88 @@ def audio_spectrogram_png(
     power = spectrogram_power(audio.astype(np.float64), nfft, nfft // 4)
     keep = int(np.ceil(max_freq_hz * nfft / sample_rate_hz)) + 1
     return power_png(path, power[:keep], dynamic_range_db=50.0)
+
+
+def decode_png(data: bytes) -> NDArray[np.uint8]:
+    """PNG bytes written by `encode_png` (8-bit RGB, filter 0) -> (h, w, 3) uint8."""
+    w, h = struct.unpack(">II", data[16:24])
+    pos, idat = 8, b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        if data[pos + 4 : pos + 8] == b"IDAT":
+            idat += data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, 1 + 3 * w)
+    if np.any(raw[:, 0]):
+        raise ValueError("only filter-0 PNGs (as encode_png writes) can be decoded")
+    return np.ascontiguousarray(raw[:, 1:].reshape(h, w, 3))
+
+
+def _block_mean(img: NDArray[np.float64], axis: int, limit: int) -> NDArray[np.float64]:
+    n = img.shape[axis]
+    group = -(-n // limit)
+    if group <= 1:
+        return img
+    keep = (n // group) * group
+    img = np.take(img, np.arange(keep), axis=axis)
+    shape = list(img.shape)
+    shape[axis : axis + 1] = [keep // group, group]
+    return np.asarray(img.reshape(shape).mean(axis=axis + 1), dtype=np.float64)
+
+
+def fit_png(src: Path, dest: Path, *, max_width: int = 800, max_height: int = 300) -> Path:
+    """Copy a PNG written by `encode_png`, averaged down to fit max_width × max_height."""
+    img = decode_png(src.read_bytes()).astype(np.float64)
+    img = _block_mean(_block_mean(img, 1, max_width), 0, max_height)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(encode_png(np.asarray(np.round(img), dtype=np.uint8)))
+    return dest
+
+
+def acoustic_emission_pngs(
+    capture_dir: Path, *, max_s: float = 10.0, max_freq_hz: float = 2000.0
+) -> list[Path]:
+    """One spectrogram per (microphone, acoustic emission) of a recording made by `record`:
+    plots/<mic>_<signature>_<emitter_id>.png over the emission's interval (at most max_s)
+    delayed by the sound's travel time from its first track point, 0 .. max_freq_hz, ≈600
+    columns. Microphones are those with an SNR for the emission."""
+    from scipy.io import wavfile
+
+    truth = json.loads((capture_dir / "truth.json").read_text())
+    mics = {s["sensor_id"]: s for s in truth["sensors"] if s["modality"] == "acoustic"}
+    out: list[Path] = []
+    for em in truth["emissions"]:
+        for mic in sorted(set(mics) & set(em["snr_db"])):
+            src = np.asarray(em["track"][0][1:], dtype=np.float64)
+            delay_s = float(np.linalg.norm(src - np.asarray(mics[mic]["position"]))) / 343.0
+            side = json.loads((capture_dir / f"{mic}.json").read_text())
+            rate, pcm = wavfile.read(capture_dir / f"{mic}.wav")
+            mono = (pcm if pcm.ndim == 1 else pcm[:, 0]).astype(np.float64)
+            t0 = float(side.get("t0_s", 0.0)) - delay_s
+            a = max(0, round((em["start_s"] - t0) * rate))
+            b = min(len(mono), round((min(em["end_s"], em["start_s"] + max_s) - t0) * rate))
+            nfft = 2048
+            if b - a < nfft:
+                continue
+            hop = max(16, (b - a - nfft) // 600)
+            power = spectrogram_power(mono[a:b], nfft, hop)
+            keep = int(np.ceil(max_freq_hz * nfft / rate)) + 1
+            path = capture_dir / "plots" / f"{mic}_{em['signature']}_{em['emitter_id']}.png"
+            out.append(power_png(path, power[:keep], dynamic_range_db=50.0))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m simulator.plots SRC_DIR DEST_DIR`: every SRC_DIR/*.png fitted to 800 × 300."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m simulator.plots SRC_DIR DEST_DIR", file=sys.stderr)
+        return 2
+    src, dest = Path(args[0]), Path(args[1])
+    for png in sorted(src.glob("*.png")):
+        print(fit_png(png, dest / png.name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,6 +23,7 @@ schedule.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import typing
@@ -36,6 +37,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, create_model
 
 from simulator.acoustic_emitters import FREE_FIELD, Medium, RotorSource
+from simulator.link_budget import BudgetSource
 from simulator.propagation import DB_FLOOR, SPEED_OF_SOUND_M_S, distance_m
 from simulator.rf_emitters import Burst, ElrsLink, GsmHandset, WifiAccessPoint
 from simulator.trajectory import Track, Vec3
@@ -96,6 +98,16 @@ class EmitterType:
     takes_span: bool = False
     #: False for sources without a position (wind on the microphone, a road of traffic)
     needs_track: bool = True
+    #: the constructor parameter the main track binds to (e.g. "drone" for an RC link)
+    track_role: str | None = None
+
+    def source_id(self, emitter_id: str, role: str | None = None) -> str:
+        """The budget/burst source id of an entry's main object (`role` None) or of its
+        companion `role`: `<id>/<role>` for types with companions (an RC link's
+        `drone-1/pilot`, `drone-1/drone`), else the emitter id."""
+        if not self.companions:
+            return emitter_id
+        return f"{emitter_id}/{role or self.track_role}"
 
     def build(self, ctx: EmitterContext, params: Mapping[str, Any]) -> object:
         """Validate `params` (raises pydantic.ValidationError) and build the emitter."""
@@ -117,6 +129,7 @@ def register(
     companions: Sequence[str] = (),
     takes_span: bool = False,
     needs_track: bool = True,
+    track_role: str | None = None,
     replace: bool = False,
 ) -> EmitterType:
     """Make `type: name` available to scenario files."""
@@ -132,6 +145,7 @@ def register(
         tuple(companions),
         takes_span,
         needs_track,
+        track_role,
     )
     _REGISTRY[name] = entry
     return entry
@@ -242,6 +256,7 @@ def register_class(
         companions=companions,
         takes_span=span is not None,
         needs_track=track is not None,
+        track_role=track,
         replace=replace,
     )
 
@@ -276,6 +291,12 @@ class GatedRfEmitter:
         for b in self.inner.bursts(t_from_s, t_to_s, loop_index):
             if _on(self.intervals, b.start_s):
                 yield b
+
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        """The inner emitter's, inactive off the schedule."""
+        on = _on(self.intervals, t_s)
+        sources: list[BudgetSource] = self.inner.budget_sources(t_s)
+        return [dataclasses.replace(s, active=s.active and on) for s in sources]
 
 
 @dataclass

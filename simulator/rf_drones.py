@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.link_budget import BudgetSource, carrier, hop_set, within
 from simulator.ofdm import ofdm_synthesize, zadoff_chu
 from simulator.rf_emitters import (
     Burst,
@@ -160,6 +161,12 @@ class DjiDroneId:
                 source_id=self.emitter_id,
             )
 
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        """From the drone, over its DroneID channel list (one 9 MHz burst at a time)."""
+        on = within(t_s, self.start_s, self.end_s)
+        return [hop_set(self.emitter_id, self.drone.point(t_s), self.eirp_dbm, self.channels_hz,
+                        9.0e6, active=on)]  # fmt: skip
+
 
 # ---------------------------------------------------------------- OcuSync video
 
@@ -243,3 +250,8 @@ class DjiOcuSyncVideo:
                 gain=burst_gain(rng, "none"),
                 source_id=self.emitter_id,
             )
+
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        on = within(t_s, self.start_s, self.end_s)
+        return [carrier(self.emitter_id, self.drone.point(t_s), self.eirp_dbm,
+                        self.center_freq_hz, self.occupied_bandwidth_hz, active=on)]  # fmt: skip

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +31,9 @@ from scipy.signal import resample_poly
 from scipy.special import erfc
 
 from simulator.trajectory import Track, Vec3
+
+if TYPE_CHECKING:
+    from simulator.link_budget import BudgetSource
 
 Complex64Array = NDArray[np.complex64]
 #: waveform(t_first_s, sample_rate_hz, n, offset_hz) -> (n,) complex64, unit power while keyed,
@@ -225,6 +228,21 @@ class ElrsLink:
                 source_id=f"{self.emitter_id}/{'drone' if telemetry else 'pilot'}",
             )
 
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        """The pilot's radio and the drone's telemetry, each over the 80-channel hop set."""
+        from simulator.link_budget import hop_set, within
+
+        chans = [
+            self.first_channel_hz + k * self.channel_spacing_hz for k in range(self.n_channels)
+        ]
+        on = within(t_s, self.start_s, self.end_s)
+        return [
+            hop_set(f"{self.emitter_id}/pilot", self.pilot.point(t_s), self.eirp_dbm, chans,
+                    self.bandwidth_hz, active=on),
+            hop_set(f"{self.emitter_id}/drone", self.drone.point(t_s), self.telemetry_eirp_dbm,
+                    chans, self.bandwidth_hz, active=on),
+        ]  # fmt: skip
+
 
 # ---------------------------------------------------------------- GSM (GMSK)
 
@@ -371,6 +389,13 @@ class GsmHandset:
                 source_id=self.emitter_id,
             )
 
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        from simulator.link_budget import carrier, within
+
+        on = within(t_s, self.call_start_s, self.call_end_s)
+        return [carrier(self.emitter_id, self.position.point(t_s), self.eirp_dbm, self.carrier_hz,
+                        250e3, active=on, extra_loss_db=self.wall_loss_db)]  # fmt: skip
+
 
 # ---------------------------------------------------------------- Wi-Fi (OFDM)
 
@@ -507,3 +532,10 @@ class WifiAccessPoint:
                 continue
             rng = _rng(self.seed, loop_index, salt, *key)
             yield self._burst(start, dur, rng)
+
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        from simulator.link_budget import carrier, within
+
+        on = within(t_s, self.start_s, self.end_s)
+        return [carrier(self.emitter_id, self.position.point(t_s), self.eirp_dbm, self.carrier_hz,
+                        16.6e6, active=on)]  # fmt: skip

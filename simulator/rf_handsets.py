@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from simulator.link_budget import BudgetSource, carrier, hop_set, within
 from simulator.ofdm import (
     LTE_SCS_HZ,
     LTE_SUBFRAME_S,
@@ -261,6 +262,22 @@ class LteUplink:
                 if tx is not None:
                     yield self._burst(sf, tx, loop_index)
 
+    @property
+    def typical_prbs(self) -> int:
+        """PRBs of a typical new PUSCH grant (the mean of the behaviour's range)."""
+        lo, hi = self.volte_prbs if self.behaviour == "volte" else self.data_prbs
+        return min(round(0.5 * (lo + hi)), self.n_rb - 2 * _PUCCH_RESERVED_PRB)
+
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        """The carrier span as 180 kHz PRBs; the SNR refers to a typical PUSCH grant."""
+        on = within(t_s, self.start_s, self.end_s)
+        n_sc = 12 * self.n_rb
+        prbs = [self.carrier_hz + (12 * k + 6 - n_sc / 2) * LTE_SCS_HZ for k in range(self.n_rb)]
+        return [hop_set(self.emitter_id, self.position.point(t_s), self.eirp_dbm, prbs,
+                        12 * self.typical_prbs * LTE_SCS_HZ, active=on,
+                        extra_loss_db=self.extra_loss_db, channel_bandwidth_hz=12 * LTE_SCS_HZ,
+                        note=f"{self.behaviour}, PUSCH of {self.typical_prbs} PRB")]  # fmt: skip
+
 
 # ---------------------------------------------------------------- LTE PRACH
 
@@ -353,3 +370,9 @@ class LtePrach:
                 gain=burst_gain(rng, self.fading),
                 source_id=self.emitter_id,
             )
+
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        on = within(t_s, self.start_s, self.end_s)
+        return [carrier(self.emitter_id, self.position.point(t_s), self.eirp_dbm,
+                        self.block_centre_hz, 1.08e6, active=on,
+                        extra_loss_db=self.extra_loss_db)]  # fmt: skip

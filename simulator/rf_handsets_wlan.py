@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from simulator.link_budget import BudgetSource, hop_set, within
 from simulator.rf_emitters import (
     Burst,
     EmitterKind,
@@ -100,6 +101,13 @@ class WifiProbe:
                     source_id=self.emitter_id,
                 )
 
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        """Over the scanned channels (one 20 MHz frame at a time)."""
+        on = within(t_s, self.start_s, self.end_s)
+        chans = [2407e6 + 5e6 * ch for ch in self.channels]
+        return [hop_set(self.emitter_id, self.position.point(t_s), self.eirp_dbm, chans, 16.6e6,
+                        active=on, extra_loss_db=self.extra_loss_db)]  # fmt: skip
+
 
 # ---------------------------------------------------------------- BLE advertising
 
@@ -183,3 +191,10 @@ class BleAdvertiser:
                     gain=burst_gain(rng, self.fading),
                     source_id=self.emitter_id,
                 )
+
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        """Over the three advertising channels."""
+        on = within(t_s, self.start_s, self.end_s)
+        return [hop_set(self.emitter_id, self.position.point(t_s), self.eirp_dbm,
+                        BLE_ADV_CHANNELS_HZ, 1.0e6, active=on,
+                        extra_loss_db=self.extra_loss_db)]  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from simulator.link_budget import BudgetSource, carrier, hop_set, within
 from simulator.rf_emitters import (
     Burst,
     EmitterKind,
@@ -149,6 +150,17 @@ class FrskyD16:
             if self.telemetry and overlaps(reply, self.telemetry_s, t_from_s, t_to_s):
                 yield self._burst(reply, self.telemetry_s, freq, self.drone, True, key + 1)
 
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        """The pilot's radio and (with `telemetry`) the drone's replies, over the 47 hops."""
+        on = within(t_s, self.start_s, self.end_s)
+        chans = [self.first_channel_hz + k * self.channel_spacing_hz for k in self.hop_channels]
+        out = [hop_set(f"{self.emitter_id}/pilot", self.pilot.point(t_s), self.eirp_dbm, chans,
+                       185e3, active=on)]  # fmt: skip
+        if self.telemetry:
+            out.append(hop_set(f"{self.emitter_id}/drone", self.drone.point(t_s),
+                               self.telemetry_eirp_dbm, chans, 185e3, active=on))  # fmt: skip
+        return out
+
 
 # ---------------------------------------------------------------- analog FPV video
 
@@ -266,6 +278,11 @@ class FpvAnalogVideo:
                 source_id=self.emitter_id,
             )
 
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        on = within(t_s, self.start_s, self.end_s)
+        return [carrier(self.emitter_id, self.drone.point(t_s), self.eirp_dbm, self.carrier_hz,
+                        2.0 * self.peak_deviation_hz + 1e6, active=on)]  # fmt: skip
+
 
 # ---------------------------------------------------------------- Wi-Fi drone
 
@@ -342,3 +359,8 @@ class WifiDrone:
                     )
                 )
         yield from sorted(found, key=lambda b: b.start_s)
+
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        on = within(t_s, self.start_s, self.end_s)
+        return [carrier(self.emitter_id, self.drone.point(t_s), self.eirp_dbm, self.carrier_hz,
+                        16.6e6, active=on)]  # fmt: skip

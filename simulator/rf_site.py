@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from simulator.link_budget import BudgetSource, carrier, within
 from simulator.ofdm import LTE_SCS_HZ, LTE_SUBFRAME_S, lte_numerology, ofdm_synthesize
 from simulator.rf_emitters import (
     GSM_BIT_RATE_HZ,
@@ -152,6 +153,13 @@ class MicrowaveOven:
                 if overlaps(t, self.chunk_s, t_from_s, t_to_s) and t < self.end_s:
                     yield self._chunk(cycle, j, start, loop_index)
 
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        """The whole sweep (plus FM noise) as the occupied band of an on-period."""
+        on = within(t_s, self.start_s, self.end_s)
+        return [carrier(self.emitter_id, self.position.point(t_s), self.eirp_dbm, self.centre_hz,
+                        self.sweep_hz + 2.0 * self.fm_noise_hz, active=on,
+                        note=f"keyed {self.on_fraction:.0%} of each mains cycle")]  # fmt: skip
+
 
 # ---------------------------------------------------------------- TETRA
 
@@ -219,6 +227,11 @@ class Tetra:
                 source_id=self.emitter_id,
             )
 
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        on = within(t_s, self.start_s, self.end_s)
+        return [carrier(self.emitter_id, self.position.point(t_s), self.eirp_dbm, self.carrier_hz,
+                        25e3, active=on)]  # fmt: skip
+
 
 # ---------------------------------------------------------------- DMR
 
@@ -269,6 +282,11 @@ class Dmr:
                 gain=burst_gain(rng, "none"),
                 source_id=self.emitter_id,
             )
+
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        on = within(t_s, self.start_s, self.end_s)
+        return [carrier(self.emitter_id, self.position.point(t_s), self.eirp_dbm, self.carrier_hz,
+                        12.5e3, active=on)]  # fmt: skip
 
 
 # ---------------------------------------------------------------- cellular downlink
@@ -345,3 +363,8 @@ class CellularDownlink:
                 gain=burst_gain(rng, "none"),
                 source_id=self.emitter_id,
             )
+
+    def budget_sources(self, t_s: float) -> list[BudgetSource]:
+        on = within(t_s, self.start_s, self.end_s)
+        return [carrier(self.emitter_id, self.position.point(t_s), self.eirp_dbm, self.carrier_hz,
+                        self.occupied_bandwidth_hz, active=on)]  # fmt: skip

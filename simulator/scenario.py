@@ -20,14 +20,15 @@ from sensor_hub.schemas import SensorStatusMessage
 from sensor_hub.topics import frames_topic, status_topic
 from simulator.acoustic_emitters import AcousticSource, EmittingSource, RotorSource
 from simulator.collectors import AudioCollector, Collector, RfCollector, RfEmitter, SensorSpec
+from simulator.link_budget import BudgetedEmitter, BudgetSource
 from simulator.propagation import (
+    DB_FLOOR,
     REFERENCE_PRESSURE_PA,
     a_weighting_db,
     distance_m,
     received_power_dbm,
     thermal_noise_dbm,
 )
-from simulator.rf_emitters import ElrsLink, GsmHandset, WifiAccessPoint
 from simulator.trajectory import Track, Vec3
 
 Polygon = list[tuple[float, float]]
@@ -44,6 +45,13 @@ class TruthInterval:
     end_s: float
     position_m: Vec3  # at start_s; see `moving` and Scenario.position_of
     moving: bool = False
+    #: the id its bursts and link budgets carry (`drone-1/pilot` for the pilot end of
+    #: drone-1's RC link); "" = emitter_id
+    source_id: str = ""
+
+    @property
+    def budget_id(self) -> str:
+        return self.source_id or self.emitter_id
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,9 @@ class Message:
 
 @dataclass(frozen=True)
 class LinkBudget:
-    """Expected level of one source at one sensor (RF: dBm in its band; audio: dB SPL / dBA)."""
+    """Expected level of one source at one sensor (RF: dBm in its band; audio: dB SPL / dBA).
+
+    `emitter_id` is the source id (`BudgetSource.source_id`, `TruthInterval.budget_id`)."""
 
     emitter_id: str
     sensor_id: str
@@ -141,12 +151,12 @@ class Scenario:
     ) -> bytes:  # fmt: skip
         c = self.collector(sensor_id)
         seq = loop_index * c.frames_per_pass(self.duration_s) + k
-        header = c.header(
-            site=self.site,
-            seq=seq,
-            boot_id=self.default_boot_id if boot_id is None else boot_id,
-            t0_ns=start_time_ns + round(c.frame_start_s(k) * 1e9),
-        )
+        boot = self.default_boot_id if boot_id is None else boot_id
+        t0_ns = start_time_ns + round(c.frame_start_s(k) * 1e9)
+        if isinstance(c, RfCollector):  # k within the pass: a sweep's centre on every loop
+            header = c.header(site=self.site, seq=seq, boot_id=boot, t0_ns=t0_ns, frame_index=k)
+        else:
+            header = c.header(site=self.site, seq=seq, boot_id=boot, t0_ns=t0_ns)
         return encode_samples(header, self.render(sensor_id, k, loop_index=loop_index))
 
     def messages(
@@ -175,19 +185,33 @@ class Scenario:
 
     # ------------------------------------------------------------ expectations
 
+    def rf_budgets(
+        self, c: RfCollector, t_s: float, *, center_freq_hz: float | None = None
+    ) -> list[LinkBudget]:
+        """RF link budgets at one sensor, tuned to `center_freq_hz` (default: as at t_s)."""
+        fc = c.center_freq_at(t_s) if center_freq_hz is None else center_freq_hz
+        out: list[LinkBudget] = []
+        for em in self.rf_emitters:
+            if not isinstance(em, BudgetedEmitter):
+                raise TypeError(f"{type(em).__name__} ({em.emitter_id}) has no budget_sources")
+            out += [b for s in em.budget_sources(t_s) if (b := _rf_budget(c, s, t_s, fc))]
+        return out
+
     def link_budgets(self, t_s: float) -> list[LinkBudget]:
         """Expected in-band level, noise and SNR of each emitter at each sensor at t_s.
 
-        RF: received power vs thermal noise in the emitter's occupied band (SIGNALS.md's
-        SNR definition). Audio: drone A-weighted level vs the ambience, and the strongest
+        RF: received power (path loss, the emitter's own and the site's wall losses) vs
+        thermal noise in the emission's occupied band with the sensor's noise figure
+        (SIGNALS.md's SNR definition), for every active `BudgetSource` of which the sensor,
+        tuned as at t_s (`center_freq_at`), holds at least one channel.
+        Audio: drone A-weighted level vs the ambience, and the strongest
         line in a 1 Hz bin vs the ambience PSD at its frequency.
         """
         out: list[LinkBudget] = []
         for c in self.collectors:
             pos = c.spec.position
             if isinstance(c, RfCollector):
-                for em in self.rf_emitters:
-                    out += _rf_budgets(c, em, t_s)
+                out += self.rf_budgets(c, t_s)
             elif isinstance(c, AudioCollector):
                 freqs = np.arange(1.0, 8000.0, 1.0)
                 amb = c.ambience.psd(freqs)
@@ -230,6 +254,8 @@ def _other_acoustic_budgets(
     """Confusers: A-weighted level vs the ambience, and their best line in a 1 Hz bin."""
     pos, sid = c.spec.position, c.spec.sensor_id
     la = src.level_dba(pos, t_s, c.medium)
+    if la <= DB_FLOOR:  # silent at this instant (off its schedule, or not yet arrived)
+        return []
     if not isinstance(src, EmittingSource):  # on the microphone itself (wind)
         return [LinkBudget(src.emitter_id, sid, t_s, 0.0, la, amb_dba, la - amb_dba, "dBA",
                            f"{src.signature} A-weighted vs ambience")]  # fmt: skip
@@ -246,41 +272,23 @@ def _other_acoustic_budgets(
     return out
 
 
-def _rf_budgets(c: RfCollector, em: RfEmitter, t_s: float) -> list[LinkBudget]:
-    sources: list[tuple[str, Vec3, float, float, float, float, str]] = []
-    if isinstance(em, ElrsLink):
-        lo = em.first_channel_hz
-        hi = lo + (em.n_channels - 1) * em.channel_spacing_hz
-        visible = sum(
-            c.in_band(lo + i * em.channel_spacing_hz, em.bandwidth_hz) for i in range(em.n_channels)
-        )
-        note = f"{visible}/{em.n_channels} channels in band"
-        f = 0.5 * (lo + hi)
-        sources.append((f"{em.emitter_id}/pilot", em.pilot.point(t_s), em.eirp_dbm, 0.0, f,
-                        em.bandwidth_hz, note))  # fmt: skip
-        sources.append((f"{em.emitter_id}/drone", em.drone.point(t_s), em.telemetry_eirp_dbm, 0.0,
-                        f, em.bandwidth_hz, note))  # fmt: skip
-        if visible == 0:
-            return []
-    elif isinstance(em, GsmHandset):
-        if not c.in_band(em.carrier_hz, 250e3):
-            return []
-        sources.append((em.emitter_id, em.position.point(t_s), em.eirp_dbm, em.wall_loss_db,
-                        em.carrier_hz, 250e3, "in call" if em.call_start_s <= t_s < em.call_end_s
-                        else "idle"))  # fmt: skip
-    elif isinstance(em, WifiAccessPoint):
-        if not c.in_band(em.carrier_hz, 16.6e6):
-            return []
-        sources.append((em.emitter_id, em.position.point(t_s), em.eirp_dbm, 0.0, em.carrier_hz,
-                        16.6e6, ""))  # fmt: skip
-    out = []
-    for sid, pos, eirp, loss, f, bw, note in sources:
-        d = float(distance_m(pos, c.spec.position))
-        p = received_power_dbm(eirp, f, d, extra_loss_db=loss,
-                               path_loss_exponent=c.path_loss_exponent)  # fmt: skip
-        nz = thermal_noise_dbm(bw, c.noise_figure_db)
-        out.append(LinkBudget(sid, c.spec.sensor_id, t_s, d, p, nz, p - nz, "dBm", note))
-    return out
+def _rf_budget(c: RfCollector, s: BudgetSource, t_s: float, fc: float) -> LinkBudget | None:
+    if not s.active:
+        return None
+    heard = s.heard_channels(lambda f, bw: c.in_band(f, bw, center_freq_hz=fc))
+    if not heard:
+        return None
+    d = float(distance_m(s.position_m, c.spec.position))
+    walls = c.wall_loss_db(s.position_m)
+    p = received_power_dbm(s.eirp_dbm, s.freq_hz, d, extra_loss_db=s.extra_loss_db + walls,
+                           path_loss_exponent=c.path_loss_exponent)  # fmt: skip
+    nz = thermal_noise_dbm(s.bandwidth_hz, c.noise_figure_db)
+    notes = [s.note] if s.note else []
+    if s.channels_hz:
+        notes.append(f"{len(heard)}/{len(s.channels_hz)} channels in band")
+    if walls > 0:
+        notes.append(f"walls {walls:g} dB")
+    return LinkBudget(s.source_id, c.spec.sensor_id, t_s, d, p, nz, p - nz, "dBm", "; ".join(notes))
 
 
 def point_in_polygon(x: float, y: float, polygon: Sequence[tuple[float, float]]) -> bool:

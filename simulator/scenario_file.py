@@ -354,10 +354,16 @@ def build_scenario(
         for role, (cid, _t) in companions.items():
             if cid in tracks:
                 problems.add((*at, "companions", role, "id"), f"{cid!r} is an emitter's id")
-        for oid, t in [(em.id, track), *companions.values()]:
+        ends: list[tuple[str | None, str, Track]] = [(None, em.id, track)]
+        ends += [(r, cid, ct) for r, (cid, ct) in companions.items()]
+        for end_role, oid, t in ends:
             all_tracks.setdefault(oid, t)
+            source = entry.source_id(em.id, end_role)  # as the emitter's bursts and budgets
+            source = "" if source == oid else source  # "": the emitter id itself
             truth += [
-                TruthInterval(oid, kind, signature, a, b, t.point(a), moving=_moves(t))
+                TruthInterval(
+                    oid, kind, signature, a, b, t.point(a), moving=_moves(t), source_id=source
+                )
                 for a, b in intervals
             ]
     if problems.items:

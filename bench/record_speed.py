@@ -1,0 +1,100 @@
+"""How much faster than real time `sensor-hub record` renders the default scenarios.
+
+For the demo and every scenario in `simulator/scenarios/`, record the first `--duration`
+seconds into a temporary directory on one core, `--repeats` times, and print the median
+real-time factor (scenario seconds / wall seconds). In the same run, a floor no renderer
+can beat: draw the same number of float32 Gaussian noise values (complex for IQ, real for
+audio), in the same frame sizes, and int16-encode them; its real-time factor and the
+ratio of the two are printed alongside.
+
+    python bench/record_speed.py [--duration 20] [--repeats 3] [--cpu 0]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy loads its BLAS
+
+import argparse  # noqa: E402  (the thread limits must be set before numpy is imported)
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from simulator.capture import record  # noqa: E402
+from simulator.collectors import RfCollector  # noqa: E402
+from simulator.commands import load_scenario  # noqa: E402
+from simulator.scenario import Scenario  # noqa: E402
+
+LIBRARY = Path(__file__).resolve().parent.parent / "simulator" / "scenarios"
+
+
+def frame_sizes(scenario: Scenario, duration_s: float) -> list[int]:
+    """float values per frame that `record` renders in `duration_s` (2 per IQ sample)."""
+    sizes: list[int] = []
+    for c in scenario.collectors:
+        n_frames = c.frames_per_pass(duration_s)
+        if isinstance(c, RfCollector):
+            sizes += [2 * c.num_samples] * n_frames
+        else:
+            sizes += [c.num_channels * c.num_samples] * n_frames
+    return sizes
+
+
+def record_seconds(name: str, duration_s: float) -> float:
+    """Wall seconds of one `record` (scenario loading excluded, as in `sensor-hub record`)."""
+    scenario = load_scenario(name)
+    with tempfile.TemporaryDirectory(prefix="record-speed-") as tmp:
+        t0 = time.perf_counter()
+        record(scenario, tmp, duration_s=duration_s, overwrite=True)
+        return time.perf_counter() - t0
+
+
+def floor_seconds(sizes: list[int], seed: int = 0) -> float:
+    """Wall seconds to draw Gaussian float32 noise in these frame sizes and encode it."""
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    for n in sizes:
+        x = rng.standard_normal(n, dtype=np.float32)
+        x *= np.float32(14.0)  # ~the thermal noise level of the demo in LSB
+        np.rint(x, out=x)
+        np.clip(x, -32768, 32767, out=x)
+        x.astype("<i2").tobytes()
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=float, default=20.0, help="scenario seconds to record")
+    p.add_argument("--repeats", type=int, default=3, help="runs per scenario (median)")
+    p.add_argument("--cpu", type=int, default=0, help="the one core to run on")
+    p.add_argument("scenarios", nargs="*", help="default: demo and the library")
+    args = p.parse_args()
+    os.sched_setaffinity(0, {args.cpu})
+    # demo.yaml is the built-in demo as a file (same RF frames): run it once
+    library = [str(f) for f in sorted(LIBRARY.glob("*.yaml")) if f.name != "demo.yaml"]
+    names = args.scenarios or ["demo", *library]
+    print(f"record {args.duration:g} s, median of {args.repeats}, on cpu {args.cpu}")
+    print(f"{'scenario':<18} {'Mvalues':>8} {'record s':>9} {'x real':>7} "
+          f"{'floor s':>8} {'floor x':>8} {'record/floor':>13}")  # fmt: skip
+    for name in names:
+        scenario = load_scenario(name)
+        window = min(args.duration, scenario.duration_s)
+        sizes = frame_sizes(scenario, window)
+        rec, flo = [], []
+        for i in range(args.repeats):  # interleaved: both see the same machine load
+            rec.append(record_seconds(name, window))
+            flo.append(floor_seconds(sizes, seed=i))
+        r, f = statistics.median(rec), statistics.median(flo)
+        label = Path(name).stem
+        print(f"{label:<18} {sum(sizes) / 1e6:>8.1f} {r:>9.2f} {window / r:>7.1f} "
+              f"{f:>8.2f} {window / f:>8.1f} {r / f:>13.2f}", flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
