@@ -26,6 +26,8 @@ from sensor_hub.mqtt import InboundMessage, MqttAdapter
 from sensor_hub.topics import FrameTopic, parse_topic
 from simulator.capture import (
     DEFAULT_FULL_SCALE_DB_SPL,
+)
+from simulator.capture_reader import (
     CapturedFrame,
     capture_frames,
     read_capture,
@@ -291,7 +293,7 @@ async def replay_async(
     http_transport: httpx.AsyncBaseTransport | None = None,
     progress: ReplayProgress | None = None,
 ) -> ReplaySummary:
-    """Replay capture directories / files (see `simulator.capture.read_capture`).
+    """Replay capture directories / files (see `simulator.capture_reader.read_capture`).
 
     Frames are re-stamped to start at `start_time_ns` (default: now) and carry a fresh
     random `boot_id` unless one is given, so the hub treats a replay as new data.

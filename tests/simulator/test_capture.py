@@ -19,11 +19,13 @@ from sensor_hub.codec import decode_frame
 from simulator.capture import (
     DEFAULT_START_TIME_NS,
     CaptureError,
-    capture_frames,
     iso_utc,
     parse_iso_utc_ns,
-    read_capture,
     record,
+)
+from simulator.capture_reader import (
+    capture_frames,
+    read_capture,
 )
 from simulator.collectors import RfCollector
 from simulator.demo import demo_scenario

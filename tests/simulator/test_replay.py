@@ -15,7 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from sensor_hub.codec import decode_frame
 from sensor_hub.errors import FrameError
-from simulator.capture import capture_frames, read_capture, record
+from simulator.capture import record
+from simulator.capture_reader import capture_frames, read_capture
 from simulator.commands import SCENARIOS, CommandError, load_scenario
 from simulator.demo import demo_scenario
 from simulator.replay import ReplayError, replay, simulate_async
