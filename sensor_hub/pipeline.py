@@ -6,7 +6,8 @@ or, later, in separate worker processes sharing an MQTT v5 subscription.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import numpy as np
 
@@ -17,52 +18,43 @@ from sensor_hub.codec import Frame
 from sensor_hub.schemas import Detection, FrameHeader
 
 
-def _at(t0: datetime, offset_s: float) -> datetime:
-    return t0 + timedelta(seconds=float(offset_s))
-
-
 def _finite(value: float | None) -> float | None:
     if value is None or not np.isfinite(value):
         return None
     return float(value)
 
 
-def _from_rf(h: FrameHeader, d: RfDetection) -> Detection:
+def _detection(h: FrameHeader, d: RfDetection | AcousticDetection, **extra: Any) -> Detection:
+    """The fields every detector reports, placed in absolute time; `extra` adds the rest."""
     t0 = h.t0
     return Detection(
         site=h.site,
         sensor_id=h.sensor_id,
-        modality="rf",
+        modality="acoustic" if isinstance(d, AcousticDetection) else "rf",
         kind=d.kind,
         signature=d.signature,
-        t_start=_at(t0, d.t_start_s),
-        t_end=_at(t0, max(d.t_end_s, d.t_start_s)),
+        t_start=t0 + timedelta(seconds=float(d.t_start_s)),
+        t_end=t0 + timedelta(seconds=float(max(d.t_end_s, d.t_start_s))),
         confidence=float(np.clip(d.confidence, 0.0, 1.0)),
         snr_db=round(float(d.snr_db), 2),
+        frame_seq=h.seq,
+        **extra,
+    )
+
+
+def _from_rf(h: FrameHeader, d: RfDetection) -> Detection:
+    return _detection(
+        h,
+        d,
         freq_hz=_finite(d.freq_hz),
         bandwidth_hz=_finite(d.bandwidth_hz),
         rssi_dbm=_finite(d.rssi_dbm),
         burst_count=d.burst_count,
-        frame_seq=h.seq,
     )
 
 
 def _from_acoustic(h: FrameHeader, d: AcousticDetection) -> Detection:
-    t0 = h.t0
-    return Detection(
-        site=h.site,
-        sensor_id=h.sensor_id,
-        modality="acoustic",
-        kind=d.kind,
-        signature=d.signature,
-        t_start=_at(t0, d.t_start_s),
-        t_end=_at(t0, max(d.t_end_s, d.t_start_s)),
-        confidence=float(np.clip(d.confidence, 0.0, 1.0)),
-        snr_db=round(float(d.snr_db), 2),
-        f0_hz=_finite(d.f0_hz),
-        harmonics=d.harmonics,
-        frame_seq=h.seq,
-    )
+    return _detection(h, d, f0_hz=_finite(d.f0_hz), harmonics=d.harmonics)
 
 
 def detect_frame(frame: Frame) -> list[Detection]:
