@@ -4,8 +4,9 @@ For the demo and every scenario in `simulator/scenarios/`, record the first `--d
 seconds into a temporary directory on one core, `--repeats` times, and print the median
 real-time factor (scenario seconds / wall seconds). In the same run, a floor no renderer
 can beat: draw the same number of float32 Gaussian noise values (complex for IQ, real for
-audio), in the same frame sizes, and int16-encode them; its real-time factor and the
-ratio of the two are printed alongside.
+audio) with the simulator's own generator (`simulator.noise`), in the same frame sizes,
+and int16-encode them; its real-time factor and the ratio of the two are printed
+alongside, and so is numpy's `standard_normal` doing the same (the generator before).
 
     python bench/record_speed.py [--duration 20] [--repeats 3] [--cpu 0]
 """
@@ -28,6 +29,7 @@ import numpy as np  # noqa: E402
 from simulator.capture import record  # noqa: E402
 from simulator.collectors import RfCollector  # noqa: E402
 from simulator.commands import load_scenario  # noqa: E402
+from simulator.noise import gaussian32  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
 
 LIBRARY = Path(__file__).resolve().parent.parent / "simulator" / "scenarios"
@@ -54,13 +56,16 @@ def record_seconds(name: str, duration_s: float) -> float:
         return time.perf_counter() - t0
 
 
-def floor_seconds(sizes: list[int], seed: int = 0) -> float:
+def floor_seconds(sizes: list[int], seed: int = 0, *, numpy_normal: bool = False) -> float:
     """Wall seconds to draw Gaussian float32 noise in these frame sizes and encode it."""
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     for n in sizes:
-        x = rng.standard_normal(n, dtype=np.float32)
-        x *= np.float32(14.0)  # ~the thermal noise level of the demo in LSB
+        if numpy_normal:
+            x = rng.standard_normal(n, dtype=np.float32)
+            x *= np.float32(14.0)  # ~the thermal noise level of the demo in LSB
+        else:
+            x = gaussian32(rng, n, 14.0)
         np.rint(x, out=x)
         np.clip(x, -32768, 32767, out=x)
         x.astype("<i2").tobytes()
@@ -80,19 +85,21 @@ def main() -> int:
     names = args.scenarios or ["demo", *library]
     print(f"record {args.duration:g} s, median of {args.repeats}, on cpu {args.cpu}")
     print(f"{'scenario':<18} {'Mvalues':>8} {'record s':>9} {'x real':>7} "
-          f"{'floor s':>8} {'floor x':>8} {'record/floor':>13}")  # fmt: skip
+          f"{'floor s':>8} {'floor x':>8} {'record/floor':>13} {'np.normal x':>12}")  # fmt: skip
     for name in names:
         scenario = load_scenario(name)
         window = min(args.duration, scenario.duration_s)
         sizes = frame_sizes(scenario, window)
-        rec, flo = [], []
-        for i in range(args.repeats):  # interleaved: both see the same machine load
+        rec, flo, npn = [], [], []
+        for i in range(args.repeats):  # interleaved: all see the same machine load
             rec.append(record_seconds(name, window))
             flo.append(floor_seconds(sizes, seed=i))
-        r, f = statistics.median(rec), statistics.median(flo)
+            npn.append(floor_seconds(sizes, seed=i, numpy_normal=True))
+        r, f, g = statistics.median(rec), statistics.median(flo), statistics.median(npn)
         label = Path(name).stem
         print(f"{label:<18} {sum(sizes) / 1e6:>8.1f} {r:>9.2f} {window / r:>7.1f} "
-              f"{f:>8.2f} {window / f:>8.1f} {r / f:>13.2f}", flush=True)  # fmt: skip
+              f"{f:>8.2f} {window / f:>8.1f} {r / f:>13.2f} {window / g:>12.1f}",
+              flush=True)  # fmt: skip
     return 0
 
 

@@ -35,6 +35,7 @@ from simulator.acoustic_emitters import (
     a_weighted_power,
     ou_process,
 )
+from simulator.noise import complex_gaussian
 from simulator.propagation import REFERENCE_PRESSURE_PA, a_weighting_db, db_to_power
 from simulator.trajectory import Track, Vec3, Waypoint
 
@@ -643,7 +644,7 @@ class Wind:
         for i, pos in enumerate(mics):
             key = [int(b) for b in np.frombuffer(pos.tobytes(), dtype=np.uint64)]
             rng = np.random.default_rng([self.seed, loop_index, frame + (1 << 40), *key])
-            spec = rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f))
+            spec = complex_gaussian(rng, len(f))
             out[i] = np.fft.irfft(spec * scale, n)
         tg, g = self.gust_factor(loop_index)
         t = t0_s + np.arange(n) / sample_rate_hz

@@ -41,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
+from simulator.noise import complex_gaussian
 from simulator.propagation import (
     REFERENCE_PRESSURE_PA,
     SPEED_OF_SOUND_M_S,
@@ -317,11 +318,11 @@ class _NoiseBank:
                 [self._seed, loop_index, band_index, b + (1 << 40), round(fs_hz), 0xB00]
             )
             nf = _NOISE_BLOCK // 2 + 1
-            spec = rng.standard_normal(nf) + 1j * rng.standard_normal(nf)
+            spec = complex_gaussian(rng, nf)
             blk = np.fft.irfft(spec * self._filter(band_index, band, fs_hz), _NOISE_BLOCK)
             blk *= self._window
-            if len(self._blocks) > 256:  # frames move forward: drop the oldest half
-                for old in list(self._blocks)[:128]:
+            if len(self._blocks) > 4096:  # frames move forward: drop the oldest half
+                for old in list(self._blocks)[:2048]:
                     del self._blocks[old]
             self._blocks[key] = blk
         return blk
@@ -702,10 +703,12 @@ class RotorSource(EmittingSource):
 
     def bpf_at(self, t_emit_s: float, loop_index: int = 0) -> float:
         """Mean BPF over the rotors at emission time t_emit_s (truth for tests and labels)."""
+        return float(np.mean(self.rotor_bpfs_at(t_emit_s, loop_index)))
+
+    def rotor_bpfs_at(self, t_emit_s: float, loop_index: int = 0) -> FloatArray:
+        """Each rotor's BPF at emission time t_emit_s (they differ by a few per cent)."""
         trk = self.rotor_track(loop_index)
-        return float(
-            np.mean([np.interp(t_emit_s, trk.t_s, trk.bpf_hz[i]) for i in range(self.rotors)])
-        )
+        return np.array([np.interp(t_emit_s, trk.t_s, trk.bpf_hz[i]) for i in range(self.rotors)])
 
 
 @dataclass(frozen=True)

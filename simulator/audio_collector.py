@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from sensor_hub.schemas import MAX_AUDIO_CHANNELS, FrameHeader
 from simulator.acoustic_emitters import AcousticSource, Ambience, Medium
+from simulator.noise import complex_gaussian
 from simulator.propagation import REFERENCE_PRESSURE_PA, db_to_amplitude
 from simulator.trajectory import Vec3
 
@@ -119,7 +120,7 @@ class AudioCollector:
             freqs = np.asarray(np.fft.rfftfreq(n, 1.0 / fs), dtype=np.float64)
             scale = np.sqrt(self.ambience.psd(freqs) * fs * n / 4.0)
             nf = len(freqs)
-            spec = rng.standard_normal((m, nf)) + 1j * rng.standard_normal((m, nf))
+            spec = complex_gaussian(rng, (m, nf))
             spec *= scale
             spec[:, 0] = 0.0
             p += np.fft.irfft(spec, n, axis=-1)

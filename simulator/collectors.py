@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from sensor_hub.schemas import FrameHeader
 from simulator.audio_collector import AudioCollector as AudioCollector
+from simulator.noise import gaussian32
 from simulator.propagation import (
     SPEED_OF_LIGHT_M_S,
     FadingModel,
@@ -253,9 +254,7 @@ class RfCollector:
         lo_hz = fc * (1.0 + self.frequency_offset_ppm * 1e-6)  # the actual local oscillator
         if include_noise:  # the noise array becomes the output buffer: one pass fewer
             sigma = math.sqrt(db_to_power(self.noise_dbm - self.full_scale_dbm) / 2.0)
-            noise = rng.standard_normal(2 * n, dtype=np.float32)
-            noise *= np.float32(sigma)
-            out = noise.view(np.complex64)
+            out = gaussian32(rng, 2 * n, sigma).view(np.complex64)
         else:
             out = np.zeros(n, dtype=np.complex64)
         t_end = t0_s + n / fs

@@ -114,6 +114,7 @@ def add_record_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         f"(default {iso_utc(DEFAULT_START_TIME_NS)})",
     )
     p.add_argument("--plots", action="store_true", help="write spectrogram PNGs to OUT/plots/")
+    p.add_argument("--sha512", action="store_true", help="write each data file's SigMF core:sha512")
     p.add_argument("--force", action="store_true", help="overwrite an existing capture in OUT")
     p.set_defaults(run=run_record)
 
@@ -133,7 +134,7 @@ def run_record(args: argparse.Namespace) -> int:
 
         summary = record(
             scenario, args.out, start_time_ns=args.start_time, duration_s=args.duration,
-            plots=args.plots, overwrite=args.force, progress=progress,
+            plots=args.plots, checksum=args.sha512, overwrite=args.force, progress=progress,
         )  # fmt: skip
         if args.plots:  # and one audio spectrogram per acoustic emission
             from simulator.plots import acoustic_emission_pngs

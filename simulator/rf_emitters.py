@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,6 +75,21 @@ def shift_phase(
 
 def _rng(*key: int) -> np.random.Generator:
     return np.random.default_rng([int(k) & 0xFFFFFFFF for k in key])
+
+
+def _lazy(make: Callable[..., Waveform], *args: int) -> Waveform:
+    """A waveform built by `make(*args)` on its first call (most bursts are never rendered:
+    they fall outside every sensor's band), then reused."""
+    built: list[Waveform] = []
+
+    def waveform(
+        t_first_s: float, sample_rate_hz: float, n: int, offset_hz: float
+    ) -> Complex64Array:
+        if not built:
+            built.append(make(*args))
+        return built[0](t_first_s, sample_rate_hz, n, offset_hz)
+
+    return waveform
 
 
 def _salt(name: str) -> int:
@@ -184,6 +199,12 @@ class ElrsLink:
         m = 2**self.spreading_factor
         payload = self.time_on_air_s * self.bandwidth_hz / m - (12 + 2 + 2.25)
         self.payload_symbols = max(1, round(payload))
+        _, self.packet_time_on_air_s = lora_waveform(
+            np.zeros(self.payload_symbols, dtype=np.int64),
+            spreading_factor=self.spreading_factor,
+            bandwidth_hz=self.bandwidth_hz,
+        )
+        self._phases: dict[tuple[int, int], NDArray[np.complex128]] = {}
 
     def channel_hz(self, packet: int) -> float:
         k = int(self.hop_sequence[(packet // self.hop_interval) % len(self.hop_sequence)])
@@ -200,33 +221,52 @@ class ElrsLink:
         p0 = max(0, math.floor((lo - self.start_s) / self.packet_interval_s))
         p1 = math.ceil((hi - self.start_s) / self.packet_interval_s)
         salt = _salt(self.emitter_id)
-        m = 2**self.spreading_factor
         for p in range(p0, p1 + 1):
             start = self.start_s + p * self.packet_interval_s
             if start + self.time_on_air_s <= t_from_s or start >= t_to_s or start >= self.end_s:
                 continue
-            rng = _rng(self.seed, loop_index, salt, p)
             telemetry = self.is_telemetry(p)
-            symbols = rng.integers(0, m, self.payload_symbols)
-            wf, toa = lora_waveform(
-                symbols,
-                spreading_factor=self.spreading_factor,
-                bandwidth_hz=self.bandwidth_hz,
-                payload_phase_rad=float(rng.uniform(0, 2 * np.pi)),
-            )
+            wf = _lazy(self._packet_waveform, loop_index, salt, p)
             track = self.drone if telemetry else self.pilot
             carrier = self.channel_hz(p)
             yield Burst(
                 start_s=start,
-                duration_s=toa,
+                duration_s=self.packet_time_on_air_s,
                 freq_hz=carrier * (1.0 + self.crystal_ppm * 1e-6),
                 bandwidth_hz=self.bandwidth_hz,
                 eirp_dbm=self.telemetry_eirp_dbm if telemetry else self.eirp_dbm,
                 position_m=track.point(start),
                 waveform=wf,
-                gain=complex(np.exp(1j * rng.uniform(0, 2 * np.pi))),
+                gain=self._packet_phasor(loop_index, salt, p),
                 source_id=f"{self.emitter_id}/{'drone' if telemetry else 'pilot'}",
             )
+
+    _PHASE_BLOCK: ClassVar[int] = 4096  # packets whose carrier phases are drawn together
+
+    def _packet_phasor(self, loop_index: int, salt: int, packet: int) -> complex:
+        """The carrier phase of a packet, e^{jφ}; drawn a block of packets at a time (one
+        generator per block, not per packet: most packets fall outside a sensor's band)."""
+        block, i = divmod(packet, self._PHASE_BLOCK)
+        key = (loop_index, block)
+        phases = self._phases.get(key)
+        if phases is None:
+            rng = _rng(self.seed, loop_index, salt, block, 0x9A5E)
+            phases = np.exp(1j * rng.uniform(0, 2 * np.pi, self._PHASE_BLOCK))
+            if len(self._phases) > 8:
+                self._phases.clear()
+            self._phases[key] = phases
+        return complex(phases[i])
+
+    def _packet_waveform(self, loop_index: int, salt: int, packet: int) -> Waveform:
+        rng = _rng(self.seed, loop_index, salt, packet)
+        symbols = rng.integers(0, 2**self.spreading_factor, self.payload_symbols)
+        wf, _ = lora_waveform(
+            symbols,
+            spreading_factor=self.spreading_factor,
+            bandwidth_hz=self.bandwidth_hz,
+            payload_phase_rad=float(rng.uniform(0, 2 * np.pi)),
+        )
+        return wf
 
     def budget_sources(self, t_s: float) -> list[BudgetSource]:
         """The pilot's radio and the drone's telemetry, each over the 80-channel hop set."""

@@ -42,7 +42,14 @@ START_NS = DEFAULT_START_TIME_NS + 123_456_789
 @pytest.fixture(scope="module")
 def capture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("capture")
-    record(demo_scenario(seed=3), out, start_time_ns=START_NS, duration_s=RECORD_S, plots=True)
+    record(
+        demo_scenario(seed=3),
+        out,
+        start_time_ns=START_NS,
+        duration_s=RECORD_S,
+        plots=True,
+        checksum=True,
+    )
     return out
 
 
@@ -160,7 +167,7 @@ def test_wav_and_sidecar(capture_dir: Path) -> None:
 
 def test_record_is_byte_identical(capture_dir: Path, tmp_path: Path) -> None:
     record(demo_scenario(seed=3), tmp_path, start_time_ns=START_NS, duration_s=RECORD_S,
-           plots=True)  # fmt: skip
+           plots=True, checksum=True)  # fmt: skip
     assert _sha256_tree(tmp_path) == _sha256_tree(capture_dir)
 
 

@@ -6,11 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from scipy.ndimage import median_filter
 
 from simulator.acoustic_emitters import Ambience, RotorSource, hover_bpf_hz
 from simulator.collectors import AudioCollector, SensorSpec
 from simulator.demo import demo_scenario
 from simulator.propagation import REFERENCE_PRESSURE_PA, a_weighting_db, distance_m
+from simulator.scenario import Scenario
 from simulator.trajectory import Track
 
 FS = 16_000.0
@@ -77,25 +79,42 @@ def test_demo_hover_comb_before_and_after_the_drop() -> None:
     f_empty = _comb_f0(x_empty, 150.0, 240.0)
     assert f_loaded == pytest.approx(hover_bpf_hz(1.9), rel=0.03)
     assert f_empty == pytest.approx(hover_bpf_hz(1.4), rel=0.03)
-    # and within 1.5 % of the simulated truth (rotor offsets and jitter included)
+    # and on one of the simulated rotors' lines (each rotor is offset by σ 2 %, so the comb
+    # of a one-second frame may lock on any of the four), within the comb's ±1.5 % window
     mic = sc.collector("mic-wall-n").spec.position
     tau, _ = src.emission_times(mic, np.array([40.5, 50.5]))
-    assert f_loaded == pytest.approx(src.bpf_at(float(tau[0])), rel=0.015)
-    assert f_empty == pytest.approx(src.bpf_at(float(tau[1])), rel=0.015)
+    for f_est, t in ((f_loaded, tau[0]), (f_empty, tau[1])):
+        rotors = src.rotor_bpfs_at(float(t))
+        assert rotors.min() * 0.985 <= f_est <= rotors.max() * 1.015, (f_est, rotors)
+
+
+def _clear_lines(sc: Scenario, k: int, rotors: np.ndarray, **kw: bool) -> int:
+    """SIGNALS.md §4's count: harmonics k = 1..20 with a line ≥ 10 dB over an 81-bin (80 Hz)
+    running-median floor within ±0.4 % of k × some rotor's BPF, in a 1 s frame."""
+    f, p = _spectrum_db(sc.render("mic-wall-n", k, **kw).astype(np.float64))
+    prom = p - median_filter(p, 81)
+    n = 0
+    for h in range(1, 21):
+        bands = [(f >= h * b * 0.996 - 0.5) & (f <= h * b * 1.004 + 0.5) for b in rotors]
+        n += any(prom[band].max() >= 10.0 for band in bands)
+    return n
 
 
 def test_demo_harmonics_stand_out_of_the_floor() -> None:
     sc = demo_scenario(seed=1)
-    x = sc.render("mic-wall-n", 40).astype(np.float64)
-    f, p = _spectrum_db(x)
-    f0 = _comb_f0(x, 160.0, 260.0)
-    clear = 0
-    for k in range(1, 13):
-        band = (f > k * f0 * 0.95) & (f < k * f0 * 1.05)
-        ref = (f > k * f0 * 0.8) & (f < k * f0 * 1.2)
-        if p[band].max() - np.median(p[ref]) >= 10.0:
-            clear += 1
-    assert clear >= 6  # SIGNALS.md §4: 6–15 lines ≥ 10 dB over the floor at 10–50 m
+    src = sc.acoustic_sources[0]
+    assert isinstance(src, RotorSource)
+    mic = sc.collector("mic-wall-n").spec.position
+    counts, chance = [], []
+    for k in range(32, 57, 4):  # hovering 49-55 m from the microphone, 45 dBA ambience
+        tau, _ = src.emission_times(mic, np.array([k + 0.5]))
+        rotors = src.rotor_bpfs_at(float(tau[0]))
+        counts.append(_clear_lines(sc, k, rotors))
+        chance.append(_clear_lines(sc, k, rotors, include_signals=False))
+    # SIGNALS.md: 6-15 lines at 10-50 m, chance 2-6; at 49 m here, a little fewer beyond
+    assert counts[0] >= 6, counts
+    assert float(np.median(counts)) >= 4, counts
+    assert max(chance) <= 3 and float(np.median(counts)) >= float(np.median(chance)) + 3
 
 
 def test_approach_is_doppler_shifted_up() -> None:
