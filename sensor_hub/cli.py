@@ -5,9 +5,10 @@
     sensor-hub simulate  run a scenario live into a broker or a hub
     sensor-hub record    render a scenario into SigMF / WAV captures and truth.json
     sensor-hub replay    publish captures (or real recordings) to a broker or a hub
+    sensor-hub detect    run the detectors on SigMF / WAV files, print JSON lines
     sensor-hub evaluate  score a hub's alerts against a recording's truth
 
-Later issues add collect and detect.
+A later issue adds collect.
 """
 
 from __future__ import annotations
@@ -63,12 +64,14 @@ def _parser() -> argparse.ArgumentParser:
 
     # the simulator's tools live in simulator/ (which may import sensor_hub, not the reverse
     # at import time): import their argument wiring here, when the CLI is built
+    from sensor_hub.detect_cli import add_detect_parser
     from simulator.commands import add_record_parser, add_replay_parser, add_simulate_parser
     from simulator.evaluate_cli import add_evaluate_parser
 
     add_simulate_parser(sub)
     add_record_parser(sub)
     add_replay_parser(sub)
+    add_detect_parser(sub)
     add_evaluate_parser(sub)
     return p
 
@@ -110,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulator.evaluate_cli import run_evaluate
 
         return run_evaluate(args)
-    if hasattr(args, "run"):  # simulator tools: simulate, record, replay
+    if hasattr(args, "run"):  # simulate, record, replay, detect
         code: int = args.run(args)
         return code
     try:
