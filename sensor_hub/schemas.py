@@ -72,6 +72,11 @@ class FrameHeader(_Strict):
     num_bins: int | None = Field(default=None, ge=1)
     full_scale_db_spl: float | None = Field(default=None, allow_inf_nan=False)
     position: Position | None = None
+    #: audio arrays: each channel's microphone position relative to `position`, metres
+    #: (x east, y north, z up); enables the GCC-PHAT bearing of acoustic detections
+    mic_offsets_m: (
+        list[tuple[Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)], ...]] | None
+    ) = None
 
     @model_validator(mode="after")
     def _consistent(self) -> FrameHeader:
@@ -81,6 +86,8 @@ class FrameHeader(_Strict):
                 f"datatype {self.datatype!r} is not allowed for kind {self.kind!r} "
                 f"(allowed: {sorted(allowed)})"
             )
+        if self.kind != "audio" and self.mic_offsets_m is not None:
+            raise ValueError("mic_offsets_m is for audio frames only")
         if self.kind == "iq":
             if self.center_freq_hz is None:
                 raise ValueError("iq frames need center_freq_hz")
@@ -90,6 +97,14 @@ class FrameHeader(_Strict):
             if self.num_channels > MAX_AUDIO_CHANNELS:
                 raise ValueError(
                     f"audio frames carry 1..{MAX_AUDIO_CHANNELS} channels, got {self.num_channels}"
+                )
+            offsets = self.mic_offsets_m
+            if offsets is not None and (
+                len(offsets) != self.num_channels or any(len(o) not in (2, 3) for o in offsets)
+            ):
+                raise ValueError(
+                    "mic_offsets_m needs one [x, y] or [x, y, z] offset per channel "
+                    f"({self.num_channels})"
                 )
         else:  # psd: each sample is one spectrum of num_bins values
             if self.freq_start_hz is None or self.bin_hz is None or self.num_bins is None:
@@ -142,6 +157,7 @@ class Detection(_Strict):
     f0_hz: float | None = None
     harmonics: int | None = None
     bearing_deg: float | None = None
+    elevation_deg: float | None = None
     burst_count: int | None = None
     frame_seq: int | None = None
 

@@ -174,4 +174,12 @@ class AudioCollector:
             num_samples=self.num_samples,
             num_channels=self.num_channels,
             full_scale_db_spl=self.full_scale_db_spl,
+            mic_offsets_m=self.header_mic_offsets,
         )
+
+    @property
+    def header_mic_offsets(self) -> list[tuple[float, ...]] | None:
+        """The array geometry frames carry (None for a single microphone)."""
+        if self.num_channels < 2:
+            return None
+        return [tuple(float(v) for v in o) for o in self.mic_offsets_m]

@@ -8,7 +8,8 @@ A capture directory written by `record`:
     <rf sensor>.sigmf-meta     SigMF metadata: one capture segment per snapshot,
     <rf sensor>.sigmf-data       one annotation per burst that reached the sensor
     <mic>.wav                  PCM frames back to back (int16 for ri16_le sensors)
-    <mic>.json                 calibration sidecar (`full_scale_db_spl`, position, zone)
+    <mic>.json                 calibration sidecar (`full_scale_db_spl`, position, zone,
+                               `mic_offsets_m` of an array)
     plots/*.png                with `plots=True` (see `simulator.plots`)
 
 The samples are the exact payload bytes of the live frames (`Scenario.frame_bytes`), so
@@ -377,6 +378,7 @@ def _write_audio(
         "datatype": c.datatype,
         "frame_samples": c.num_samples,
         "full_scale_db_spl": c.full_scale_db_spl,
+        "mic_offsets_m": c.header_mic_offsets,
         "start_time_ns": start_time_ns,
         "t0_s": c.frame_start_s(0),
     }

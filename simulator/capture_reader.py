@@ -89,6 +89,7 @@ class AudioSource:
     t0_s: float = 0.0
     site: str | None = None
     boot_id: str | None = None
+    mic_offsets_m: list[tuple[float, ...]] | None = None  # an array's geometry (sidecar)
 
 
 Source = RfSource | AudioSource
@@ -235,7 +236,23 @@ def _audio_source(wav_path: Path, full_scale_db_spl: float) -> AudioSource:
         t0_s=float(side.get("t0_s", 0.0)),
         site=side.get("site"),
         boot_id=side.get("boot_id"),
+        mic_offsets_m=_mic_offsets(side.get("mic_offsets_m"), n_channels, wav_path),
     )
+
+
+def _mic_offsets(value: Any, n_channels: int, wav_path: Path) -> list[tuple[float, ...]] | None:
+    if value is None:
+        return None
+    try:
+        offsets = [tuple(float(v) for v in o) for o in value]
+    except (TypeError, ValueError) as exc:
+        raise CaptureError(f"{wav_path}: sidecar mic_offsets_m is not a list of [x, y, z]") from exc
+    if len(offsets) != n_channels:
+        raise CaptureError(
+            f"{wav_path}: sidecar mic_offsets_m has {len(offsets)} entries, "
+            f"the WAV {n_channels} channels"
+        )
+    return offsets
 
 
 def _rf_frames(
@@ -316,6 +333,7 @@ def _audio_frames(
             num_samples=len(block),
             num_channels=src.num_channels,
             full_scale_db_spl=src.full_scale_db_spl,
+            mic_offsets_m=src.mic_offsets_m,
         )
         yield CapturedFrame(t_s + len(block) / fs, topic, _frame(header, block.tobytes()))
 
