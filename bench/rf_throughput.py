@@ -39,6 +39,7 @@ import scipy  # noqa: E402
 import scipy.fft  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
+import detectors.rf  # noqa: E402
 from detectors.rf import RfConfig, detect_rf  # noqa: E402
 from detectors.spectra import choose_nfft  # noqa: E402
 from sensor_hub.codec import decode_frame, encode_samples  # noqa: E402
@@ -138,6 +139,7 @@ def main() -> int:
     os.sched_setaffinity(0, {args.cpu})
     print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
     print("commit: ", git_commit())
+    print("detectors:", Path(detectors.rf.__file__).parent)
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}; "
         f"cpu {args.cpu} of {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}; "

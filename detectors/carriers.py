@@ -10,7 +10,7 @@ so they are reported here, as bursts lasting the whole frame.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+from numpy.typing import NDArray
 
 from detectors.bursts import Burst, occupied_band
 from detectors.floor import NoiseFloor
@@ -28,6 +28,24 @@ def _is_receiver_artefact(lo: int, hi: int, dc_bin: int, dc_guard_bins: int) -> 
     return lo < dc_bin < hi and asymmetry <= max(2, (hi - lo + 1) // 10)
 
 
+def _median(values: NDArray[np.float64]) -> float:
+    """`np.median` of a 1-D float64 array, bit for bit, from one partition."""
+    n = values.shape[0]
+    mid = n // 2
+    if n % 2:
+        return float(np.partition(values, mid)[mid])
+    part = np.partition(values, (mid - 1, mid))
+    return (float(part[mid - 1]) + float(part[mid])) / 2.0
+
+
+def _runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True, in order."""
+    steps = np.diff(flags.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = (steps == 1).nonzero()[0].tolist()
+    stops = (steps == -1).nonzero()[0].tolist()
+    return [(a, b - 1) for a, b in zip(starts, stops, strict=True)]
+
+
 def find_carriers(
     spec: Spectrogram,
     noise: NoiseFloor,
@@ -42,16 +60,16 @@ def find_carriers(
     the receiver's DC offset / LO leakage, not an emitter, and is skipped.
     """
     per_bin = noise.per_bin.astype(np.float64)
-    receiver = float(np.median(per_bin))
+    receiver = _median(per_bin)
     if receiver <= 0.0:
         return []
     rel = per_bin / receiver
     occupied = rel > db_to_power(min_excess_db)
-    labels, count = ndimage.label(occupied)
+    if not occupied.any():  # the usual case: no carrier
+        return []
     duration_s = spec.n_frames * spec.frame_s
     carriers = []
-    for (run,) in ndimage.find_objects(labels)[:count]:
-        lo, hi = run.start, run.stop - 1
+    for lo, hi in _runs(occupied):
         if _is_receiver_artefact(lo, hi, spec.dc_bin, dc_guard_bins):
             continue
         pad = max(2, (hi - lo + 1) // 4)

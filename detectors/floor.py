@@ -9,6 +9,7 @@ sum_{i<k} 1/(n-i), which turns the order statistic into an unbiased noise mean.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,11 +20,49 @@ F32 = NDArray[np.float32]
 _TINY = np.float32(1e-30)
 
 
+@lru_cache(maxsize=256)
 def order_statistic_mean(n: int, k: int) -> float:
     """Expected k-th smallest (1-based) of n independent unit-mean exponential variables."""
     if not 1 <= k <= n:
         raise ValueError(f"need 1 <= k <= n, got {k=}, {n=}")
     return float(np.sum(1.0 / (n - np.arange(k, dtype=np.float64))))
+
+
+def kth_smallest_per_column(values: F32, k: int, *, group: int = 8) -> F32:
+    """k-th smallest (1-based) of each column of `values` (n_rows, n_cols): the same values
+    as np.partition(values, k - 1, axis=0)[k - 1], a few times faster on tall arrays.
+
+    The minima of `group` consecutive rows are cells of the column, so the k-th smallest
+    of them bounds the k-th smallest cell from above with at least k cells at or under
+    it; for noise about 1.2 k are. Only those candidates are gathered (grouped by column
+    with a radix sort) and sorted, in a table with one short row per column.
+    """
+    n, m = values.shape
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= {n}, got {k=}")
+    n_groups = n // group
+    if n_groups < k or m < 2:
+        exact: F32 = np.partition(values, k - 1, axis=0)[k - 1]
+        return exact
+    minima = values[: n_groups * group].reshape(n_groups, group, m).min(axis=1).T.copy()
+    minima.sort(axis=1)  # short contiguous rows: a vectorised sort, faster than partition
+    bound = minima[:, k - 1].copy()  # contiguous: it is broadcast over every row
+    flat = np.flatnonzero(values <= bound)
+    columns = flat & (m - 1) if m & (m - 1) == 0 else flat % m
+    order = np.argsort(columns.astype(np.int16 if m <= 1 << 15 else np.int32), kind="stable")
+    columns = columns[order]
+    counts = np.bincount(columns, minlength=m)
+    width = max(k, int(counts.max()))
+    first_slot = np.arange(m) * width - (np.cumsum(counts) - counts)
+    table = np.full(m * width, np.inf, dtype=values.dtype)
+    table[np.arange(flat.shape[0]) + first_slot[columns]] = values.reshape(-1)[flat[order]]
+    rows = table.reshape(m, width)
+    rows.sort(axis=1)
+    out: F32 = rows[:, k - 1]
+    short = np.flatnonzero(counts < k)  # NaN cells only: rank those columns directly
+    if short.size:
+        out[short] = np.partition(values[:, short], k - 1, axis=0)[k - 1]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +91,7 @@ def time_floor(power: F32, *, quantile: float = 0.1, smooth_bins: int = 7) -> No
         raise ValueError(f"quantile must be in (0, 1), got {quantile=}")
     n = int(power.shape[0])
     k = min(n, max(1, round(quantile * n)))
-    kth = np.partition(power, k - 1, axis=0)[k - 1]
+    kth = kth_smallest_per_column(power, k)
     per_bin = np.maximum(kth / np.float32(order_statistic_mean(n, k)), _TINY).astype(np.float32)
     size = max(1, smooth_bins | 1)
     smoothed = ndimage.median_filter(per_bin, size=size, mode="nearest").astype(np.float32)

@@ -5,47 +5,80 @@ joins them and the region would be measured as one odd burst (9-16 MHz wide, as 
 both together). `split_overlaid` finds the strong part (cells well above the region's
 typical hot cell, on without gaps), checks that the rest is another emitter rather than
 the strong burst's own skirts (wider, and on for several frames away from the strong
-part's on/off ramps, not exactly when it is), and returns one view per part in which
-the other part is painted out: back to the noise floor around the strong part, and
-filled with the plateau's level in each frame under it.
+part's on/off ramps, not exactly when it is), and returns one part per emitter with
+what to paint over the region to remove the other one: the noise floor around the
+strong part, and the plateau's level in each frame under it.
+
+Regions are small (tens of frames and bins) and there are a dozen per frame, so the
+tests below use a few whole-array numpy operations each and no `scipy.ndimage` call
+(whose Python-side setup alone costs tens of microseconds).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
+from detectors.cfar import box_sums
 from detectors.floor import NoiseFloor
 from detectors.spectra import Spectrogram
 
 F32 = NDArray[np.float32]
+Flags = NDArray[np.bool_]
 
 
-def _dilate(mask: NDArray[np.bool_], frames: int, bins: int) -> NDArray[np.bool_]:
-    grown = ndimage.maximum_filter(mask.view(np.uint8), size=(2 * frames + 1, 2 * bins + 1))
-    result: NDArray[np.bool_] = grown.view(bool)
-    return result
+def dilate_runs(flags: Flags, reach: int) -> Flags:
+    """Binary dilation of a 1-D mask by `reach` cells each way (nothing beyond the ends)."""
+    grown = flags.copy()
+    for k in range(1, reach + 1):
+        grown[k:] |= flags[:-k]
+        grown[:-k] |= flags[k:]
+    return grown
 
 
-def _paint(
-    spec: Spectrogram, noise: NoiseFloor, region: tuple[slice, slice], fill: NDArray[np.float32]
-) -> tuple[F32, Spectrogram]:
-    """(ratio, spectrogram) with the region's cells replaced by `fill` where it is finite."""
-    power = spec.power.copy()
-    box = power[region]
-    np.copyto(box, fill, where=np.isfinite(fill))
-    ratio = (power / noise.floor).astype(np.float32, copy=False)
-    return ratio, Spectrogram(power, spec.sample_rate_hz, spec.nfft, spec.window)
+def longest_run(flags: Flags) -> int:
+    """Length of the longest run of True in a 1-D mask (0 if none)."""
+    return max(map(len, flags.tobytes().split(b"\0")))
 
 
-def _longest_run(flags: NDArray[np.bool_]) -> int:
-    labels, count = ndimage.label(flags)
-    return int(np.bincount(labels[labels > 0]).max()) if count else 0
+@dataclass(frozen=True, slots=True)
+class OverlaidPart:
+    """One emitter of a split region: the box to measure it in (`region`, whole-frame
+    rows and bins) and the power to paint over the split region first (`fill`, the split
+    region's shape; NaN keeps a cell): the other emitter removed."""
+
+    region: tuple[slice, slice]
+    fill: F32
+
+
+def median32(values: F32) -> float:
+    """`np.median` of float32 values, bit for bit (the two middle values averaged in
+    float32), from one partition instead of its generic machinery."""
+    n = values.shape[0]
+    mid = n // 2
+    if n % 2:
+        return float(np.partition(values, mid)[mid])
+    part = np.partition(values, (mid - 1, mid))
+    return float((part[mid - 1] + part[mid]) / 2)
+
+
+def row_medians(values: F32, keep: Flags) -> F32:
+    """Median of the `keep` cells of each row (each row keeps at least one), bit for bit
+    `np.nanmedian` of the row with the other cells NaN, without its masked-array path."""
+    ordered = np.sort(np.where(keep, values, np.float32(np.inf)), axis=1)
+    counts = np.count_nonzero(keep, axis=1)
+    rows = np.arange(values.shape[0])
+    high = ordered[rows, counts // 2]
+    low = ordered[rows, (counts - 1) // 2]
+    medians: F32 = (low + high) / np.float32(2)
+    return medians
 
 
 def split_overlaid(
-    fine: F32,
+    fine: Callable[[], F32],
     spec: Spectrogram,
     noise: NoiseFloor,
     region: tuple[slice, slice],
@@ -54,9 +87,10 @@ def split_overlaid(
     min_bins: int,
     excess_db: float,
     widening: float,
-) -> list[tuple[F32, Spectrogram, tuple[slice, slice]]]:
-    """Views in which to measure the parts of a region holding a strong burst on top of a
-    wider weak one, or [] if the region is one burst. fine: ratio box-averaged over 3 x 3.
+) -> list[OverlaidPart]:
+    """The parts of a region holding a strong narrow burst on top of a wider weak one, or
+    [] if the region is one burst. fine: gives the region's cells of the ratio
+    box-averaged over 3 x 3 (called only for a region big enough to split).
 
     Strong cells sit `excess_db` above the region's median hot cell; the split needs
     the rest (the plateau) to span `widening` x the strong part's bins, so a burst's
@@ -65,42 +99,42 @@ def split_overlaid(
     ts, fs = region
     if ts.stop - ts.start < min_frames or fs.stop - fs.start < 4 * min_bins:
         return []
-    smooth = fine[region]
+    smooth = fine()
     hot = smooth > 4.0  # 6 dB: the plateau itself is well above the CFAR threshold here
-    if hot.sum() < 36:
+    n_hot = np.count_nonzero(hot)
+    if n_hot < 36:
         return []
-    level = float(np.median(smooth[hot]))
+    level = median32(smooth[hot])
     strong = smooth > level * 10.0 ** (excess_db / 10.0)
-    n_strong = int(strong.sum())
-    if n_strong < 9 or n_strong > 0.5 * hot.sum():
+    n_strong = np.count_nonzero(strong)
+    if n_strong < 9 or n_strong > 0.5 * n_hot:
         return []
-    near = _dilate(strong, 1, 3)  # Hann main lobe: +-2 bins
+    near = box_sums(strong, 3, 7, pad_value=False)  # +-1 frame, Hann main lobe +-2 bins
     plateau = hot & ~near
-    strong_bins = np.flatnonzero(strong.any(axis=0))
-    plateau_bins = np.flatnonzero(plateau.any(axis=0))
-    if plateau.sum() < 0.3 * hot.sum() or plateau_bins.size < widening * (
-        strong_bins[-1] - strong_bins[0] + 1
-    ):
+    strong_bins = strong.any(axis=0).nonzero()[0]
+    if np.count_nonzero(plateau) < 0.3 * n_hot or np.count_nonzero(
+        plateau.any(axis=0)
+    ) < widening * (strong_bins[-1] - strong_bins[0] + 1):
         return []
     # the strong part must be one burst, on without gaps: the data-dependent spectral
     # peaks of a single GMSK or OFDM burst come and go
-    strong_rows: NDArray[np.bool_] = np.asarray(near.any(axis=1), dtype=bool)
-    on_rows = np.flatnonzero(strong_rows)
-    if _longest_run(strong_rows) < max(min_frames, 0.9 * (on_rows[-1] - on_rows[0] + 1)):
+    strong_rows: Flags = np.asarray(near.any(axis=1), dtype=bool)
+    on_rows = strong_rows.nonzero()[0]
+    first, last = int(on_rows[0]), int(on_rows[-1])
+    if longest_run(strong_rows) < max(min_frames, 0.9 * (last - first + 1)):
         return []
     # A burst's own skirts are on when it is, or only at its on/off ramps; another
     # emitter's plateau is on for several frames away from the strong part's ramps, and
     # not for the whole of it.
-    first, last = int(on_rows[0]), int(on_rows[-1])
-    ramps = np.zeros_like(strong_rows)
-    ramps[max(0, first - 2) : first + 3] = True
-    ramps[max(0, last - 2) : last + 3] = True
-    plateau_width = plateau.sum(axis=1)
+    plateau_width = np.count_nonzero(plateau, axis=1)
     plateau_on = plateau_width >= max(3, 0.5 * int(plateau_width.max()))
-    own = plateau_on & ndimage.binary_dilation(strong_rows, iterations=2)
-    if own.sum() > 0.75 * strong_rows.sum() and not (plateau_on & ~own).any():
+    away = plateau_on.copy()
+    away[max(0, first - 2) : first + 3] = False  # ramps
+    away[max(0, last - 2) : last + 3] = False
+    if longest_run(away) < min_frames:
         return []
-    if _longest_run(np.asarray(plateau_on & ~ramps, dtype=bool)) < min_frames:
+    own = plateau_on & dilate_runs(strong_rows, 2)
+    if np.count_nonzero(own) > 0.75 * len(on_rows) and not (plateau_on & ~own).any():
         return []
     power = spec.power[region]
     floor = noise.floor[fs][np.newaxis, :]
@@ -109,7 +143,7 @@ def split_overlaid(
     # plateau view: the strong part replaced by the plateau's level in the same frame
     row_level = np.full((power.shape[0], 1), float(np.median(noise.floor[fs])), np.float32)
     rows = plateau.any(axis=1)
-    row_level[rows, 0] = np.nanmedian(np.where(plateau[rows], power[rows], np.nan), axis=1)
+    row_level[rows, 0] = row_medians(power[rows], plateau[rows])
     plateau_fill = np.where(near, np.broadcast_to(row_level, power.shape), np.nan).astype(
         np.float32
     )
@@ -118,8 +152,4 @@ def split_overlaid(
         slice(ts.start + int(frames[0]), ts.start + int(frames[-1]) + 1),
         slice(fs.start + int(strong_bins[0]), fs.start + int(strong_bins[-1]) + 1),
     )
-    views = []
-    for fill, part in ((strong_fill, strong_region), (plateau_fill, region)):
-        part_ratio, part_spec = _paint(spec, noise, region, fill)
-        views.append((part_ratio, part_spec, part))
-    return views
+    return [OverlaidPart(strong_region, strong_fill), OverlaidPart(region, plateau_fill)]

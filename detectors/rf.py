@@ -17,7 +17,13 @@ from numpy.typing import NDArray
 from detectors.bursts import Burst, BurstConfig, find_bursts
 from detectors.carriers import find_carriers
 from detectors.floor import time_floor
-from detectors.rf_groups import Group, LabelledBurst, group_bursts, periodic_fraction
+from detectors.rf_groups import (
+    Group,
+    LabelledBurst,
+    group_bursts,
+    median_of,
+    periodic_fraction,
+)
 from detectors.rf_labels import (
     DEFAULT_RULES,
     HOPPING_SIGNATURES,
@@ -95,8 +101,8 @@ def _as_iq(iq: NDArray[Any]) -> NDArray[np.complex64]:
 
 
 def _confidence(signature: str, group: list[LabelledBurst], config: RfConfig) -> float:
-    snr = float(np.median([b.burst.snr_db for b in group]))
-    snr_term = float(np.clip((snr - config.min_snr_db) / 20.0, 0.0, 1.0))
+    snr = median_of([b.burst.snr_db for b in group])
+    snr_term = min(max((snr - config.min_snr_db) / 20.0, 0.0), 1.0)
     if signature == "gsm_uplink":
         starts = [b.burst.t_start_s for b in group if not b.burst.cut_start]
         evidence = periodic_fraction(starts, config.gsm_frame_s, config.period_tolerance)
@@ -107,7 +113,7 @@ def _confidence(signature: str, group: list[LabelledBurst], config: RfConfig) ->
         confidence *= 0.5
     if snr < config.weak_snr_db and len(group) < 3:
         confidence = min(confidence, config.weak_max_confidence)
-    return round(float(np.clip(confidence, 0.0, 1.0)), 3)
+    return round(min(max(confidence, 0.0), 1.0), 3)
 
 
 def _detection(
@@ -119,15 +125,15 @@ def _detection(
 ) -> RfDetection:
     rssi = None
     if full_scale_dbm is not None:
-        rssi = full_scale_dbm + float(np.median([b.burst.mean_power_dbfs for b in group]))
+        rssi = full_scale_dbm + median_of([b.burst.mean_power_dbfs for b in group])
     return RfDetection(
         signature=signature,
         kind=kind,
         t_start_s=min(b.burst.t_start_s for b in group),
         t_end_s=max(b.burst.t_end_s for b in group),
-        freq_hz=float(np.median([b.freq_hz for b in group])),
-        bandwidth_hz=float(np.median([b.burst.bandwidth_hz for b in group])),
-        snr_db=float(np.median([b.burst.snr_db for b in group])),
+        freq_hz=median_of([b.freq_hz for b in group]),
+        bandwidth_hz=median_of([b.burst.bandwidth_hz for b in group]),
+        snr_db=median_of([b.burst.snr_db for b in group]),
         rssi_dbm=rssi,
         confidence=_confidence(signature, group, config),
         burst_count=len(group),

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,16 @@ OCUSYNC = "dji_ocusync_video"
 OCUSYNC_FRAME_S = 5e-3  # video frame, 66-77 % active (SIGNALS.md §2)
 OCUSYNC_DUTY = (0.5, 0.9)  # measured duty, with slack for edge resolution
 WIFI_PPDU_MAX_S = 5.484e-3  # 802.11 aPPDUMaxTime: anything longer and continuous is not Wi-Fi
+
+
+def median_of(values: Sequence[float]) -> float:
+    """`np.median` of a few floats, bit for bit, without making an array (called per burst
+    and per group: numpy's machinery costs tens of microseconds a call)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[mid])
+    return (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +62,8 @@ class Group:
         0.4 x the wider bandwidth."""
         if hopping:
             return True
-        ref = float(np.median([x.freq_hz for x in self.members]))
-        width = float(np.median([x.burst.bandwidth_hz for x in self.members]))
+        ref = median_of([x.freq_hz for x in self.members])
+        width = median_of([x.burst.bandwidth_hz for x in self.members])
         return abs(b.freq_hz - ref) <= 0.4 * max(width, b.burst.bandwidth_hz)
 
 
@@ -96,7 +107,7 @@ def has_ocusync_frame(members: list[LabelledBurst], tolerance: float) -> bool:
     starts = [b.burst.t_start_s for b in members if not b.burst.cut_start]
     if len(starts) < 2 or not whole:
         return False
-    duty = float(np.median([b.duration_s for b in whole])) / OCUSYNC_FRAME_S
+    duty = median_of([b.duration_s for b in whole]) / OCUSYNC_FRAME_S
     periodic = periodic_fraction(starts, OCUSYNC_FRAME_S, tolerance) >= 0.5
     return periodic and OCUSYNC_DUTY[0] <= duty <= OCUSYNC_DUTY[1]
 

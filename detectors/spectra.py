@@ -111,12 +111,30 @@ class Spectrogram:
         return (bin_index - self.nfft // 2) * self.bin_hz
 
 
+@lru_cache(maxsize=32)
+def _spectrogram_window(name: str, nfft: int) -> F32:
+    """`name` window times sqrt of the power scale of `Spectrogram`, times (-1)^n when
+    nfft is even: shifting a frame by half the sample rate moves every bin by nfft/2,
+    which is `fftshift`, so the FFT output comes out in ascending frequency order."""
+    w = signal.get_window(name, nfft, fftbins=True).astype(np.float64)
+    w *= 1.0 / math.sqrt(nfft * float(np.sum(w**2)))
+    if nfft % 2 == 0:
+        w[1::2] *= -1.0
+    out: F32 = w.astype(np.float32)
+    out.flags.writeable = False
+    return out
+
+
 def spectrogram(
-    iq: NDArray[Any], sample_rate_hz: float, nfft: int, *, window: str = "hann"
+    iq: NDArray[Any], sample_rate_hz: float, nfft: int, *, window: str = "hann", workers: int = 1
 ) -> Spectrogram:
     """Non-overlapping windowed FFT power of complex baseband.
 
     iq: (n,) complex, full scale 1.0; trailing samples that do not fill a frame are dropped.
+    workers: FFT threads; one by default, since a frame is a few ms of work and a hub runs
+    frames side by side (`scipy.fft` workers=-1 for every core).
+    Cost: one windowing pass into a new complex64 array, an in-place FFT and one pass for
+    the squared magnitude (scale and fftshift are folded into the window).
     """
     x = np.asarray(iq)
     if x.ndim != 1:
@@ -124,12 +142,13 @@ def spectrogram(
     n_frames = x.shape[0] // nfft
     if n_frames < 1:
         raise ValueError(f"need at least one frame of {nfft=} samples, got {x.shape[0]}")
-    w = _window(window, nfft)
+    w = _spectrogram_window(window, nfft)
     frames = x[: n_frames * nfft].astype(np.complex64, copy=False).reshape(n_frames, nfft) * w
-    spec = scipy.fft.fft(frames, axis=1, overwrite_x=True, workers=-1)
-    power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32, copy=False)
-    power *= np.float32(1.0 / (nfft * float(np.sum(w.astype(np.float64) ** 2))))
-    power = np.fft.fftshift(power, axes=1)
+    spec = scipy.fft.fft(frames, axis=1, overwrite_x=True, workers=workers)
+    power: F32 = np.square(spec.real)
+    power += np.square(spec.imag)
+    if nfft % 2:
+        power = np.fft.fftshift(power, axes=1)
     return Spectrogram(power=power, sample_rate_hz=sample_rate_hz, nfft=nfft, window=window)
 
 

@@ -13,11 +13,17 @@ again from a side region: drop it as well.
 
 Both tests lose a genuine emitter only when it is hidden under a far stronger burst for
 most of its duration, which the receiver's dynamic range would not resolve anyway.
+
+`deduplicate` drops a burst lying mostly inside a bigger one: the same burst measured
+again from another fragment of a low-SNR region.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 from detectors.burst_types import Burst
 
@@ -77,6 +83,39 @@ def is_by_product(weak: Burst, strong: Burst, frame_s: float, config: SplatterCo
     )
 
 
+def by_product_matrix(
+    bursts: list[Burst], frame_s: float, config: SplatterConfig = SplatterConfig()
+) -> NDArray[np.bool_]:
+    """(n, n) matrix: entry [i, j] is `is_by_product(bursts[i], bursts[j], ...)`, the same
+    tests in the same floating-point operations, for all pairs at once."""
+    t0 = np.array([b.t_start_s for b in bursts])
+    dur = np.array([b.duration_s for b in bursts])
+    freq = np.array([b.freq_offset_hz for b in bursts])
+    bw = np.array([b.bandwidth_hz for b in bursts])
+    snr = np.array([b.snr_db for b in bursts])
+    power = np.array([b.mean_power_dbfs for b in bursts])
+    t1 = t0 + dur
+    pad = config.edge_frames * frame_s
+    # rows: the weak burst, columns: the strong one
+    inside = np.maximum(np.minimum(t1[:, None], t1 + pad) - np.maximum(t0[:, None], t0 - pad), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(dur[:, None] > 0, inside / dur[:, None], 0.0)
+        widening = bw[:, None] / bw
+    coincident = fraction >= config.min_inside
+    np.fill_diagonal(coincident, False)
+    weaker = power[:, None] <= power - config.dynamic_range_db
+    candidate = (dur[:, None] < dur) & (bw > 0.0)
+    offset = np.abs(freq[:, None] - freq)
+    skirts = (offset <= 0.5 * bw) & (widening <= config.skirt_widening)
+    remeasured = (
+        (widening <= config.remeasure_widening)
+        & (offset < 0.5 * (bw[:, None] + bw))
+        & (snr[:, None] >= snr - config.remeasure_snr_db)
+    )
+    result: NDArray[np.bool_] = coincident & (weaker | (candidate & (skirts | remeasured)))
+    return result
+
+
 def drop_by_products(
     bursts: list[Burst], frame_s: float, config: SplatterConfig = SplatterConfig()
 ) -> list[Burst]:
@@ -84,6 +123,44 @@ def drop_by_products(
 
     frame_s: STFT hop of the spectrogram the bursts were measured on.
     """
-    return [
-        b for b in bursts if not any(is_by_product(b, other, frame_s, config) for other in bursts)
-    ]
+    if len(bursts) < 2:
+        return list(bursts)
+    dropped: list[bool] = np.asarray(
+        by_product_matrix(bursts, frame_s, config).any(axis=1)
+    ).tolist()
+    return [b for b, drop in zip(bursts, dropped, strict=True) if not drop]
+
+
+def box_overlaps(bursts: list[Burst]) -> NDArray[np.float64]:
+    """(n, n) overlap of each pair of bursts' time-frequency boxes, relative to the smaller
+    box (0 where they do not overlap or the smaller box is empty)."""
+    t0 = np.array([b.t_start_s for b in bursts])
+    dur = np.array([b.duration_s for b in bursts])
+    freq = np.array([b.freq_offset_hz for b in bursts])
+    bw = np.array([b.bandwidth_hz for b in bursts])
+    t1 = t0 + dur
+    lo, hi = freq - bw / 2, freq + bw / 2
+    dt = np.minimum(t1[:, None], t1) - np.maximum(t0[:, None], t0)
+    df = np.minimum(hi[:, None], hi) - np.maximum(lo[:, None], lo)
+    area = dur * bw
+    smaller = np.minimum(area[:, None], area)
+    overlap: NDArray[np.float64] = np.zeros_like(dt)
+    ok = (dt > 0) & (df > 0) & (smaller > 0)
+    overlap[ok] = dt[ok] * df[ok] / smaller[ok]
+    return overlap
+
+
+def deduplicate(bursts: list[Burst], max_overlap: float = 0.7) -> list[Burst]:
+    """Bursts without those lying mostly (`max_overlap` of the smaller box) inside a bigger
+    one, biggest first (a burst split into regions at low SNR is measured from each
+    fragment)."""
+    if len(bursts) < 2:
+        return list(bursts)
+    overlap = box_overlaps(bursts)
+    # biggest box first; a stable sort keeps the given order among equal boxes
+    order = sorted(range(len(bursts)), key=lambda i: -bursts[i].duration_s * bursts[i].bandwidth_hz)
+    kept: list[int] = []
+    for i in order:
+        if not kept or bool((overlap[i, kept] < max_overlap).all()):
+            kept.append(i)
+    return [bursts[i] for i in kept]

@@ -6,17 +6,25 @@ import math
 
 import numpy as np
 import pytest
-from scipy import special
+from scipy import ndimage, signal, special
 
+from detectors import bursts, overlaid
+from detectors.burst_types import Burst
 from detectors.cfar import (
+    PaddedImage,
+    box_sums,
+    box_threshold,
     ca_cfar_alpha,
     ca_cfar_pfa,
+    cfar_mask,
     known_noise_pfa,
     known_noise_threshold,
     os_cfar_pfa,
     os_cfar_scale,
+    run_sums,
 )
-from detectors.floor import order_statistic_mean, time_floor
+from detectors.floor import kth_smallest_per_column, order_statistic_mean, time_floor
+from detectors.rf_groups import median_of
 from detectors.spectra import (
     bin_power_correlation,
     choose_nfft,
@@ -24,6 +32,7 @@ from detectors.spectra import (
     spectrogram,
     welch_psd,
 )
+from detectors.splatter import SplatterConfig, by_product_matrix, is_by_product
 from detectors.units import DB_FLOOR, amplitude_to_db, db_to_power, power_to_db
 
 
@@ -131,3 +140,137 @@ class TestFloor:
         assert np.median(floor.per_bin) == pytest.approx(2.0, rel=0.05)
         # the 10 % order statistic sits at ~13 % of the 750 free cells: biased ~1.4x, bounded
         assert np.all(floor.per_bin[10:20] < 2.0 * 2.0)
+
+
+class TestFastPaths:
+    """The fast forms of the detector's building blocks against the plain numpy / scipy
+    computations they replace (bit for bit where the detector relies on it)."""
+
+    @pytest.mark.parametrize("seed", range(4))
+    def test_kth_smallest_per_column_is_partition(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for _ in range(50):
+            n, m = int(rng.integers(1, 400)), int(rng.choice([1, 3, 16, 33, 64]))
+            x = rng.exponential(size=(n, m)).astype(np.float32)
+            if rng.random() < 0.3:
+                x = np.round(2 * x)  # ties
+            if rng.random() < 0.2:
+                x[rng.random(x.shape) < 0.3] = np.nan
+            k = int(rng.integers(1, n + 1))
+            expected = np.partition(x, k - 1, axis=0)[k - 1]
+            got = kth_smallest_per_column(x, k, group=int(rng.integers(1, 12)))
+            np.testing.assert_array_equal(got, expected)
+
+    def test_spectrogram_folds_scale_and_shift_into_the_window(self) -> None:
+        rng = np.random.default_rng(5)
+        for nfft in (64, 33):
+            x = (rng.standard_normal(nfft * 50) + 1j * rng.standard_normal(nfft * 50)) / 7
+            w = signal.get_window("hann", nfft)
+            spec = np.fft.fft(x.reshape(-1, nfft) * w, axis=1)
+            expected = np.fft.fftshift(np.abs(spec) ** 2, axes=1) / (nfft * np.sum(w**2))
+            got = spectrogram(x.astype(np.complex64), 1e6, nfft).power
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * expected.max())
+
+    @pytest.mark.parametrize("seed", range(3))
+    def test_box_sums_are_uniform_filter(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for _ in range(40):
+            n, m = int(rng.integers(1, 120)), int(rng.integers(1, 70))
+            frames, bins = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+            x = rng.exponential(size=(n, m)).astype(np.float32)
+            expected = ndimage.uniform_filter(x.astype(np.float64), (frames, bins), mode="nearest")
+            tol = 10 * np.finfo(np.float32).eps * frames * bins
+            np.testing.assert_allclose(
+                box_sums(x, frames, bins) / (frames * bins), expected, rtol=tol
+            )
+            hot = x > 2.0
+            dilated = ndimage.maximum_filter(hot.view(np.uint8), (frames, bins)).view(bool)
+            np.testing.assert_array_equal(box_sums(hot, frames, bins, pad_value=False), dilated)
+
+    def test_run_sums_and_box_reuse(self) -> None:
+        x = np.arange(20, dtype=np.float64)
+        np.testing.assert_array_equal(run_sums(x, 3), x[:-2] + x[1:-1] + x[2:])
+        np.testing.assert_array_equal(run_sums(x, 2, stride=4), x[:-4] + x[4:])
+        rng = np.random.default_rng(6)
+        cells = rng.exponential(size=(50, 40)).astype(np.float32)
+        image = PaddedImage.empty(cells.shape, (4, 4, 4, 4), np.float32)
+        image.rows[4:54, 4:44] = cells
+        image.pad()
+        boxes = [(3, 3), (9, 9)]
+        for (frames, bins), sums in zip(boxes, image.box_sums(boxes), strict=True):
+            direct = box_sums(cells, frames, bins)
+            np.testing.assert_allclose(sums.reshape(50, image.width)[:, :40], direct, rtol=1e-6)
+
+    def test_cfar_mask_thresholds_box_means(self) -> None:
+        rng = np.random.default_rng(7)
+        power = rng.exponential(size=(300, 64)).astype(np.float32)
+        power[100:110, 20:26] *= 6.0  # a weak burst
+        floor = rng.uniform(0.5, 1.5, 64).astype(np.float32)
+        power *= floor
+        kernels, pfa = ((3, 3), (9, 9)), 1e-6
+        expected = np.zeros(power.shape, dtype=bool)
+        for frames, bins in kernels:
+            mean = ndimage.uniform_filter(
+                power.astype(np.float64) / floor, (frames, bins), mode="nearest"
+            )
+            expected |= mean > box_threshold("hann", 64, frames, bins, pfa / 2)
+        for block_cells in (1 << 10, 1 << 17):
+            got = cfar_mask(
+                power, floor, kernels, pfa, window="hann", nfft=64, block_cells=block_cells
+            )
+            np.testing.assert_array_equal(got.mask, expected)
+            assert got.mask[100:110, 20:26].any()
+            region = (slice(95, 130), slice(10, 30))
+            fine = ndimage.uniform_filter(power / floor, 3, mode="nearest")[region]
+            np.testing.assert_allclose(got.fine(region), fine, rtol=1e-5)
+
+    def test_by_product_matrix_is_pairwise_test(self) -> None:
+        rng = np.random.default_rng(8)
+        config = SplatterConfig()
+        for _ in range(300):
+            found = [
+                Burst(
+                    float(rng.choice([0.0, 1e-3, rng.random() * 0.01])),
+                    float(rng.choice([0.0, 5e-4, rng.random() * 5e-3])),
+                    float(rng.choice([0.0, 1e5, rng.normal() * 1e6])),
+                    float(rng.choice([0.0, 2e5, rng.random() * 2e6])),
+                    float(rng.normal() * 20),
+                    p := float(rng.normal() * 30 - 50),
+                    p,
+                    1,
+                )
+                for _ in range(int(rng.integers(1, 7)))
+            ]
+            expected = [[is_by_product(a, b, 32e-6, config) for b in found] for a in found]
+            np.testing.assert_array_equal(by_product_matrix(found, 32e-6, config), expected)
+
+    def test_small_array_helpers_match_numpy(self) -> None:
+        rng = np.random.default_rng(9)
+        for _ in range(300):
+            n = int(rng.integers(1, 60))
+            flags = rng.random(n) < rng.random()
+            for reach in (1, 2):
+                closing = ndimage.binary_closing(flags, np.ones(2 * reach + 1, dtype=bool))
+                assert bursts._bridged(flags.tolist(), reach) == (closing | flags).tolist()
+                dilation = ndimage.binary_dilation(flags, np.ones(2 * reach + 1, dtype=bool))
+                np.testing.assert_array_equal(overlaid.dilate_runs(flags, reach), dilation)
+            labels, count = ndimage.label(flags)
+            longest = int(np.bincount(labels[labels > 0]).max()) if count else 0
+            assert overlaid.longest_run(flags) == longest
+            values = rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 3)
+            assert median_of(values.tolist()) == float(np.median(values))
+            assert overlaid.median32(values.astype(np.float32)) == float(
+                np.median(values.astype(np.float32))
+            )
+            top = float(np.percentile(values, 90))
+            on = values[values >= 0.25 * top] if top > 0 else values
+            level = float(np.median(on)) if on.size else top
+            assert bursts._on_level(values.tolist()) == level
+            if n >= 3:
+                smooth = ndimage.uniform_filter1d(values, 3, mode="nearest")
+                assert bursts._mean3(values.tolist()) == smooth.tolist()
+        cells = rng.exponential(size=(30, 50)).astype(np.float32)
+        keep = rng.random(cells.shape) < 0.3
+        keep[:, 0] = True
+        expected = np.nanmedian(np.where(keep, cells, np.nan), axis=1)
+        np.testing.assert_array_equal(overlaid.row_medians(cells, keep), expected)
