@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
+from scipy import ndimage, special
 
 from detectors.burst_types import Burst as Burst  # re-exported: part of the API
 from detectors.cfar import known_noise_pfa, known_noise_threshold
@@ -39,22 +39,35 @@ F32 = NDArray[np.float32]
 class BurstConfig:
     """Segmentation settings.
 
-    pfa_cell: false-alarm probability per spectrogram cell of the hot-cell mask (split
-      evenly across the `kernels`).
+    pfa_frame: false-alarm probability per frame of the hot-cell scan: split evenly over
+      the scales (the fixed `kernels` and the pyramid levels) and, within a scale, over
+      the box positions it tests (Bonferroni: a 3 x 3 box of 27 x 81 blocks has a few
+      hundred positions in a frame, a 3 x 3 box of cells hundreds of thousands, so big
+      boxes get the lower thresholds they deserve). A hot region is the detection; the
+      burst-level test below only confirms the measured box.
     pfa_burst: false-alarm probability of the energy test on a measured burst box.
-    kernels: box-average scales as (frames, bins).
+    kernels: box-average scales as (frames, bins), tested at every cell.
+    pyramid_step / pyramid_levels: the block pyramid of `_hot_and_fine` (3 x 3 boxes of
+      step^i x step^j blocks, i, j < levels).
     split_excess_db / split_widening: a region is split when cells this far above its
       typical hot cell form a part that the rest is at least this many times wider than.
     splatter: what counts as a by-product of a stronger burst (`splatter`).
+    min_frames / min_bins / min_cells: the smallest burst box kept. Boxes under ~24 cells
+      (60 µs x 200 kHz at 25 MS/s, 100 µs x 100 kHz at 2 MS/s) match no signature, and a
+      box that small, measured on the very cells that made it hot, is where the
+      burst-level test's Pfa is least true.
     """
 
-    pfa_cell: float = 1e-6
-    pfa_burst: float = 1e-9
-    kernels: tuple[tuple[int, int], ...] = ((3, 3), (9, 9))
+    pfa_frame: float = 1e-4
+    pfa_burst: float = 1e-7
+    kernels: tuple[tuple[int, int], ...] = ((3, 3),)
+    pyramid_step: int = 3
+    pyramid_levels: int = 5
     merge_frames: int = 2
     merge_bins: int = 2
     min_frames: int = 3
     min_bins: int = 2
+    min_cells: int = 24
     min_duration_s: float = 30e-6
     max_regions: int = 400
     split_excess_db: float = 8.0
@@ -62,34 +75,108 @@ class BurstConfig:
     splatter: SplatterConfig = field(default_factory=SplatterConfig)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.pfa_cell < 1.0 or not 0.0 < self.pfa_burst < 1.0:
-            raise ValueError(f"pfa must be in (0, 1): {self.pfa_cell=}, {self.pfa_burst=}")
+        if not 0.0 < self.pfa_frame < 1.0 or not 0.0 < self.pfa_burst < 1.0:
+            raise ValueError(f"pfa must be in (0, 1): {self.pfa_frame=}, {self.pfa_burst=}")
         if not self.kernels or any(t < 1 or f < 1 for t, f in self.kernels):
             raise ValueError(f"kernels must be non-empty (frames, bins) >= 1, got {self.kernels=}")
 
 
+def _block_mean(x: F32, dt: int, df: int) -> F32:
+    """Mean over non-overlapping dt x df blocks (trailing partial blocks dropped)."""
+    t, f = (x.shape[0] // dt) * dt, (x.shape[1] // df) * df
+    if dt == 1 and df == 1:
+        return x
+    blocks = x[:t, :f].reshape(t // dt, dt, f // df, df)
+    return np.asarray(blocks.mean(axis=(1, 3), dtype=np.float32), dtype=np.float32)
+
+
+def _scales(config: BurstConfig, n_frames: int, n_bins: int) -> list[tuple[int, int]]:
+    """Decimation factors (dt, df) of the pyramid: powers of `pyramid_step` up to the
+    `pyramid_levels`-th, as long as a 3 x 3 box of blocks fits in the frame."""
+    steps = [config.pyramid_step**i for i in range(config.pyramid_levels)]
+    found = [(dt, df) for dt in steps for df in steps
+             if 3 * dt <= n_frames and 3 * df <= n_bins]  # fmt: skip
+    return sorted(found, key=lambda s: (s[0] * s[1], s))  # finest first
+
+
+def _threshold(pfa: float, n_eff: float, floor_rel_std: float, bins: int) -> float:
+    """Known-noise threshold on a box mean, raised for the floor's own uncertainty: the
+    floor of `bins` independent bins is off by floor_rel_std / sqrt(bins), which a box of
+    many cells would otherwise read as signal (the "SNR wall")."""
+    base = known_noise_threshold(pfa, n_eff)
+    z = float(special.ndtri(1.0 - pfa)) if pfa < 0.5 else 0.0
+    return float(base * (1.0 + z * floor_rel_std / np.sqrt(max(bins, 1))))
+
+
 def _hot_and_fine(
-    ratio: F32, spec: Spectrogram, config: BurstConfig
+    ratio: F32, spec: Spectrogram, noise: NoiseFloor, config: BurstConfig
 ) -> tuple[NDArray[np.bool_], F32]:
-    """`hot_cells` mask and the ratio box-averaged at the first (finest) kernel."""
-    pfa = config.pfa_cell / len(config.kernels)
+    """`hot_cells` mask and the ratio box-averaged at the finest kernel.
+
+    A burst of T x B cells is found best by a box of about its own size (the energy
+    detector's deflection grows as the square root of the cells it sums), so besides the
+    fixed `kernels` the ratio is averaged over a pyramid of dt x df blocks (dt, df powers
+    of `pyramid_step`) and a 3 x 3 box of blocks is tested at each level: boxes from
+    3 x 3 to 3·step^(L-1) cells a side in both directions, any aspect, for about twice
+    the cost of one pass over the spectrogram. The per-cell Pfa is split over all tests.
+    """
+    n_frames, n_bins = ratio.shape
+    scales = [sc for sc in _scales(config, n_frames, n_bins) if sc != (1, 1)]
+    pfa_scale = config.pfa_frame / (len(config.kernels) + len(scales))
     mask = np.zeros(ratio.shape, dtype=bool)
     fine = ratio
     for i, (frames, bins) in enumerate(config.kernels):
-        frames_eff = min(frames, ratio.shape[0])
-        bins_eff = min(bins, ratio.shape[1])
+        frames_eff = min(frames, n_frames)
+        bins_eff = min(bins, n_bins)
         n_eff = effective_cells(spec.window, spec.nfft, frames_eff, bins_eff)
-        threshold = np.float32(known_noise_threshold(pfa, n_eff))
+        threshold = np.float32(_threshold(pfa_scale / ratio.size, n_eff, noise.rel_std, bins_eff))
         smoothed = ndimage.uniform_filter(ratio, size=(frames_eff, bins_eff), mode="nearest")
         mask |= smoothed > threshold
         if i == 0:
             fine = smoothed
+    cache: dict[tuple[int, int], F32] = {(1, 1): ratio}
+    step = config.pyramid_step
+    for dt, df in scales:
+        # build from the next finer level (each level is one cheap reshape-mean away)
+        src = (dt // step, df) if dt > 1 else (dt, df // step)
+        level = cache.get((dt, df))
+        if level is None:
+            finer = cache[src]
+            level = _block_mean(finer, dt // src[0], df // src[1])
+            cache[(dt, df)] = level
+        n_eff = effective_cells(spec.window, spec.nfft, 3 * dt, 3 * df)
+        pfa = pfa_scale / level.size
+        threshold = np.float32(_threshold(pfa, n_eff, noise.rel_std, 3 * df))
+        hot = ndimage.uniform_filter(level, size=3, mode="nearest") > threshold
+        if not hot.any():
+            continue
+        # a hot block box marks its 3 x 3 blocks at full resolution, unless a finer scale
+        # already found something there: coarse boxes are for weak, wide bursts, and
+        # would otherwise bridge the gaps between strong ones (a GSM burst train)
+        hot = ndimage.maximum_filter(hot.view(np.uint8), size=3).view(bool)
+        labels, _ = ndimage.label(hot)
+        n_rows, n_cols = hot.shape
+        for k, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is None:
+                continue
+            # blocks of this component that no finer detection touches (within one block)
+            r0, r1 = max(0, box[0].start - 1), min(n_rows, box[0].stop + 1)
+            c0, c1 = max(0, box[1].start - 1), min(n_cols, box[1].stop + 1)
+            near = mask[r0 * dt : r1 * dt, c0 * df : c1 * df]
+            taken = near.reshape(r1 - r0, dt, c1 - c0, df).any(axis=(1, 3))
+            taken = ndimage.maximum_filter(taken.view(np.uint8), size=3).view(bool)
+            part = (labels[r0:r1, c0:c1] == k) & ~taken
+            if part.any():
+                full = np.repeat(np.repeat(part, dt, axis=0), df, axis=1)
+                mask[r0 * dt : r1 * dt, c0 * df : c1 * df] |= full
     return mask, fine
 
 
-def hot_cells(ratio: F32, spec: Spectrogram, config: BurstConfig) -> NDArray[np.bool_]:
+def hot_cells(
+    ratio: F32, spec: Spectrogram, noise: NoiseFloor, config: BurstConfig
+) -> NDArray[np.bool_]:
     """(n_frames, n_bins) mask of cells whose box-averaged ratio exceeds the CFAR threshold."""
-    return _hot_and_fine(ratio, spec, config)[0]
+    return _hot_and_fine(ratio, spec, noise, config)[0]
 
 
 def _runs_containing(flags: NDArray[np.bool_], index: int) -> tuple[int, int]:
@@ -175,21 +262,91 @@ def measure_region(
 ) -> Burst | None:
     """Measure one labelled region on the spectrogram; None if it fails the burst-level
     tests. Bandwidth and timing are measured on signal power (power minus floor), so a
-    strong burst's faint skirts over a shaped noise floor do not widen it."""
+    strong burst's faint skirts over a shaped noise floor do not widen it.
+
+    A region found by a coarse box can be much longer than its burst, which dilutes the
+    band measurement: when the burst measured in it spans well under the region, it is
+    measured again on its own span (band and time extent then agree)."""
+    first = _measure_once(ratio, spec, noise, region, config)
+    if first is None:
+        narrowed = _narrow_in_time(spec, noise, region)
+        if narrowed is None:
+            return None
+        return _measure_once(ratio, spec, noise, narrowed, config)
+    ts = region[0]
+    fa = max(0, int(np.floor(first.t_start_s / spec.frame_s)))
+    fb = min(ratio.shape[0], int(np.ceil(first.t_end_s / spec.frame_s)))
+    if fb - fa >= 0.6 * (ts.stop - ts.start):
+        return first
+    half_bins = 0.5 * first.bandwidth_hz / spec.bin_hz
+    centre = first.freq_offset_hz / spec.bin_hz + spec.nfft // 2
+    b0 = max(0, int(np.floor(centre - half_bins)))
+    b1 = min(ratio.shape[1], int(np.ceil(centre + half_bins)) + 1)
+    second = _measure_once(ratio, spec, noise, (slice(fa, fb), slice(b0, max(b1, b0 + 1))),
+                           config)  # fmt: skip
+    return second if second is not None else first
+
+
+def _narrow_in_time(
+    spec: Spectrogram, noise: NoiseFloor, region: tuple[slice, slice]
+) -> tuple[slice, slice] | None:
+    """The part of a long region where its bins hold the most excess power: the run of
+    the (smoothed) time profile above half its peak. None when that is the whole region."""
+    ts, fs = region
+    n = ts.stop - ts.start
+    if n < 12:
+        return None
+    floor = noise.floor[fs].astype(np.float64)
+    profile = (spec.power[ts, fs] - floor.astype(np.float32)).sum(axis=1, dtype=np.float64)
+    profile = ndimage.uniform_filter1d(profile, max(3, (n // 16) | 1), mode="nearest")
+    peak = int(np.argmax(profile))
+    if profile[peak] <= 0.0:
+        return None
+    lo, hi = _runs_containing(profile >= 0.5 * profile[peak], peak)
+    if hi - lo + 1 >= 0.8 * n:
+        return None
+    return slice(ts.start + lo, ts.start + hi + 1), fs
+
+
+def _measure_once(
+    ratio: F32,
+    spec: Spectrogram,
+    noise: NoiseFloor,
+    region: tuple[slice, slice],
+    config: BurstConfig,
+) -> Burst | None:
     n_frames, n_bins = ratio.shape
     ts, fs = region
     core_frames = ts.stop - ts.start
     floor = noise.floor.astype(np.float64)
     pad_f = max(3, (fs.stop - fs.start) // 4)
     band: tuple[float, float, float] | None = None
+    # a weak wide burst is significant over its band, not bin by bin: when single bins do
+    # not show the band the hot region found, test bins averaged over a running window
+    smooth = max(1, ((fs.stop - fs.start) // 8) | 1)
     for _ in range(6):  # widen the search until the band ends inside it
         f0, f1 = max(0, fs.start - pad_f), min(n_bins, fs.stop + pad_f)
         mean_power = spec.power[ts, f0:f1].mean(axis=0, dtype=np.float64)
-        significant = mean_power / floor[f0:f1] - 1.0 > 3.0 / np.sqrt(core_frames)
-        # bins blinded by a carrier or the DC spike (own floor far above their neighbours')
-        # cannot show a burst; let the band run through them
-        significant |= noise.per_bin[f0:f1] > 2.0 * noise.smoothed[f0:f1]
-        band = occupied_band(mean_power - floor[f0:f1], significant)
+        band = None
+        for width in (1, smooth) if smooth > 1 else (1,):
+            excess = mean_power / floor[f0:f1] - 1.0
+            if width > 1:
+                excess = ndimage.uniform_filter1d(excess, width, mode="nearest")
+            n_eff = effective_cells(spec.window, spec.nfft, core_frames, width)
+            significant = excess > 3.0 / np.sqrt(n_eff)
+            # bins blinded by a carrier or the DC spike (own floor far above their
+            # neighbours') cannot show a burst; let the band run through them
+            significant |= noise.per_bin[f0:f1] > 2.0 * noise.smoothed[f0:f1]
+            power = mean_power - floor[f0:f1]
+            if width > 1:
+                power = ndimage.uniform_filter1d(power, width, mode="nearest")
+            band = occupied_band(power, significant)
+            if band is None:
+                continue
+            lo_b, hi_b = int(np.floor(band[0] + 0.5)), int(np.ceil(band[1] - 0.5)) + 1
+            weak = float(np.mean(excess[max(lo_b, 0) : max(hi_b, lo_b + 1)])) < 1.0  # < 0 dB/cell
+            if band[1] - band[0] >= 0.25 * (fs.stop - fs.start) or not weak:
+                break
         if band is None:
             return None
         touches_lo = band[0] < 1.0 and f0 > 0
@@ -225,6 +382,8 @@ def measure_region(
         return None
 
     box = ratio[fa:fb, b0:b1]
+    if box.size < config.min_cells:
+        return None
     mean_ratio = float(box.mean(dtype=np.float64))
     n_eff = effective_cells(spec.window, spec.nfft, fb - fa, n_band)
     if mean_ratio <= 1.0 or known_noise_pfa(mean_ratio, n_eff) > config.pfa_burst:
@@ -308,7 +467,7 @@ def find_bursts(spec: Spectrogram, noise: NoiseFloor, config: BurstConfig) -> li
     one region and are measured as the dominant one.
     """
     ratio = (spec.power / noise.floor).astype(np.float32, copy=False)
-    mask, fine = _hot_and_fine(ratio, spec, config)
+    mask, fine = _hot_and_fine(ratio, spec, noise, config)
     if not mask.any():
         return []
     bursts: list[Burst] = []
