@@ -2,9 +2,12 @@
 
 1. Each cell is divided by its bin's noise floor (`floor.time_floor`), so noise cells are
    unit-mean exponential.
-2. The ratio is box-averaged at a few time x frequency scales; a cell is "hot" when a box
-   average exceeds the known-noise threshold for the per-cell Pfa (`cfar`), with the
-   box's effective number of independent cells (Hann bins are correlated).
+2. The ratio is box-averaged at a 3 x 3 kernel at every cell (`cfar`) and over a pyramid
+   of dt x df blocks (3 x 3 boxes of blocks up to 243 cells a side, any aspect), so that
+   a weak burst is tested by a box near its own size; a cell is "hot" when a box average
+   exceeds the known-noise threshold (with the box's effective number of independent
+   cells, Hann bins being correlated, and the floor's own uncertainty) for the frame's
+   Pfa split over scales and box positions.
 3. Hot cells are merged across gaps of a couple of cells and labelled (`scipy.ndimage`).
 4. A region holding a strong narrow burst on top of a wider, weaker one (an RC packet
    during a Wi-Fi frame) is split: each is measured with the other painted out
@@ -29,10 +32,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
+from scipy import ndimage, special
 
 from detectors.burst_types import Burst as Burst  # re-exported: part of the API
-from detectors.cfar import CfarMask, box_sums, cfar_mask, known_noise_pfa
+from detectors.cfar import (
+    CfarMask,
+    box_sums,
+    cfar_mask,
+    known_noise_pfa,
+    known_noise_threshold,
+)
 from detectors.floor import NoiseFloor
 from detectors.overlaid import dilate_runs, split_overlaid
 from detectors.spectra import Spectrogram, effective_cells
@@ -47,22 +56,34 @@ F64 = NDArray[np.float64]
 class BurstConfig:
     """Segmentation settings.
 
-    pfa_cell: false-alarm probability per spectrogram cell of the hot-cell mask (split
-      evenly across the `kernels`).
-    pfa_burst: false-alarm probability of the energy test on a measured burst box.
-    kernels: box-average scales as (frames, bins).
+    pfa_frame: false-alarm probability per frame of the hot-cell scan: split evenly over
+      the scales (the fixed `kernels` and the pyramid levels) and, within a scale, over
+      the box positions it tests (Bonferroni: a 3 x 3 box of 27 x 81 blocks has a few
+      hundred positions in a frame, a 3 x 3 box of cells hundreds of thousands, so big
+      boxes get the lower thresholds they deserve).
+    pfa_burst: false-alarm probability of the energy test that confirms a measured box.
+    kernels: box-average scales as (frames, bins), tested at every cell.
+    pyramid_step / pyramid_levels: the block pyramid of `_pyramid_hot` (3 x 3 boxes of
+      step^i x step^j blocks, i, j < levels).
     split_excess_db / split_widening: a region is split when cells this far above its
       typical hot cell form a part that the rest is at least this many times wider than.
     splatter: what counts as a by-product of a stronger burst (`splatter`).
+    min_frames / min_bins / min_cells: the smallest burst box kept. Boxes under ~24 cells
+      (60 µs x 200 kHz at 25 MS/s, 100 µs x 100 kHz at 2 MS/s) match no signature, and a
+      box that small, measured on the very cells that made it hot, is where the
+      burst-level test's Pfa is least true.
     """
 
-    pfa_cell: float = 1e-6
-    pfa_burst: float = 1e-9
-    kernels: tuple[tuple[int, int], ...] = ((3, 3), (9, 9))
+    pfa_frame: float = 1e-4
+    pfa_burst: float = 1e-7
+    kernels: tuple[tuple[int, int], ...] = ((3, 3),)
+    pyramid_step: int = 3
+    pyramid_levels: int = 5
     merge_frames: int = 2
     merge_bins: int = 2
     min_frames: int = 3
     min_bins: int = 2
+    min_cells: int = 24
     min_duration_s: float = 30e-6
     max_regions: int = 400
     split_excess_db: float = 8.0
@@ -70,22 +91,109 @@ class BurstConfig:
     splatter: SplatterConfig = field(default_factory=SplatterConfig)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.pfa_cell < 1.0 or not 0.0 < self.pfa_burst < 1.0:
-            raise ValueError(f"pfa must be in (0, 1): {self.pfa_cell=}, {self.pfa_burst=}")
+        if not 0.0 < self.pfa_frame < 1.0 or not 0.0 < self.pfa_burst < 1.0:
+            raise ValueError(f"pfa must be in (0, 1): {self.pfa_frame=}, {self.pfa_burst=}")
         if not self.kernels or any(t < 1 or f < 1 for t, f in self.kernels):
             raise ValueError(f"kernels must be non-empty (frames, bins) >= 1, got {self.kernels=}")
 
 
-def hot_cells(ratio: F32, spec: Spectrogram, config: BurstConfig) -> NDArray[np.bool_]:
-    """(n_frames, n_bins) mask of cells whose box-averaged ratio exceeds the CFAR threshold."""
+def hot_cells(
+    ratio: F32, spec: Spectrogram, noise: NoiseFloor, config: BurstConfig
+) -> NDArray[np.bool_]:
+    """(n_frames, n_bins) mask of cells whose box-averaged ratio exceeds the CFAR threshold
+    at some scale (the `kernels`, then the block pyramid)."""
     ones = np.ones(ratio.shape[1], dtype=np.float32)
-    return _cfar(ratio, ones, spec, config).mask
+    n_scales = len(config.kernels) + len(_scales(config, *ratio.shape))
+    mask = _cfar(ratio, ones, spec, config, n_scales).mask.copy()
+    return _pyramid_hot(mask, ratio, spec, noise, config, n_scales)
 
 
-def _cfar(power: F32, floor: F32, spec: Spectrogram, config: BurstConfig) -> CfarMask:
+def _cfar(
+    power: F32, floor: F32, spec: Spectrogram, config: BurstConfig, n_scales: int
+) -> CfarMask:
+    """The fixed kernels at every cell, each at pfa_frame / n_scales / cells."""
+    per_kernel = config.pfa_frame / n_scales / power.size
     return cfar_mask(
-        power, floor, config.kernels, config.pfa_cell, window=spec.window, nfft=spec.nfft
-    )
+        power, floor, config.kernels, per_kernel * len(config.kernels),
+        window=spec.window, nfft=spec.nfft,
+    )  # fmt: skip
+
+
+def _block_mean(x: F32, dt: int, df: int) -> F32:
+    """Mean over non-overlapping dt x df blocks (trailing partial blocks dropped)."""
+    t, f = (x.shape[0] // dt) * dt, (x.shape[1] // df) * df
+    blocks = x[:t, :f].reshape(t // dt, dt, f // df, df)
+    return np.asarray(blocks.mean(axis=(1, 3), dtype=np.float32), dtype=np.float32)
+
+
+def _scales(config: BurstConfig, n_frames: int, n_bins: int) -> list[tuple[int, int]]:
+    """Decimation factors (dt, df) of the pyramid, finest first: powers of
+    `pyramid_step` below the `pyramid_levels`-th, (1, 1) excluded (the kernels cover it),
+    as long as a 3 x 3 box of blocks fits in the frame."""
+    steps = [config.pyramid_step**i for i in range(config.pyramid_levels)]
+    found = [(dt, df) for dt in steps for df in steps
+             if dt * df > 1 and 3 * dt <= n_frames and 3 * df <= n_bins]  # fmt: skip
+    return sorted(found, key=lambda sc: (sc[0] * sc[1], sc))
+
+
+def _threshold(pfa: float, n_eff: float, floor_rel_std: float, bins: int) -> float:
+    """Known-noise threshold on a box mean, raised for the floor's own uncertainty: the
+    floor of `bins` independent bins is off by floor_rel_std / sqrt(bins), which a box of
+    many cells would otherwise read as signal (the "SNR wall")."""
+    base = known_noise_threshold(pfa, n_eff)
+    z = float(special.ndtri(1.0 - pfa)) if pfa < 0.5 else 0.0
+    return float(base * (1.0 + z * floor_rel_std / math.sqrt(max(bins, 1))))
+
+
+def _pyramid_hot(
+    mask: NDArray[np.bool_],
+    ratio: F32,
+    spec: Spectrogram,
+    noise: NoiseFloor,
+    config: BurstConfig,
+    n_scales: int,
+) -> NDArray[np.bool_]:
+    """Add to `mask` (in place, returned) the hot cells of the block pyramid.
+
+    A burst of T x B cells is found best by a box of about its own size (the energy
+    detector's deflection grows as the square root of the cells it sums), so the ratio is
+    averaged over dt x df blocks (dt, df powers of `pyramid_step`) and a 3 x 3 box of
+    blocks is tested at each level: boxes from 3 x 3 to 3·step^(L-1) cells a side, any
+    aspect, for about twice the cost of one pass over the spectrogram. A hot box marks its
+    blocks unless a finer scale already found something there: coarse boxes are for weak,
+    wide bursts, and would otherwise bridge the gaps between strong ones (a GSM call).
+    """
+    pfa_scale = config.pfa_frame / n_scales
+    cache: dict[tuple[int, int], F32] = {(1, 1): ratio}
+    step = config.pyramid_step
+    for dt, df in _scales(config, *ratio.shape):
+        src = (dt // step, df) if dt > 1 else (dt, df // step)
+        level = cache.get((dt, df))
+        if level is None:
+            level = _block_mean(cache[src], dt // src[0], df // src[1])
+            cache[(dt, df)] = level
+        n_eff = effective_cells(spec.window, spec.nfft, 3 * dt, 3 * df)
+        limit = _threshold(pfa_scale / level.size, n_eff, noise.rel_std, 3 * df)
+        hot = box_sums(level, 3, 3, pad_value=None) > np.float32(9.0 * limit)
+        if not hot.any():
+            continue
+        hot = ndimage.maximum_filter(hot.view(np.uint8), size=3).view(bool)
+        labels, _ = ndimage.label(hot)
+        n_rows, n_cols = hot.shape
+        for k, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is None:
+                continue
+            # blocks of this component no finer detection touches (within one block)
+            r0, r1 = max(0, box[0].start - 1), min(n_rows, box[0].stop + 1)
+            c0, c1 = max(0, box[1].start - 1), min(n_cols, box[1].stop + 1)
+            near = mask[r0 * dt : r1 * dt, c0 * df : c1 * df]
+            taken = near.reshape(r1 - r0, dt, c1 - c0, df).any(axis=(1, 3))
+            taken = ndimage.maximum_filter(taken.view(np.uint8), size=3).view(bool)
+            part = (labels[r0:r1, c0:c1] == k) & ~taken
+            if part.any():
+                full = np.repeat(np.repeat(part, dt, axis=0), df, axis=1)
+                mask[r0 * dt : r1 * dt, c0 * df : c1 * df] |= full
+    return mask
 
 
 def occupied_band(
@@ -240,6 +348,62 @@ class _Frame:
 def _measure(
     frame: _Frame, power: F32, row0: int, region: tuple[slice, slice], config: BurstConfig
 ) -> Burst | None:
+    """`_measure_once`, helped for weak bursts found by coarse boxes: a region found by a
+    coarse box can be much longer than its burst, which dilutes the band measurement, so
+    a region that fails is measured again on the part of it holding the most excess
+    power, and a burst spanning well under its region is measured again on its own span
+    (band and time extent then agree)."""
+    first = _measure_once(frame, power, row0, region, config)
+    if first is None:
+        narrowed = _narrow_in_time(frame, power, row0, region)
+        if narrowed is None:
+            return None
+        return _measure_once(frame, power, row0, narrowed, config)
+    ts = region[0]
+    spec = frame.spec
+    lo_row, hi_row = row0, row0 + power.shape[0]
+    fa = max(lo_row, math.floor(first.t_start_s / spec.frame_s))
+    fb = min(hi_row, math.ceil(first.t_end_s / spec.frame_s))
+    if fb - fa >= 0.6 * (ts.stop - ts.start) or fb <= fa:
+        return first
+    half_bins = 0.5 * first.bandwidth_hz / spec.bin_hz
+    centre = first.freq_offset_hz / spec.bin_hz + spec.nfft // 2
+    b0 = max(0, math.floor(centre - half_bins))
+    b1 = min(spec.power.shape[1], math.ceil(centre + half_bins) + 1)
+    refined = (slice(fa, fb), slice(b0, max(b1, b0 + 1)))
+    second = _measure_once(frame, power, row0, refined, config)
+    return second if second is not None else first
+
+
+def _narrow_in_time(
+    frame: _Frame, power: F32, row0: int, region: tuple[slice, slice]
+) -> tuple[slice, slice] | None:
+    """The part of a long region where its bins hold the most excess power: the run of
+    the (smoothed) time profile above half its peak. None when that is the whole region."""
+    ts, fs = region
+    n = ts.stop - ts.start
+    if n < 12:
+        return None
+    rows = power[ts.start - row0 : ts.stop - row0, fs]
+    profile = np.add.reduce(rows - frame.floor[fs], axis=1)
+    profile = ndimage.uniform_filter1d(profile, max(3, (n // 16) | 1), mode="nearest")
+    peak = int(np.argmax(profile))
+    if profile[peak] <= 0.0:
+        return None
+    flags = profile >= 0.5 * profile[peak]
+    lo = hi = peak
+    while lo > 0 and flags[lo - 1]:
+        lo -= 1
+    while hi < n - 1 and flags[hi + 1]:
+        hi += 1
+    if hi - lo + 1 >= 0.8 * n:
+        return None
+    return slice(ts.start + lo, ts.start + hi + 1), fs
+
+
+def _measure_once(
+    frame: _Frame, power: F32, row0: int, region: tuple[slice, slice], config: BurstConfig
+) -> Burst | None:
     """`measure_region` on rows row0 .. row0 + len(power) of the spectrogram (a region's
     neighbourhood, possibly painted by `overlaid`); region is in whole-frame rows."""
     spec = frame.spec
@@ -252,13 +416,31 @@ def _measure(
     pad_f = max(3, (fs.stop - fs.start) // 4)
     band: tuple[float, float, float] | None = None
     f0 = 0
+    # a weak wide burst is significant over its band, not bin by bin: when single bins do
+    # not show the band the hot region found, test bins averaged over a running window
+    smooth = max(1, ((fs.stop - fs.start) // 8) | 1)
     for _ in range(6):  # widen the search until the band ends inside it
         f0, f1 = max(0, fs.start - pad_f), min(n_bins, fs.stop + pad_f)
         mean_power = np.add.reduce(core_rows[:, f0:f1], axis=0, dtype=np.float64) / core_frames
-        significant = mean_power / floor[f0:f1] - 1.0 > min_excess
-        # let the band run through bins blinded by a carrier or the DC spike
-        significant |= frame.blind[f0:f1]
-        band = occupied_band(mean_power - floor[f0:f1], significant)
+        band = None
+        for width in (1, smooth) if smooth > 1 else (1,):
+            excess = mean_power / floor[f0:f1] - 1.0
+            signal = mean_power - floor[f0:f1]
+            limit = min_excess
+            if width > 1:
+                excess = ndimage.uniform_filter1d(excess, width, mode="nearest")
+                signal = ndimage.uniform_filter1d(signal, width, mode="nearest")
+                limit = 3.0 / math.sqrt(effective_cells(spec.window, spec.nfft, core_frames, width))
+            significant = excess > limit
+            # let the band run through bins blinded by a carrier or the DC spike
+            significant |= frame.blind[f0:f1]
+            band = occupied_band(signal, significant)
+            if band is None:
+                continue
+            lo_b, hi_b = math.floor(band[0] + 0.5), math.ceil(band[1] - 0.5) + 1
+            weak = float(np.mean(excess[max(lo_b, 0) : max(hi_b, lo_b + 1)])) < 1.0
+            if band[1] - band[0] >= 0.25 * (fs.stop - fs.start) or not weak:
+                break
         if band is None:
             return None
         touches_lo = band[0] < 1.0 and f0 > 0
@@ -276,7 +458,8 @@ def _measure(
         return None
 
     pad_t = max(3, core_frames // 4)
-    t0, t1 = max(0, ts.start - pad_t), min(n_frames, ts.stop + pad_t)
+    t0 = max(0, row0, ts.start - pad_t)
+    t1 = min(n_frames, row0 + power.shape[0], ts.stop + pad_t)
     band_floor = floor[b0:b1]
     profile = np.add.reduce(power[t0 - row0 : t1 - row0, b0:b1] - band_floor, axis=1)
     sigma = math.sqrt(float(np.add.reduce(band_floor * band_floor)))
@@ -293,6 +476,8 @@ def _measure(
         return None
 
     box = power[fa - row0 : fb - row0, b0:b1] / frame.noise.floor[b0:b1]
+    if box.size < config.min_cells:
+        return None
     mean_ratio = float(np.add.reduce(box, axis=None, dtype=np.float64)) / box.size
     n_eff = effective_cells(spec.window, spec.nfft, fb - fa, n_band)
     if mean_ratio <= 1.0 or known_noise_pfa(mean_ratio, n_eff) > config.pfa_burst:
@@ -393,12 +578,15 @@ def find_bursts(spec: Spectrogram, noise: NoiseFloor, config: BurstConfig) -> li
     Known limit: bursts that touch in time and frequency and are of similar strength form
     one region and are measured as the dominant one.
     """
-    cfar = _cfar(spec.power, noise.floor, spec, config)
-    if not cfar.mask.any():
+    n_scales = len(config.kernels) + len(_scales(config, *spec.power.shape))
+    cfar = _cfar(spec.power, noise.floor, spec, config, n_scales)
+    ratio = np.divide(spec.power, noise.floor, dtype=np.float32)
+    mask = _pyramid_hot(cfar.mask.copy(), ratio, spec, noise, config, n_scales)
+    if not mask.any():
         return []
     frame = _Frame.of(spec, noise)
     bursts: list[Burst] = []
-    for region in _regions(cfar.mask, config):
+    for region in _regions(mask, config):
         parts = split_overlaid(
             functools.partial(cfar.fine, region),
             spec,

@@ -4,6 +4,16 @@ A mean would be dragged up by the very bursts we want to find; a low order
 statistic over time is not, as long as a bin is free for more than `quantile`
 of the frame. The k-th smallest of n unit-mean exponential cells has expectation
 sum_{i<k} 1/(n-i), which turns the order statistic into an unbiased noise mean.
+
+An order statistic alone is imprecise, though (the 5 % quantile of 1 000 cells is
+known to ±14 %), and a big detection box averages thousands of cells whose floor
+error does not average out. So the order statistic only starts a censored mean:
+cells below `censor` times the current estimate are averaged and divided by the
+conditional mean of a unit exponential below that point, three times over
+(E[x | x < c] = (1 − (1 + c)e^−c) / (1 − e^−c), 0.84 at c = 3). That uses ~95 % of
+the cells of a noise-only bin (±3.3 % for 1 000 cells), and still ignores bursts
+stronger than a few dB; weak bursts barely lift it (a burst at in-band SNR s with
+duty d lifts it by about d·s).
 """
 
 from __future__ import annotations
@@ -80,11 +90,35 @@ class NoiseFloor:
     per_bin: F32
     smoothed: F32
     floor: F32
+    #: relative standard deviation of one bin's floor estimate (noise-only bin)
+    rel_std: float = 0.0
 
 
-def time_floor(power: F32, *, quantile: float = 0.1, smooth_bins: int = 7) -> NoiseFloor:
-    """Noise floor per frequency bin of power (n_frames, n_bins) from the `quantile`
-    order statistic over time (frames on axis 0)."""
+def _censored_mean(power: F32, start: F32, censor: float) -> tuple[F32, float]:
+    """Per-bin censored exponential mean (see the module docstring), and its relative
+    standard deviation for a noise-only bin."""
+    c = float(censor)
+    kept_mean = (1.0 - (1.0 + c) * np.exp(-c)) / (1.0 - np.exp(-c))
+    mu = start
+    for _ in range(3):
+        below = power < np.float32(c) * mu
+        count = np.maximum(below.sum(axis=0), 1)
+        total = np.where(below, power, np.float32(0.0)).sum(axis=0, dtype=np.float64)
+        mu = np.maximum((total / count / kept_mean).astype(np.float32), _TINY)
+    # variance of the mean of a unit exponential truncated at c, over n·(1 - e^-c) cells
+    second = 2.0 - (c * c + 2.0 * c + 2.0) * np.exp(-c)
+    second /= 1.0 - np.exp(-c)
+    var = (second - kept_mean**2) / kept_mean**2
+    n_kept = power.shape[0] * (1.0 - np.exp(-c))
+    return mu.astype(np.float32), float(np.sqrt(var / n_kept))
+
+
+def time_floor(
+    power: F32, *, quantile: float = 0.1, smooth_bins: int = 7, censor: float = 3.0
+) -> NoiseFloor:
+    """Noise floor per frequency bin of power (n_frames, n_bins): the `quantile` order
+    statistic over time (frames on axis 0), refined by a censored mean (`censor` times
+    the estimate; 0 keeps the order statistic)."""
     if power.ndim != 2:
         raise ValueError(f"power must be (n_frames, n_bins), got {power.shape=}")
     if not 0.0 < quantile < 1.0:
@@ -93,10 +127,13 @@ def time_floor(power: F32, *, quantile: float = 0.1, smooth_bins: int = 7) -> No
     k = min(n, max(1, round(quantile * n)))
     kth = kth_smallest_per_column(power, k)
     per_bin = np.maximum(kth / np.float32(order_statistic_mean(n, k)), _TINY).astype(np.float32)
+    rel_std = 1.0
+    if censor > 0 and n >= 8:
+        per_bin, rel_std = _censored_mean(power, per_bin, censor)
     size = max(1, smooth_bins | 1)
     smoothed = ndimage.median_filter(per_bin, size=size, mode="nearest").astype(np.float32)
     floor = np.maximum(per_bin, smoothed)
-    return NoiseFloor(per_bin=per_bin, smoothed=smoothed, floor=floor)
+    return NoiseFloor(per_bin=per_bin, smoothed=smoothed, floor=floor, rel_std=rel_std)
 
 
 def spectrum_floor(spectrum: F32, *, quantile: float = 0.5) -> float:

@@ -46,8 +46,8 @@ class RfConfig:
     floor_quantile: order statistic over time used as the per-bin noise floor.
     carrier_min_excess_db: a bin busy all frame is a carrier when its floor exceeds the
       span's receiver noise by this much.
-    min_snr_db: bursts below this in-band SNR are dropped (significance is already
-      tested at `bursts.pfa_burst`; the per-bin floor reads high under long duty cycles).
+    min_snr_db: bursts below this in-band SNR are dropped (significance is tested by the
+      scan at `bursts.pfa_frame`; this only bounds what the floor estimate can resolve).
     weak_snr_db / weak_max_confidence: an emitter seen in fewer than 3 bursts below this
       SNR is ambiguous; its confidence is capped below stage 2's 0.5 alert cut.
     """
@@ -58,7 +58,7 @@ class RfConfig:
     bursts: BurstConfig = field(default_factory=BurstConfig)
     carrier_min_excess_db: float = 6.0
     dc_guard_bins: int = 2
-    min_snr_db: float = -6.0
+    min_snr_db: float = -25.0
     rules: tuple[LabelRule, ...] = DEFAULT_RULES
     hopping_signatures: frozenset[str] = HOPPING_SIGNATURES
     gsm_frame_s: float = GSM_FRAME_S

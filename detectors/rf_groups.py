@@ -25,6 +25,10 @@ from detectors.rf_labels import UNKNOWN, Label
 OCUSYNC = "dji_ocusync_video"
 OCUSYNC_FRAME_S = 5e-3  # video frame, 66-77 % active (SIGNALS.md §2)
 OCUSYNC_DUTY = (0.5, 0.9)  # measured duty, with slack for edge resolution
+GSM = "gsm_uplink"
+GSM_SLOT_S = 576.9e-6  # one TDMA timeslot (SIGNALS.md §2): a handset's bursts start k slots apart
+GSM_SLOT_TOLERANCE_S = 40e-6
+GSM_RESIDUE_DB = 20.0  # a piece this far under the call's bursts is ramp / guard residue
 WIFI_PPDU_MAX_S = 5.484e-3  # 802.11 aPPDUMaxTime: anything longer and continuous is not Wi-Fi
 
 
@@ -112,6 +116,39 @@ def has_ocusync_frame(members: list[LabelledBurst], tolerance: float) -> bool:
     return periodic and OCUSYNC_DUTY[0] <= duty <= OCUSYNC_DUTY[1]
 
 
+def _gsm_slots(g: Group) -> Group:
+    """Keep the members of a GSM call that start a whole number of timeslots after its
+    strongest burst; an off-slot piece far weaker than the call (the transmitter's ramp,
+    or receiver residue after a burst) is not a burst of it and is dropped."""
+    anchor = max(g.members, key=lambda b: b.burst.snr_db)
+    keep = []
+    for b in g.members:
+        dt = b.burst.t_start_s - anchor.burst.t_start_s
+        off = abs(dt - round(dt / GSM_SLOT_S) * GSM_SLOT_S)
+        aligned = off <= GSM_SLOT_TOLERANCE_S or b.burst.cut_start
+        if aligned or b.burst.snr_db > anchor.burst.snr_db - GSM_RESIDUE_DB:
+            keep.append(b)
+    return Group(g.signature, g.kind, keep)
+
+
+RESIDUE_AFTER_S = 3e-3  # how long after an emitter's burst its residue may linger
+
+
+def _residue_of(b: LabelledBurst, groups: list[Group]) -> bool:
+    """An unlabelled piece on an emitter's channel, just after one of its bursts and at
+    least GSM_RESIDUE_DB weaker: the transmitter's ramp-down or the receiver's recovery
+    (seen in real GSM captures), not an emitter of its own."""
+    for g in groups:
+        if not g.members or not g.holds_channel_of(b, hopping=False):
+            continue
+        strongest = max(m.burst.snr_db for m in g.members)
+        if b.burst.snr_db > strongest - GSM_RESIDUE_DB:
+            continue
+        if any(0.0 <= b.burst.t_start_s - m.burst.t_end_s <= RESIDUE_AFTER_S for m in g.members):
+            return True
+    return False
+
+
 def group_bursts(
     labelled: list[LabelledBurst], hopping: frozenset[str], period_tolerance: float
 ) -> list[Group]:
@@ -134,12 +171,16 @@ def group_bursts(
         )
         if home is not None:
             home.members.append(b)
+        elif _residue_of(b, groups[:primary]):
+            continue
         elif not (b.burst.truncated and b.signature == UNKNOWN):
             loose.append(b)
     groups = _by_channel(loose, hopping, groups)
 
     out = []
     for g in groups:
+        if g.signature == GSM and len(g.members) >= 2:
+            g = _gsm_slots(g)
         if g.signature == OCUSYNC and not has_ocusync_frame(g.members, period_tolerance):
             whole_members = [b for b in g.members if not b.burst.truncated]
             if not whole_members:
