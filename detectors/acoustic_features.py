@@ -3,42 +3,75 @@
 All functions are pure and vectorised over a one-sided power spectrum `power` (m,) float64
 of a Hann-windowed frame (bin `df` Hz); `floor` is the mean noise power per bin there.
 
-- `running_median_floor`: noise floor as a running median over ±half_width bins, scaled by
-  1/ln 2 (the median of an exponential (chi-square 2) bin is ln 2 times its mean);
-  evaluated every `hop` bins and interpolated, which keeps it well under a millisecond.
-- `band_sums`: power and floor integrated over many [lo, hi] bin ranges at once.
-- `hann_effective_cells` / `band_significance`: the energy-detector statistics of §6 for a
-  band sum of B correlated Hann bins: sum/floor ~ Gamma(n, 1/n) under noise alone, with n
-  from the lag-1 / lag-2 power correlations of Hann bins (4/9, 1/36); significance is
-  -log10 Pfa = -log10 Q(n, n * ratio).
+- `log_mean_floor`: noise floor as a running mean of log power (γ-corrected, lines clipped),
+  O(n) by cumulative sums; narrower windows at low frequency.
+- `band_sums`: values integrated over many [lo, hi] bin ranges at once.
+- `band_peak_z` (= `peak_z_law` + `standardise_peaks`): z-score under noise alone of a
+  band's peak excess Σ max(P/floor − θ, 0), the per-harmonic statistic of the detector.
 - `line_is_machine_like`: a line whose net excess power sits in one main lobe (±2 bins) and
   whose phase advances between the two half frames as a steady tone's would.
+- `comb_dropouts`: 125 ms pieces of the frame in which a strong comb all but vanishes
+  (voices, throttle steps), allowing the comb to glide ±15 %.
 """
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+from typing import Any
+
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 from scipy import special
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
-#: power correlation of neighbouring Hann bins at lags 1 and 2 (spectra.bin_power_correlation)
-_HANN_RHO1 = 4.0 / 9.0
-_HANN_RHO2 = 1.0 / 36.0
+#: variance inflation of a sum of thresholded Hann bins (see `band_peak_z`)
+_PEAK_CORRELATION = 1.65
+#: Euler–Mascheroni constant: E[ln X] = −γ for X exponential of mean 1
+_EULER = 0.5772156649015329
 
 
-def running_median_floor(power: F64, half_width_bins: int, hop_bins: int = 16) -> F64:
-    """Mean noise power per bin: median over ±half_width_bins / ln 2, edges held."""
-    width = 2 * half_width_bins + 1
-    padded = np.pad(power, half_width_bins, mode="edge")
-    windows = sliding_window_view(padded, width)[::hop_bins]
-    centres = np.arange(0, power.shape[0], hop_bins, dtype=np.float64)
-    med = np.median(windows, axis=1)
-    floor: F64 = np.interp(np.arange(power.shape[0], dtype=np.float64), centres, med) / np.log(2.0)
+def log_mean_floor(
+    power: F64, half_width_bins: int, *, min_half_width_bins: int = 8, relative_width: float = 0.4,
+    clip_ratio: float = 10.0,
+) -> F64:  # fmt: skip
+    """Mean noise power per bin from a running mean of log power.
+
+    The window is ±half_width_bins, narrowed to ±relative_width × the bin index (at least
+    ±min_half_width_bins) at low frequencies so that the high-pass skirt and the steep
+    low-frequency end of outdoor spectra do not pull the floor down there. For noise alone
+    a bin's power is exponential and E[ln P] = ln(mean) − γ (Euler's constant); a second
+    pass clips ln P at clip_ratio × the first estimate so that tonal lines (a rotor comb,
+    hum) barely lift their own floor; the clipped mean is ln(mean) − γ − E1(clip_ratio ·
+    e^−γ) (E1: exponential integral), which is undone here. Cumulative sums only: O(n),
+    ~10x faster than a running median of the same width, with a similar spread (std of
+    ln P is π/√6: ≈13 % relative over ±80 Hz of 1 Hz Hann bins).
+    """
+    lo, hi, count = _floor_windows(
+        power.shape[0], half_width_bins, min_half_width_bins, relative_width
+    )
+    log_p = np.log(np.maximum(power, np.finfo(np.float64).tiny))
+    first = band_sums(log_p, lo, hi) / count + _EULER
+    clipped = np.minimum(log_p, first + math.log(clip_ratio))
+    bias = _EULER + float(special.exp1(clip_ratio * math.exp(-_EULER)))
+    floor: F64 = np.exp(band_sums(clipped, lo, hi) / count + bias)
     return floor
+
+
+@lru_cache(maxsize=16)
+def _floor_windows(
+    n: int, half_width_bins: int, min_half_width_bins: int, relative_width: float
+) -> tuple[I64, I64, F64]:
+    idx = np.arange(n)
+    half = np.clip(np.round(relative_width * idx), min_half_width_bins, half_width_bins)
+    lo = np.maximum(idx - half, 0).astype(np.int64)
+    hi = np.minimum(idx + half, n - 1).astype(np.int64)
+    count = (hi - lo + 1).astype(np.float64)
+    for a in (lo, hi, count):
+        a.flags.writeable = False
+    return lo, hi, count
 
 
 def band_sums(values: F64, lo: I64, hi: I64) -> F64:
@@ -48,27 +81,44 @@ def band_sums(values: F64, lo: I64, hi: I64) -> F64:
     return out
 
 
-def hann_effective_cells(bins: NDArray[np.integer], segments: int = 1) -> F64:
-    """Independent-cell equivalent of a sum of `bins` adjacent Hann bins (x segments)."""
-    b = np.asarray(bins, dtype=np.float64)
-    var = (
-        b
-        + 2.0 * np.maximum(b - 1.0, 0.0) * _HANN_RHO1
-        + 2.0 * np.maximum(b - 2.0, 0.0) * _HANN_RHO2
-    )
-    cells: F64 = segments * b * b / var
-    return cells
+def band_peak_z(
+    excess_sum: F64, bins: NDArray[np.integer], threshold: float, floor_rel_sigma: float
+) -> F64:
+    """z-score of a band's summed peak excess Σ max(P/floor − threshold, 0) under noise.
+
+    For noise alone P/floor is exponential (mean 1), so each bin adds e^−θ on average with
+    variance 2e^−θ − e^−2θ (θ = threshold); neighbouring Hann bins raise the variance of
+    the sum by `_PEAK_CORRELATION` (measured on white noise: 1.5-1.7 for 5-100 bins at
+    θ = 2.5); a floor off by ε shifts the mean by nθe^−θ·ε. The sum is near a Gamma law
+    of that mean and variance, standardised by the Wilson–Hilferty cube root.
+
+    Why peaks: a rotor harmonic is a few wandering sub-lines (one per rotor) inside a band
+    several per cent wide; summing only what stands θ above the floor keeps their power and
+    drops most of the noise of the empty bins (d′ 3.5 vs 2.6 for the band energy on
+    simulated 100 m frames at 45 dBA).
+    """
+    mean, offset, scale = peak_z_law(bins, threshold, floor_rel_sigma)
+    return standardise_peaks(excess_sum, mean, offset, scale)
 
 
-def band_significance(ratio: F64, cells: F64, cap: float) -> F64:
-    """-log10 of the chance that noise alone gives a band sum/floor >= ratio, clipped to cap."""
-    # below the mean (ratio <= 1) Pfa > ~0.4: not worth the incomplete-gamma evaluation
-    above = ratio > 1.0
-    sig = np.zeros(np.broadcast(ratio, cells).shape)
-    with np.errstate(divide="ignore"):
-        sig[above] = -np.log10(special.gammaincc(cells[above], cells[above] * ratio[above]))
-    out: F64 = np.clip(sig, 0.0, cap)
-    return out
+def peak_z_law(
+    bins: NDArray[np.integer], threshold: float, floor_rel_sigma: float
+) -> tuple[F64, F64, F64]:
+    """(mean, offset, scale) of `band_peak_z` for bands of `bins` bins (cacheable)."""
+    n = np.asarray(bins, dtype=np.float64)
+    p = math.exp(-threshold)
+    mean: F64 = n * p
+    var = _PEAK_CORRELATION * n * (2.0 * p - p * p) + (mean * threshold * floor_rel_sigma) ** 2
+    shape = mean * mean / var
+    offset: F64 = 1.0 - 1.0 / (9.0 * shape)
+    scale: F64 = np.sqrt(1.0 / (9.0 * shape))
+    return mean, offset, scale
+
+
+def standardise_peaks(excess_sum: F64, mean: F64, offset: F64, scale: F64) -> F64:
+    """Wilson–Hilferty z of peak-excess sums under the law from `peak_z_law`."""
+    z: F64 = (np.cbrt(np.maximum(excess_sum, 0.0) / mean) - offset) / scale
+    return z
 
 
 def line_is_machine_like(
@@ -76,7 +126,9 @@ def line_is_machine_like(
     floor: F64,
     lo: int,
     hi: int,
-    half_spectra: tuple[NDArray[np.complex128], NDArray[np.complex128]],
+    half_spectra: tuple[
+        NDArray[np.complexfloating[Any, Any]], NDArray[np.complexfloating[Any, Any]]
+    ],
     df: float,
     half_duration_s: float,
     *,
@@ -112,3 +164,60 @@ def line_is_machine_like(
     expected = 2.0 * np.pi * f_hz * half_duration_s
     error = float(np.angle(np.exp(1j * (measured - expected))))
     return abs(error) <= phase_tolerance_rad
+
+
+def comb_dropouts(
+    x: NDArray[np.float32],
+    sample_rate_hz: float,
+    centres_hz: F64,
+    tolerance: float,
+    *,
+    sub_frames: int = 8,
+    min_peak_ratio: float = 10.0,
+    drop_fraction: float = 0.1,
+    max_glide: float = 0.15,
+) -> int:
+    """Sub-frames in which a strong comb all but vanishes: syllables, pauses, throttle steps.
+
+    x: (n,) conditioned mono signal; centres_hz: (m,) harmonic-band centres (Hz), bands
+    ±tolerance (at least ±1 bin). The frame is cut into `sub_frames` Hann pieces (125 ms
+    for 8 pieces of 1 s); in each, r = comb-band power / power in the same bands shifted
+    by half a harmonic (the between-harmonics level, HIR of SIGNALS.md §6). When the best
+    piece has r >= min_peak_ratio (6 dB), returns the number of pieces whose excess r − 1
+    is under drop_fraction of the best piece's (a > 10 dB drop), else 0.
+
+    A rotor comb is steady over 1 s (scintillation ±2-5 dB over seconds, SIGNALS.md §4);
+    voices come in 0.6-2 s spurts with 4-5 Hz syllables and pauses, a strimmer's comb
+    moves away with the throttle, a horn or chime stops.
+    """
+    n = x.shape[0] // sub_frames
+    if n < 32 or centres_hz.shape[0] == 0:
+        return 0
+    segs = x[: n * sub_frames].reshape(sub_frames, n).astype(np.float64)
+    spec = np.fft.rfft(segs * np.hanning(n), axis=1)
+    power = spec.real**2 + spec.imag**2
+    df = sample_rate_hz / n
+    m = power.shape[1]
+    spacing = (
+        float(centres_hz[0]) if centres_hz.shape[0] == 1 else float(np.min(np.diff(centres_hz)))
+    )
+
+    def bands(c: F64) -> tuple[I64, I64]:
+        half = np.maximum(c * tolerance / df, 1.0)
+        lo = np.clip(np.floor(c / df - half), 0, m - 1).astype(np.int64)
+        hi = np.clip(np.ceil(c / df + half), 0, m - 1).astype(np.int64)
+        return lo, hi
+
+    # the comb may glide (manoeuvres: ±10-30 % over 0.5-2 s): each piece takes its best
+    # of f0 * (1 + shift) for shifts within ±max_glide
+    scale = 1.0 + np.linspace(-max_glide, max_glide, 2 * round(max_glide / 0.01) + 1)
+    lo, hi = bands(np.outer(scale, centres_hz))
+    lo_off, hi_off = bands(np.outer(scale, centres_hz + 0.5 * spacing))
+    csum = np.concatenate((np.zeros((sub_frames, 1)), np.cumsum(power, axis=1)), axis=1)
+    on = np.sum(csum[:, hi + 1] - csum[:, lo], axis=2)  # (sub_frames, shifts)
+    off = np.sum(csum[:, hi_off + 1] - csum[:, lo_off], axis=2)
+    r = np.max(on / np.maximum(off, 1e-300), axis=1)
+    best = float(np.max(r))
+    if best < min_peak_ratio:
+        return 0
+    return int(np.count_nonzero(r - 1.0 < drop_fraction * (best - 1.0)))

@@ -35,7 +35,9 @@ from detectors.rf_labels import (
 )
 from detectors.spectra import choose_nfft, spectrogram
 
-GSM_FRAME_S = 4.615e-3  # 8 x 576.9 µs TDMA frame (SIGNALS.md §2)
+GSM_FRAME_S = 4.615e-3
+#: samples are full scale 1.0; a frame with |x| beyond this is not from a receiver
+MAX_ABS_SAMPLE = 1e6  # 8 x 576.9 µs TDMA frame (SIGNALS.md §2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,8 @@ def detect_rf(
     if sample_rate_hz <= 0:
         raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
     x = _as_iq(iq)
+    if x.size and not float(np.max(np.abs(x))) <= MAX_ABS_SAMPLE:
+        return []  # beyond any ADC's range: powers would overflow; nothing to measure
     nfft = choose_nfft(sample_rate_hz, max_bin_hz=config.max_bin_hz)
     if x.shape[0] < 8 * nfft:
         return []

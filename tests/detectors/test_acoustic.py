@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from detectors.acoustic import detect_rotor
+from detectors.acoustic import AcousticConfig, analyse_comb, comb_confidence, detect_rotor
+from detectors.acoustic_features import band_peak_z, band_sums, log_mean_floor
 
 FS = 16_000.0
 
@@ -185,3 +186,146 @@ def test_silence_and_bad_shapes() -> None:
     assert detect_rotor(np.zeros(16_000, np.float32), FS) == []
     with pytest.raises(ValueError, match="audio"):
         detect_rotor(np.zeros((2, 3, 4), np.float32), FS)
+
+
+# ---------------------------------------------------------------- comb statistics
+
+
+def test_log_mean_floor_is_unbiased_on_white_noise() -> None:
+    """E[ln P] = ln(mean) - γ for exponential bins: the floor reads the mean power."""
+    rng = np.random.default_rng(21)
+    ratios = []
+    for _ in range(20):
+        x = rng.standard_normal(int(FS))
+        power = np.abs(np.fft.rfft(x * np.hanning(x.shape[0]))) ** 2
+        floor = log_mean_floor(power, 80)
+        ratios.append(np.log(floor[200:7800] / np.mean(power[200:7800])))
+    r = np.concatenate(ratios)
+    assert abs(float(np.mean(r))) < 0.02
+    assert 0.08 < float(np.std(r)) < 0.2  # AcousticConfig.floor_rel_sigma = 0.13
+
+
+def test_log_mean_floor_ignores_strong_lines() -> None:
+    rng = np.random.default_rng(22)
+    power = rng.exponential(1.0, 8001)
+    power[1000:1400:20] = 1e4  # a dense comb 40 dB over the floor
+    floor = log_mean_floor(power, 80)
+    assert float(np.median(floor[1000:1400])) == pytest.approx(1.0, rel=0.25)
+
+
+@pytest.mark.parametrize("bins", [13, 51])
+def test_band_peak_z_is_standard_under_noise(bins: int) -> None:
+    """Peak excess of Hann-correlated exponential bins: z has mean ~0 and std ~1."""
+    rng = np.random.default_rng(bins)
+    zs = []
+    for _ in range(40):
+        x = rng.standard_normal(int(FS))
+        power = np.abs(np.fft.rfft(x * np.hanning(x.shape[0]))) ** 2
+        ratio = power / np.mean(power[100:7900])
+        excess = np.maximum(ratio - 2.5, 0.0)
+        lo = np.arange(200, 7000, bins + 5)
+        sums = band_sums(excess, lo, lo + bins - 1)
+        zs.append(band_peak_z(sums, np.full(lo.shape, bins), 2.5, 0.0))
+    z = np.concatenate(zs)
+    assert abs(float(np.mean(z))) < 0.15
+    assert 0.8 < float(np.std(z)) < 1.2
+
+
+def line_snr_noise(snr_db: float, rng: np.random.Generator) -> NDArray[np.float64]:
+    """White noise whose 1 Hz-bin power sits snr_db under the total power of one of the
+    first harmonics of `rotor_cluster_comb` (4 rotor lines of amplitude 1/4: 4/32 = 1/8)."""
+    # white noise of variance s² puts 2 s² / fs in each one-sided 1 Hz bin
+    s2 = (0.125 / 10 ** (snr_db / 10)) * FS / 2
+    out: NDArray[np.float64] = rng.standard_normal(int(FS)) * np.sqrt(s2)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("f0", "snr_db"), [(150.0, 19.0), (185.0, 19.0), (240.0, 19.0), (380.0, 19.0)]
+)
+def test_rotor_comb_of_known_snr_is_found_at_its_f0(f0: float, snr_db: float) -> None:
+    """4 rotors at ±0.7/2 %, jitter 1 %: each of the first harmonics' total power sits
+    snr_db over the 1 Hz-bin noise, i.e. ~6 dB less per rotor line, then it rolls off."""
+    hits = 0
+    for seed in range(5):
+        rng = np.random.default_rng(seed + int(f0))
+        x = rotor_cluster_comb(f0, 10, rng) + line_snr_noise(snr_db, rng)
+        dets = detect_rotor(x.astype(np.float32), FS)
+        if dets and dets[0].confidence >= 0.5:
+            assert dets[0].f0_hz == pytest.approx(f0, rel=0.04)
+            hits += 1
+    assert hits >= 4
+
+
+def test_missing_fundamental_and_notches_do_not_lock_on_a_subharmonic() -> None:
+    """Ground-reflection notches remove k = 1 and k = 4; the comb is still at f0, not f0/3
+    (the f0_min edge) nor 2 f0."""
+    f0 = 212.0
+    rng = np.random.default_rng(31)
+    x = rotor_cluster_comb(f0, 10, rng)
+    spec = np.fft.rfft(x)
+    freqs = np.fft.rfftfreq(x.shape[0], 1.0 / FS)
+    for k in (1, 4):
+        spec[np.abs(freqs - k * f0) < 0.05 * k * f0] *= 0.05
+    x = np.fft.irfft(spec, x.shape[0]) + line_snr_noise(20.0, rng)
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert len(dets) == 1
+    assert dets[0].f0_hz == pytest.approx(f0, rel=0.04)
+
+
+def test_same_comb_at_48k_and_16k() -> None:
+    rng = np.random.default_rng(32)
+    x16 = rotor_cluster_comb(185.0, 10, rng) + line_snr_noise(20.0, rng)
+    x48 = np.fft.irfft(np.fft.rfft(x16), 3 * x16.shape[0]) * 3  # band-limited ×3
+    d16 = detect_rotor(x16.astype(np.float32), FS)
+    d48 = detect_rotor(x48.astype(np.float32), 3 * FS)
+    assert len(d16) == len(d48) == 1
+    assert d48[0].f0_hz == pytest.approx(d16[0].f0_hz, rel=0.01)
+
+
+def test_white_noise_false_alarm_rate_at_the_alert_cut() -> None:
+    """score_mid is set where noise alone passes the alert cut in ~1e-3 of frames."""
+    rng = np.random.default_rng(33)
+    alerts = 0
+    for _ in range(300):
+        dets = detect_rotor((0.1 * rng.standard_normal(int(FS))).astype(np.float32), FS)
+        alerts += bool(dets and dets[0].confidence >= 0.5)
+    assert alerts <= 3
+
+
+def test_voice_like_comb_with_syllables_and_pauses_is_rejected() -> None:
+    """One f0 at 120 Hz ±6 % with 4.5 Hz syllables and a pause: it comes and goes within
+    the frame (`dropouts`), a rotor comb does not."""
+    rng = np.random.default_rng(34)
+    t = np.arange(int(FS)) / FS
+    f = 120.0 * (1 + 0.06 * np.sin(2 * np.pi * 1.3 * t))
+    phase = 2 * np.pi * np.cumsum(f) / FS
+    voice = sum(np.sin(k * phase + rng.uniform(0, 6.3)) / k for k in range(1, 12))
+    syllables = np.clip(np.sin(2 * np.pi * 4.5 * t), 0, None) * (t < 0.7)
+    x = 0.2 * voice * syllables + 0.002 * rng.standard_normal(t.shape[0])
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert dets == [] or dets[0].confidence < 0.5
+
+
+def test_mower_like_dense_comb_is_a_low_fundamental() -> None:
+    """A 4-stroke mower fires at 25 Hz: its comb at 100-1000 Hz is every line of 25 Hz, so a
+    comb found at 100 Hz has filled lines in between and is rejected."""
+    rng = np.random.default_rng(35)
+    t = np.arange(int(FS)) / FS
+    mower = sum(
+        10 ** (-0.02 * k) * np.sin(2 * np.pi * 25.0 * k * t + rng.uniform(0, 6.3))
+        for k in range(2, 60)
+    )
+    x = 0.05 * mower + 0.01 * pink(int(FS), rng)
+    assert detect_rotor(x.astype(np.float32), FS) == []
+
+
+def test_comb_analysis_exposes_the_cross_checks() -> None:
+    rng = np.random.default_rng(36)
+    x = (rotor_cluster_comb(185.0, 10, rng) + line_snr_noise(20.0, rng)).astype(np.float32)
+    comb = analyse_comb(x, FS, AcousticConfig())
+    assert comb is not None
+    assert comb.f0_hz == pytest.approx(185.0, rel=0.03)
+    assert comb.f0_consistent  # the HPS estimate agrees with the harmonic sum
+    assert comb.dropouts == 0 and comb.low_fundamental_hz is None
+    assert comb_confidence(comb) > 0.9
