@@ -36,6 +36,9 @@ from detectors.rf_labels import (
 from detectors.spectra import choose_nfft, spectrogram
 
 GSM_FRAME_S = 4.615e-3
+#: labels a PHY shape cannot prove (Wi-Fi traffic patterns, BLE adverts): reported, but
+#: below stage 2's alert cut until another sensor or modality corroborates them
+SHAPE_ONLY_SIGNATURES = frozenset({"wifi_drone", "wifi_probe", "ble_adv"})
 #: samples are full scale 1.0; a frame with |x| beyond this is not from a receiver
 MAX_ABS_SAMPLE = 1e6  # 8 x 576.9 µs TDMA frame (SIGNALS.md §2)
 
@@ -44,7 +47,9 @@ MAX_ABS_SAMPLE = 1e6  # 8 x 576.9 µs TDMA frame (SIGNALS.md §2)
 class RfConfig:
     """Settings of `detect_rf`.
 
-    max_bin_hz: the FFT size is the smallest power of two giving bins at most this wide.
+    max_bin_hz: the FFT size is the smallest power of two giving bins at most this wide,
+      and at least `min_nfft` (narrowband receivers: 7.8 kHz bins at 250 kS/s resolve
+      12.5 / 25 kHz radio channels).
     floor_quantile: order statistic over time used as the per-bin noise floor.
     carrier_min_excess_db: a bin busy all frame is a carrier when its floor exceeds the
       span's receiver noise by this much.
@@ -55,6 +60,7 @@ class RfConfig:
     """
 
     max_bin_hz: float = 50e3
+    min_nfft: int = 32
     floor_quantile: float = 0.05
     floor_smooth_bins: int = 7
     bursts: BurstConfig = field(default_factory=BurstConfig)
@@ -113,6 +119,8 @@ def _confidence(signature: str, group: list[LabelledBurst], config: RfConfig) ->
     confidence = 0.4 + 0.3 * snr_term + 0.3 * evidence
     if signature == UNKNOWN:
         confidence *= 0.5
+    if signature in SHAPE_ONLY_SIGNATURES:
+        confidence = min(confidence, config.weak_max_confidence)
     if snr < config.weak_snr_db and len(group) < 3:
         confidence = min(confidence, config.weak_max_confidence)
     return round(min(max(confidence, 0.0), 1.0), 3)
@@ -193,7 +201,7 @@ def detect_rf(
     x = _as_iq(iq)
     if x.size and not float(np.max(np.abs(x))) <= MAX_ABS_SAMPLE:
         return []  # beyond any ADC's range: powers would overflow; nothing to measure
-    nfft = choose_nfft(sample_rate_hz, max_bin_hz=config.max_bin_hz)
+    nfft = choose_nfft(sample_rate_hz, max_bin_hz=config.max_bin_hz, min_nfft=config.min_nfft)
     if x.shape[0] < 8 * nfft:
         return []
     spec = spectrogram(x, sample_rate_hz, nfft)

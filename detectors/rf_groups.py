@@ -26,6 +26,12 @@ OCUSYNC = "dji_ocusync_video"
 OCUSYNC_FRAME_S = 5e-3  # video frame, 66-77 % active (SIGNALS.md §2)
 OCUSYNC_DUTY = (0.5, 0.9)  # measured duty, with slack for edge resolution
 GSM = "gsm_uplink"
+WIFI_AP = "wifi_ap"
+WIFI_VIDEO_MIN_FRAMES = 5
+WIFI_VIDEO_AIRTIME = 0.2
+WIFI_PROBE_MAX_S = 0.5e-3
+OVEN_BAND_HZ = (2430e6, 2480e6)
+OVEN_ON_S = 12e-3  # a magnetron is on ~10 ms of each 20 ms mains cycle
 GSM_SLOT_S = 576.9e-6  # one TDMA timeslot (SIGNALS.md §2): a handset's bursts start k slots apart
 GSM_SLOT_TOLERANCE_S = 40e-6
 GSM_RESIDUE_DB = 20.0  # a piece this far under the call's bursts is ramp / guard residue
@@ -181,10 +187,39 @@ def group_bursts(
     for g in groups:
         if g.signature == GSM and len(g.members) >= 2:
             g = _gsm_slots(g)
+        if g.signature == WIFI_AP:
+            g = _wifi_by_traffic(g)
         if g.signature == OCUSYNC and not has_ocusync_frame(g.members, period_tolerance):
             whole_members = [b for b in g.members if not b.burst.truncated]
             if not whole_members:
                 continue
-            g = Group(UNKNOWN, "other", whole_members)
+            in_oven_band = all(
+                OVEN_BAND_HZ[0] <= b.freq_hz <= OVEN_BAND_HZ[1] for b in whole_members
+            )
+            short = all(b.burst.duration_s <= OVEN_ON_S for b in whole_members)
+            g = (
+                Group("microwave_oven", "other", whole_members)
+                if in_oven_band and short
+                else Group(UNKNOWN, "other", whole_members)
+            )
         out.append(g)
     return out
+
+
+def _wifi_by_traffic(g: Group) -> Group:
+    """What the airtime of 20 MHz frames on one channel says about who sends them, from
+    PHY shape alone (a MAC header would say more): an access point sends a beacon every
+    102.4 ms and some data, so one or two frames per snapshot; a phone scanning for
+    networks sends a couple of short probes (<= 0.5 ms) within a few ms on each channel;
+    a drone's video link keeps the channel busy (a third of the time and more). The two
+    reclassified labels get capped confidence in `rf` (shape only)."""
+    members = [b for b in g.members if not b.burst.truncated] or g.members
+    durations = [b.burst.duration_s for b in members]
+    start = min(b.burst.t_start_s for b in g.members)
+    end = max(b.burst.t_end_s for b in g.members)
+    span = max(end - start, 1e-9)
+    if len(durations) >= WIFI_VIDEO_MIN_FRAMES and sum(durations) / span >= WIFI_VIDEO_AIRTIME:
+        return Group("wifi_drone", "drone", g.members)
+    if 2 <= len(durations) <= 6 and max(durations) <= WIFI_PROBE_MAX_S and span <= 10e-3:
+        return Group("wifi_probe", "handset", g.members)
+    return g

@@ -40,6 +40,10 @@ WIFI_BANDS: tuple[Range, ...] = ((2400 * MHZ, 2495 * MHZ), (5150 * MHZ, 5895 * M
 FPV_5G8: tuple[Range, ...] = ((5645 * MHZ, 5945 * MHZ),)
 ELRS_900: tuple[Range, ...] = ((863 * MHZ, 870 * MHZ), (915 * MHZ, 928 * MHZ))
 BLE_ADV_HZ: tuple[float, ...] = (2402 * MHZ, 2426 * MHZ, 2480 * MHZ)
+#: PMR bands of staff radios: TETRA (UK Airwave 380-400 MHz) and TETRA / DMR at 410-470 MHz
+PMR_380: tuple[Range, ...] = ((380 * MHZ, 400 * MHZ),)
+PMR_410: tuple[Range, ...] = ((410 * MHZ, 470 * MHZ),)
+OVEN_BAND: tuple[Range, ...] = ((2430 * MHZ, 2480 * MHZ),)
 
 UNKNOWN = "unknown_burst"
 ANY: Range = (0.0, math.inf)
@@ -134,12 +138,13 @@ DEFAULT_RULES: tuple[LabelRule, ...] = (
         duration_s=(50e-6, 5.5e-3),  # 802.11 aPPDUMaxTime 5.484 ms
         raster=WIFI_RASTER,
     ),
+    # continuous FM video outlasts an OcuSync block (3.5 ms of each 5 ms frame)
+    LabelRule("fpv_analog_video", "drone", FPV_5G8, ((10e6, 25e6),), duration_s=(5e-3, 1e3)),
     # a block only; the 5 ms frame structure is checked per emitter (`rf_structure`)
     LabelRule("dji_ocusync_video", "drone", DRONE_BANDS, ((8e6, 22e6),), duration_s=(1.0e-3, 1e3)),
-    LabelRule("fpv_analog_video", "drone", FPV_5G8, ((10e6, 25e6),), duration_s=(5e-3, 1e3)),
     LabelRule(
         "ble_adv",
-        "other",
+        "handset",
         ISM_2G4,
         ((0.5e6, 2.5e6),),
         duration_s=(60e-6, 450e-6),
@@ -148,7 +153,13 @@ DEFAULT_RULES: tuple[LabelRule, ...] = (
     ),
     LabelRule("elrs_2g4", "drone", ISM_2G4, ((450e3, 1.05e6),), duration_s=(0.3e-3, 12e-3)),
     LabelRule("frsky_d16", "drone", ISM_2G4, ((100e3, 400e3),), duration_s=(3e-3, 6e-3)),
-    LabelRule("microwave_oven", "other", ((2430 * MHZ, 2480 * MHZ),), duration_s=(6e-3, 12e-3)),
+    LabelRule("microwave_oven", "other", OVEN_BAND, duration_s=(6e-3, 12e-3)),
+    # staff radios: TETRA one 14.17 ms slot per 56.67 ms frame, DMR a 27.5 ms burst per
+    # 30 ms slot; channels of 25 / 12.5 kHz, measured one or two bins wide
+    LabelRule("tetra", "other", PMR_380 + PMR_410, ((2e3, 80e3),), duration_s=(10e-3, 20e-3)),
+    LabelRule("dmr", "other", PMR_410 + PMR_380, ((2e3, 60e3),), duration_s=(22e-3, 33e-3)),
+    # the part of an oven's sweep a wideband snapshot sees: a short, wide streak
+    LabelRule("microwave_oven", "other", OVEN_BAND, ((3e6, 30e6),), duration_s=(0.3e-3, 1.6e-3)),
 )
 
 #: Signatures whose one emitter hops over channels within a frame: all bursts of the label
