@@ -133,20 +133,23 @@ def _detection(
     full_scale_dbm: float | None,
     config: RfConfig,
 ) -> RfDetection:
+    # the emitter's own bursts, not the narrow pieces of its spectrum it absorbed
+    widest = max(b.burst.bandwidth_hz for b in group)
+    main = [b for b in group if b.burst.bandwidth_hz >= 0.5 * widest]
     rssi = None
     if full_scale_dbm is not None:
-        rssi = full_scale_dbm + median_of([b.burst.mean_power_dbfs for b in group])
+        rssi = full_scale_dbm + median_of([b.burst.mean_power_dbfs for b in main])
     return RfDetection(
         signature=signature,
         kind=kind,
         t_start_s=min(b.burst.t_start_s for b in group),
         t_end_s=max(b.burst.t_end_s for b in group),
-        freq_hz=median_of([b.freq_hz for b in group]),
-        bandwidth_hz=median_of([b.burst.bandwidth_hz for b in group]),
-        snr_db=median_of([b.burst.snr_db for b in group]),
+        freq_hz=median_of([b.freq_hz for b in main]),
+        bandwidth_hz=median_of([b.burst.bandwidth_hz for b in main]),
+        snr_db=median_of([b.burst.snr_db for b in main]),
         rssi_dbm=rssi,
-        confidence=_confidence(signature, group, config),
-        burst_count=len(group),
+        confidence=_confidence(signature, main, config),
+        burst_count=len(main),
     )
 
 

@@ -27,6 +27,8 @@ OCUSYNC_FRAME_S = 5e-3  # video frame, 66-77 % active (SIGNALS.md §2)
 OCUSYNC_DUTY = (0.5, 0.9)  # measured duty, with slack for edge resolution
 GSM = "gsm_uplink"
 WIFI_AP = "wifi_ap"
+#: groups whose band is one hop channel: a piece elsewhere is not theirs
+HOPPING_NO_ENCLOSE = frozenset({"elrs_2g4", "elrs_900", "frsky_d16", "ble_adv"})
 WIFI_VIDEO_MIN_FRAMES = 5
 WIFI_VIDEO_AIRTIME = 0.2
 WIFI_PROBE_MAX_S = 0.5e-3
@@ -155,6 +157,27 @@ def _residue_of(b: LabelledBurst, groups: list[Group]) -> bool:
     return False
 
 
+ENCLOSE_MARGIN_S = 5e-3  # how far outside an emitter's time span a piece of it may lie
+
+
+def _enclosing(b: LabelledBurst, groups: list[Group]) -> Group | None:
+    """A labelled emitter whose occupied band holds this unlabelled piece, around the same
+    time: a piece of its spectrum (an FM video carrier's line structure, an OFDM block cut
+    short, a PUCCH edge of an LTE subframe), not an emitter of its own."""
+    lo, hi = b.freq_hz - 0.5 * b.burst.bandwidth_hz, b.freq_hz + 0.5 * b.burst.bandwidth_hz
+    for g in groups:
+        if g.signature in HOPPING_NO_ENCLOSE or not g.members:
+            continue
+        widest = max(g.members, key=lambda m: m.burst.bandwidth_hz)
+        centre, half = widest.freq_hz, 0.5 * widest.burst.bandwidth_hz
+        start = min(m.burst.t_start_s for m in g.members) - ENCLOSE_MARGIN_S
+        end = max(m.burst.t_end_s for m in g.members) + ENCLOSE_MARGIN_S
+        inside = centre - half <= lo and hi <= centre + half
+        if inside and start <= b.burst.t_start_s and b.burst.t_end_s <= end:
+            return g
+    return None
+
+
 def group_bursts(
     labelled: list[LabelledBurst], hopping: frozenset[str], period_tolerance: float
 ) -> list[Group]:
@@ -175,6 +198,8 @@ def group_bursts(
             ),
             None,
         )
+        if home is None and b.signature == UNKNOWN:
+            home = _enclosing(b, groups[:primary])
         if home is not None:
             home.members.append(b)
         elif _residue_of(b, groups[:primary]):
@@ -203,7 +228,19 @@ def group_bursts(
                 else Group(UNKNOWN, "other", whole_members)
             )
         out.append(g)
-    return out
+    # unlabelled pieces inside a labelled emitter's band (seen after the loose groups form:
+    # a continuous carrier, cut by both snapshot edges, is itself a loose fragment)
+    named = [g for g in out if g.signature != UNKNOWN]
+    kept = []
+    for g in out:
+        if g.signature == UNKNOWN:
+            found = [_enclosing(b, named) for b in g.members]
+            homes = {id(h): h for h in found if h is not None}
+            if len(homes) == 1 and all(h is not None for h in found):
+                next(iter(homes.values())).members.extend(g.members)
+                continue
+        kept.append(g)
+    return kept
 
 
 def _wifi_by_traffic(g: Group) -> Group:
