@@ -128,6 +128,13 @@ DEFAULT_RULES: tuple[LabelRule, ...] = (
         duration_s=(0.9e-3, 12e-3),
         duration_quantum_s=1e-3,
     ),
+    # PUCCH: one PRB-ish (180-400 kHz) for one 0.5 ms slot at a band edge (GSM, first,
+    # keeps its own 577 us bursts in the shared 900 / 1800 MHz bands)
+    LabelRule(
+        "lte_uplink", "handset", LTE_UPLINK, ((150e3, 400e3),), duration_s=(0.42e-3, 0.56e-3)
+    ),
+    # several back-to-back subframes whose allocations change: edges blur, whole ms is lost
+    LabelRule("lte_uplink", "handset", LTE_UPLINK, ((150e3, 20.5e6),), duration_s=(2.5e-3, 1e3)),
     LabelRule("elrs_900", "drone", ELRS_900, ((350e3, 650e3),), duration_s=(3e-3, 32e-3)),
     LabelRule("dji_droneid", "drone", DRONE_BANDS, ((7.5e6, 11e6),), duration_s=(540e-6, 700e-6)),
     LabelRule(

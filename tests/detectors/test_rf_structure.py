@@ -166,5 +166,6 @@ def test_fragment_labels() -> None:
     # a 96 µs piece seen whole is shorter than a GSM burst: a GSM fragment candidate
     short = fragment_labels(898.0e6, 270e3, 96e-6, DEFAULT_RULES, cut=False)
     assert "gsm_uplink" in [c.signature for c in short]
-    # 8 ms: longer than any GSM or LTE burst envelope allows for a whole burst
-    assert fragment_labels(898.0e6, 270e3, 13e-3, DEFAULT_RULES, cut=True) == ()
+    # 13 ms: longer than any GSM burst; only LTE (back-to-back subframes) can run that long
+    long = fragment_labels(898.0e6, 270e3, 13e-3, DEFAULT_RULES, cut=True)
+    assert [c.signature for c in long] == ["lte_uplink"]
