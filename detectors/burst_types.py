@@ -15,6 +15,8 @@ class Burst:
     burst and highest frame, dB re full scale (|x|^2 = 1).
     cut_start / cut_end: the burst touches the first / last spectrogram frame, so it may
     have begun before / lasted beyond the snapshot: its duration is only a lower bound.
+    fill: share of the burst's box cells 6 dB or more over the floor: ~1 for a strong
+    block (OFDM, noise-like), small for a line sweeping across the box (an oven).
     """
 
     t_start_s: float
@@ -27,6 +29,7 @@ class Burst:
     cells: int
     cut_start: bool = False
     cut_end: bool = False
+    fill: float = 1.0
 
     @property
     def truncated(self) -> bool:

@@ -501,6 +501,7 @@ def _measure_once(
         # `_time_extent` only reaches frame 0 / the last frame when the burst is still on there
         cut_start=start_f <= 0.0,
         cut_end=end_f >= n_frames - 1.0,
+        fill=float(np.count_nonzero(box >= 4.0)) / box.size,
     )
 
 

@@ -212,6 +212,8 @@ def group_bursts(
     for g in groups:
         if g.signature == GSM and len(g.members) >= 2:
             g = _gsm_slots(g)
+        if g.signature in (WIFI_AP, OCUSYNC) and _sweeping_line(g):
+            g = Group("microwave_oven", "other", g.members)
         if g.signature == WIFI_AP:
             g = _wifi_by_traffic(g)
         if g.signature == OCUSYNC and not has_ocusync_frame(g.members, period_tolerance):
@@ -241,6 +243,20 @@ def group_bursts(
                 continue
         kept.append(g)
     return kept
+
+
+SWEEP_MAX_FILL = 0.3  # a line crossing its box lights under a third of it
+SWEEP_MIN_SNR_DB = 10.0  # below this a block's cells are not reliably over 6 dB either
+
+
+def _sweeping_line(g: Group) -> bool:
+    """Wide, strong boxes mostly empty inside, in the oven band: a magnetron's CW line
+    sweeping across the band, not an OFDM block (which fills its box)."""
+    strong = [b for b in g.members if b.burst.snr_db >= SWEEP_MIN_SNR_DB]
+    if not strong:
+        return False
+    in_band = all(OVEN_BAND_HZ[0] <= b.freq_hz <= OVEN_BAND_HZ[1] for b in strong)
+    return in_band and all(b.burst.fill <= SWEEP_MAX_FILL for b in strong)
 
 
 def _wifi_by_traffic(g: Group) -> Group:
