@@ -158,6 +158,7 @@ def _residue_of(b: LabelledBurst, groups: list[Group]) -> bool:
 
 
 ENCLOSE_MARGIN_S = 5e-3  # how far outside an emitter's time span a piece of it may lie
+ENCLOSE_MARGIN = 0.25  # ... and outside its measured band, as a fraction of the bandwidth
 
 
 def _enclosing(b: LabelledBurst, groups: list[Group]) -> Group | None:
@@ -169,7 +170,8 @@ def _enclosing(b: LabelledBurst, groups: list[Group]) -> Group | None:
         if g.signature in HOPPING_NO_ENCLOSE or not g.members:
             continue
         widest = max(g.members, key=lambda m: m.burst.bandwidth_hz)
-        centre, half = widest.freq_hz, 0.5 * widest.burst.bandwidth_hz
+        # the measured 99 % band can sit off an FM carrier's sync-tip line at its edge
+        centre, half = widest.freq_hz, (0.5 + ENCLOSE_MARGIN) * widest.burst.bandwidth_hz
         start = min(m.burst.t_start_s for m in g.members) - ENCLOSE_MARGIN_S
         end = max(m.burst.t_end_s for m in g.members) + ENCLOSE_MARGIN_S
         inside = centre - half <= lo and hi <= centre + half
