@@ -39,6 +39,7 @@ GSM_FRAME_S = 4.615e-3
 #: labels a PHY shape cannot prove (Wi-Fi traffic patterns, BLE adverts): reported, but
 #: below stage 2's alert cut until another sensor or modality corroborates them
 SHAPE_ONLY_SIGNATURES = frozenset({"wifi_drone", "wifi_probe", "ble_adv"})
+UNKNOWN_MAX_CONFIDENCE = 0.4
 #: samples are full scale 1.0; a frame with |x| beyond this is not from a receiver
 MAX_ABS_SAMPLE = 1e6  # 8 x 576.9 µs TDMA frame (SIGNALS.md §2)
 
@@ -117,8 +118,8 @@ def _confidence(signature: str, group: list[LabelledBurst], config: RfConfig) ->
     else:
         evidence = min(1.0, (len(group) - 1) / 3.0)
     confidence = 0.4 + 0.3 * snr_term + 0.3 * evidence
-    if signature == UNKNOWN:
-        confidence *= 0.5
+    if signature == UNKNOWN:  # something is there, but nothing says what: stays low
+        confidence = min(0.5 * confidence, UNKNOWN_MAX_CONFIDENCE)
     if signature in SHAPE_ONLY_SIGNATURES:
         confidence = min(confidence, config.weak_max_confidence)
     if snr < config.weak_snr_db and len(group) < 3:
