@@ -14,13 +14,15 @@
    (`overlaid`).
 5. Each region is re-measured on the raw ratio: 99 % power bandwidth from the frequency
    profile, start/end at the half-excess crossings of the time profile, in-band SNR.
-6. A region is kept only if its measured box passes a burst-level energy test at
-   `pfa_burst` and the minimum size, which is what keeps noise-only frames silent.
+6. A region is kept only if its measured box passes a confirming energy test at
+   `pfa_burst` and the minimum size (the scan's frame Pfa is what keeps noise-only
+   frames silent; this drops boxes whose measurement lost the energy that made them hot).
 7. Splatter and re-measured pieces of stronger bursts are dropped (`splatter`).
 
-Cost: steps 1-3 are a few whole-array passes (`cfar.cfar_mask`; labelling runs on the
-rows and columns near hot cells only); steps 4-7 touch each region's neighbourhood only,
-with small-array numpy and plain Python on the short profiles.
+Cost: steps 1-3 are a few whole-array passes (`cfar.cfar_mask`, the block means of the
+pyramid; labelling runs on the rows and columns near hot cells only); steps 4-7 touch
+each region's neighbourhood only, with small-array numpy and plain Python on the short
+profiles. Weak wide bursts found by coarse boxes cost a few region re-measurements each.
 """
 
 from __future__ import annotations
