@@ -159,6 +159,10 @@ def _residue_of(b: LabelledBurst, groups: list[Group]) -> bool:
 
 ENCLOSE_MARGIN_S = 5e-3  # how far outside an emitter's time span a piece of it may lie
 ENCLOSE_MARGIN = 0.25  # ... and outside its measured band, as a fraction of the bandwidth
+#: an FM video carrier's measured band moves with the picture (its 99 % band over one
+#: snapshot can cover two thirds of the deviation): pieces up to half a band beyond join it
+ENCLOSE_MARGIN_FM = 0.5
+FPV = "fpv_analog_video"
 
 
 def _enclosing(b: LabelledBurst, groups: list[Group]) -> Group | None:
@@ -171,7 +175,8 @@ def _enclosing(b: LabelledBurst, groups: list[Group]) -> Group | None:
             continue
         widest = max(g.members, key=lambda m: m.burst.bandwidth_hz)
         # the measured 99 % band can sit off an FM carrier's sync-tip line at its edge
-        centre, half = widest.freq_hz, (0.5 + ENCLOSE_MARGIN) * widest.burst.bandwidth_hz
+        margin = ENCLOSE_MARGIN_FM if g.signature == FPV else ENCLOSE_MARGIN
+        centre, half = widest.freq_hz, (0.5 + margin) * widest.burst.bandwidth_hz
         start = min(m.burst.t_start_s for m in g.members) - ENCLOSE_MARGIN_S
         end = max(m.burst.t_end_s for m in g.members) + ENCLOSE_MARGIN_S
         inside = centre - half <= lo and hi <= centre + half
@@ -244,7 +249,40 @@ def group_bursts(
                 next(iter(homes.values())).members.extend(g.members)
                 continue
         kept.append(g)
-    return kept
+    return _fm_video_pieces(kept)
+
+
+FPV_BAND_HZ = (5645e6, 5945e6)
+FM_MIN_SPAN_HZ = 5e6
+CONTINUOUS_MIN_S = 5e-3
+
+
+def _continuous(b: LabelledBurst) -> bool:
+    """On for the whole snapshot: cut by both edges, or a carrier (`carriers` reports
+    those from the first frame over the whole snapshot)."""
+    whole = b.burst.cut_start and b.burst.cut_end
+    return whole or (b.burst.t_start_s <= 1e-9 and b.burst.duration_s >= CONTINUOUS_MIN_S)
+
+
+def _fm_video_pieces(groups: list[Group]) -> list[Group]:
+    """Unlabelled pieces in the 5.8 GHz video band that hold at least one continuous
+    carrier (on for the whole snapshot) and together span 5 MHz or more: an analog FM
+    video carrier seen below the level where its whole band shows (its sync-tip and
+    colour lines stand out first). Nothing else in that band is on all the time and wide."""
+    pieces = [
+        g for g in groups
+        if g.signature == UNKNOWN
+        and all(FPV_BAND_HZ[0] <= b.freq_hz <= FPV_BAND_HZ[1] for b in g.members)
+    ]  # fmt: skip
+    members = [b for g in pieces for b in g.members]
+    if not any(_continuous(b) for b in members):
+        return groups
+    lo = min(b.freq_hz - 0.5 * b.burst.bandwidth_hz for b in members)
+    hi = max(b.freq_hz + 0.5 * b.burst.bandwidth_hz for b in members)
+    if hi - lo < FM_MIN_SPAN_HZ:
+        return groups
+    rest = [g for g in groups if all(g is not p for p in pieces)]
+    return [*rest, Group(FPV, "drone", members)]
 
 
 SWEEP_MAX_FILL = 0.3  # a line crossing its box lights under a third of it
