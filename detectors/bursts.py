@@ -211,11 +211,7 @@ def occupied_band(
         return None
     flags = _bridged(significant.tolist(), 1)
     excess = excess_power.tolist()
-    lo = hi = max((i for i, flag in enumerate(flags) if flag), key=excess.__getitem__)
-    while lo > 0 and flags[lo - 1]:
-        lo -= 1
-    while hi < len(flags) - 1 and flags[hi + 1]:
-        hi += 1
+    lo, hi = _run_around(flags, max((i for i, f in enumerate(flags) if f), key=excess.__getitem__))
     run = np.maximum(excess_power[lo : hi + 1], 0.0)
     total = float(run.sum())
     if total <= 0.0:
@@ -280,6 +276,16 @@ def _mean3(values: list[float]) -> list[float]:
     return out
 
 
+def _run_around(flags: list[bool], index: int) -> tuple[int, int]:
+    """[lo, hi], inclusive, of the run of True in `flags` holding `index`."""
+    lo = hi = index
+    while lo > 0 and flags[lo - 1]:
+        lo -= 1
+    while hi < len(flags) - 1 and flags[hi + 1]:
+        hi += 1
+    return lo, hi
+
+
 def _bridged(flags: list[bool], reach: int) -> list[bool]:
     """flags | binary_closing(flags, 2 reach + 1 ones): gaps of up to 2 reach cells between
     True cells are filled, except their cells within `reach` of either end (the closing
@@ -310,12 +316,9 @@ def _time_extent(profile: list[float], core: tuple[int, int], sigma: float) -> t
     half = 0.5 * level
     above = _bridged([v >= half for v in smooth], 2)
     core_values = smooth[c0:c1]
-    lo = hi = c0 + core_values.index(max(core_values))  # the first maximum, as np.argmax
-    while lo > 0 and above[lo - 1]:
-        lo -= 1
+    # around the first maximum, as np.argmax
+    lo, hi = _run_around(above, c0 + core_values.index(max(core_values)))
     last = len(smooth) - 1
-    while hi < last and above[hi + 1]:
-        hi += 1
     # fractional crossing between lo-1 (below) and lo (above), and hi and hi+1
     if lo > 0:
         a, b = smooth[lo - 1], smooth[lo]
@@ -392,12 +395,7 @@ def _narrow_in_time(
     peak = int(np.argmax(profile))
     if profile[peak] <= 0.0:
         return None
-    flags = profile >= 0.5 * profile[peak]
-    lo = hi = peak
-    while lo > 0 and flags[lo - 1]:
-        lo -= 1
-    while hi < n - 1 and flags[hi + 1]:
-        hi += 1
+    lo, hi = _run_around((profile >= 0.5 * profile[peak]).tolist(), peak)
     if hi - lo + 1 >= 0.8 * n:
         return None
     return slice(ts.start + lo, ts.start + hi + 1), fs
