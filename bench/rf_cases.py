@@ -33,7 +33,7 @@ from simulator.propagation import (
     thermal_noise_dbm,
 )
 from simulator.rf_drones import DjiDroneId, DjiOcuSyncVideo
-from simulator.rf_emitters import Burst, ElrsLink, GsmHandset, WifiAccessPoint
+from simulator.rf_emitters import Burst, ElrsLink, EmitterView, GsmHandset, WifiAccessPoint
 from simulator.rf_handsets import LtePrach, LteUplink
 from simulator.rf_handsets_wlan import BleAdvertiser, WifiProbe
 from simulator.rf_hobby_drones import FpvAnalogVideo, FrskyD16, WifiDrone
@@ -88,24 +88,12 @@ class Trial:
         return 10.0 * math.log10(max(amplitude**2 * truth.power / in_band_noise, 1e-30))
 
 
-class OnlyBursts:
+class OnlyBursts(EmitterView):
     """An `RfEmitter` that emits only the given bursts of another emitter."""
 
     def __init__(self, inner: Any, bursts: list[Burst]) -> None:
         self.inner = inner
         self.chosen = bursts
-
-    @property
-    def emitter_id(self) -> str:
-        return str(self.inner.emitter_id)
-
-    @property
-    def kind(self) -> str:
-        return str(self.inner.kind)
-
-    @property
-    def signature(self) -> str:
-        return str(self.inner.signature)
 
     def bursts(self, t_from_s: float, t_to_s: float, loop_index: int) -> Iterator[Burst]:
         for b in self.chosen:

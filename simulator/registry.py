@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from simulator.acoustic_emitters import FREE_FIELD, Medium, RotorSource
 from simulator.link_budget import BudgetSource
 from simulator.propagation import DB_FLOOR, SPEED_OF_SOUND_M_S, distance_m
-from simulator.rf_emitters import Burst, ElrsLink, GsmHandset, WifiAccessPoint
+from simulator.rf_emitters import Burst, ElrsLink, EmitterView, GsmHandset, WifiAccessPoint
 from simulator.trajectory import Track, Vec3
 
 Modality = Literal["rf", "acoustic"]
@@ -269,23 +269,11 @@ def _on(intervals: Intervals, t_s: float) -> bool:
 
 
 @dataclass
-class GatedRfEmitter:
+class GatedRfEmitter(EmitterView):
     """An RF emitter keyed only while its schedule is on (bursts starting off it are dropped)."""
 
     inner: Any
     intervals: Intervals
-
-    @property
-    def emitter_id(self) -> str:
-        return str(self.inner.emitter_id)
-
-    @property
-    def kind(self) -> str:
-        return str(self.inner.kind)
-
-    @property
-    def signature(self) -> str:
-        return str(self.inner.signature)
 
     def bursts(self, t_from_s: float, t_to_s: float, loop_index: int) -> Iterator[Burst]:
         for b in self.inner.bursts(t_from_s, t_to_s, loop_index):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,6 +95,25 @@ def _lazy(make: Callable[..., Waveform], *args: int) -> Waveform:
 def _salt(name: str) -> int:
     """A stable 32-bit number per emitter id (hash() is salted per process)."""
     return int.from_bytes(name.encode()[:16].ljust(16, b"\0"), "little") % (2**31 - 1)
+
+
+class EmitterView:
+    """Base of emitters that show another one (`inner`) differently (gated by a schedule,
+    reduced to chosen bursts): identity reads through, subclasses define `bursts`."""
+
+    inner: Any
+
+    @property
+    def emitter_id(self) -> str:
+        return str(self.inner.emitter_id)
+
+    @property
+    def kind(self) -> str:
+        return str(self.inner.kind)
+
+    @property
+    def signature(self) -> str:
+        return str(self.inner.signature)
 
 
 # ---------------------------------------------------------------- LoRa (ExpressLRS)
