@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from acoustic_quality import as_detection, baseline_detector, git  # noqa: E402
+from acoustic_quality import as_detection, baseline_detector, commit_label  # noqa: E402
 
 from sensor_hub.codec import Frame, decode_frame, encode_samples  # noqa: E402
 from sensor_hub.fusion import Fusion  # noqa: E402
@@ -192,11 +192,10 @@ def main() -> int:
     if args.quick:
         args.hours, args.pass_s, labels = 1.0, 120.0, QUICK_SOURCES
     base_fn, base_label = baseline_detector(args.baseline)
-    dirty = " (+ uncommitted changes)" if git("status", "--porcelain", "detectors") else ""
     s = FusionSettings()
     print(f"$ python {' '.join(sys.argv)}")
     print(f"acoustic_false_alarms: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit "
-          f"{git('rev-parse', '--short', 'HEAD')}{dirty}; baseline detector: {base_label}; "
+          f"{commit_label()}; baseline detector: {base_label}; "
           f"{args.hours:g} station-hours from {len(labels)} sources x {args.pass_s:g} s runs; "
           f"stage 2: {s.acoustic_min_frames} frames >= {s.min_confidence} in "
           f"{s.acoustic_window_s:g} s")  # fmt: skip

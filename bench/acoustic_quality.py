@@ -60,6 +60,12 @@ def git(*args: str) -> str:
     return out.stdout.strip()
 
 
+def commit_label() -> str:
+    """The commit measured, marked when detectors/ has uncommitted changes."""
+    dirty = " (+ uncommitted changes)" if git("status", "--porcelain", "detectors") else ""
+    return git("rev-parse", "--short", "HEAD") + dirty
+
+
 def baseline_module(rev: str) -> ModuleType | None:
     """`detectors/acoustic.py` (with its `acoustic_features.py`) as of git revision `rev`,
     imported under private names; None when the revision does not have them."""
@@ -156,10 +162,9 @@ def main() -> int:
     args = ap.parse_args()
     os.sched_setaffinity(0, {args.cpu})
     base_fn, base_label = baseline_detector(args.baseline)
-    dirty = " (+ uncommitted changes)" if git("status", "--porcelain", "detectors") else ""
     print(f"$ python {' '.join(sys.argv)}")
     print(f"acoustic_quality: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit "
-          f"{git('rev-parse', '--short', 'HEAD')}{dirty}; baseline detector: {base_label}; "
+          f"{commit_label()}; baseline detector: {base_label}; "
           f"data {args.data}")  # fmt: skip
     with open(args.data / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))

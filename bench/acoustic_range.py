@@ -34,7 +34,7 @@ from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from acoustic_quality import baseline_detector, git  # noqa: E402  (bench/ is on sys.path)
+from acoustic_quality import baseline_detector, commit_label  # noqa: E402  (bench/ is on sys.path)
 
 from sensor_hub.codec import decode_frame  # noqa: E402
 from sensor_hub.pipeline import detect_frame  # noqa: E402
@@ -162,10 +162,9 @@ def main() -> int:
     if args.quick:
         args.seeds, args.duration = 1, 15.0
     base_fn, base_label = baseline_detector(args.baseline)
-    dirty = " (+ uncommitted changes)" if git("status", "--porcelain", "detectors") else ""
     print(f"$ python {' '.join(sys.argv)}")
     print(f"acoustic_range: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit "
-          f"{git('rev-parse', '--short', 'HEAD')}{dirty}; baseline detector: {base_label}; "
+          f"{commit_label()}; baseline detector: {base_label}; "
           f"{args.seeds} seeds x {args.duration:g} s per distance, Phantom-class L_WA 82 dB "
           f"at {ALTITUDE_M:g} m altitude, alert cut {FusionSettings().min_confidence}")  # fmt: skip
     t0 = time.perf_counter()

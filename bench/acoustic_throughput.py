@@ -30,7 +30,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.fft  # noqa: E402
-from acoustic_quality import baseline_detector, git  # noqa: E402
+from acoustic_quality import baseline_detector, commit_label  # noqa: E402
 from acoustic_range import SCENARIO, sensor_yaml, waypoints  # noqa: E402
 
 from detectors.acoustic import detect_rotor  # noqa: E402
@@ -86,10 +86,9 @@ def main() -> int:
     if args.quick:
         args.frames, args.repeats = 12, 3
     base_fn, base_label = baseline_detector(args.baseline)
-    dirty = " (+ uncommitted changes)" if git("status", "--porcelain", "detectors") else ""
     print(f"$ python {' '.join(sys.argv)}")
     print(f"acoustic_throughput: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit "
-          f"{git('rev-parse', '--short', 'HEAD')}{dirty}; baseline detector: {base_label}; "
+          f"{commit_label()}; baseline detector: {base_label}; "
           f"{args.frames} frames per set, best of {args.repeats}, on cpu {args.cpu}")  # fmt: skip
     t0 = time.perf_counter()
     drone, quiet = frames(args.frames)
