@@ -211,13 +211,24 @@ def samples_to_payload(samples: NDArray[Any], header: FrameHeader) -> bytes:
 
     Integer datatypes are scaled from full scale 1.0 and clipped, as an ADC would.
     """
+    return samples_to_wire(samples, header).tobytes()
+
+
+def samples_to_wire(
+    samples: NDArray[Any], header: FrameHeader, *, overwrite: bool = False
+) -> NDArray[Any]:
+    """`samples_to_payload` as a flat array of the wire dtype (its bytes are the payload).
+
+    `overwrite` lets a float32/complex64 input serve as the scratch buffer (it is then
+    left scaled and rounded).
+    """
     dt = header.datatype
     arr = np.asarray(samples)
     if header.kind == "psd":
         values = arr.astype(np.float32).reshape(header.num_samples, header.num_channels)
         if dt == "ri16_le":
             values = np.clip(np.round(values * _PSD_I16_SCALE), -32768, 32767)
-        return values.astype(_WIRE_DTYPE[dt]).tobytes()
+        return values.astype(_WIRE_DTYPE[dt]).reshape(-1)
     if arr.ndim == 1:
         arr = arr[np.newaxis, :]
     if arr.shape != (header.num_channels, header.num_samples):
@@ -226,16 +237,19 @@ def samples_to_payload(samples: NDArray[Any], header: FrameHeader) -> bytes:
             f"(num_channels, num_samples)=({header.num_channels}, {header.num_samples})"
         )
     # (n, ch) C order interleaves channels per sample; complex64 is (re, im) float32 pairs
-    inter = np.ascontiguousarray(arr.T, dtype=np.complex64 if header.kind == "iq" else np.float32)
+    want = np.complex64 if header.kind == "iq" else np.float32
+    inter = np.ascontiguousarray(arr.T, dtype=want)
     flat = inter.reshape(-1).view(np.float32)
     if dt not in _INT_SCALE:
-        return flat.astype(_WIRE_DTYPE[dt]).tobytes()
+        return flat.astype(_WIRE_DTYPE[dt])
     # one float32 scratch buffer, ops in place: round half to even, clip, one cast
     info = np.iinfo(_WIRE_DTYPE[dt])
-    scaled = np.multiply(flat, np.float32(_INT_SCALE[dt]))
+    own = overwrite or not np.may_share_memory(inter, arr)  # a converted copy is ours
+    scaled = flat if own else np.empty_like(flat)
+    np.multiply(flat, np.float32(_INT_SCALE[dt]), out=scaled)
     np.rint(scaled, out=scaled)
     np.clip(scaled, info.min, info.max, out=scaled)
-    return scaled.astype(_WIRE_DTYPE[dt]).tobytes()
+    return scaled.astype(_WIRE_DTYPE[dt])
 
 
 def encode_header(header: FrameHeader) -> bytes:

@@ -15,10 +15,11 @@ concrete).
 Harmonic series are rendered through a per-frame wavetable of one fundamental period
 (linear lookup into 8192 points, spurs < −75 dB), so the cost does not grow with the
 number of harmonics. Broadband noise is a deterministic function of emission time:
-blocks of Gaussian noise at 4× the output rate, shaped in frequency, overlap-added with a
-power-complementary window and keyed by (seed, loop, block), then read at the retarded
-time by linear interpolation; the same noise therefore reaches every microphone (and
-every sensor) with its own delay, and frames join without seams.
+blocks of Gaussian noise at 2× the output rate, shaped in frequency (with the linear
+interpolator's sinc² response divided out), overlap-added with a power-complementary window
+and keyed by (seed, loop, block), then read at the retarded time by linear interpolation;
+the same noise therefore reaches every microphone (and every sensor) with its own delay,
+and frames join without seams. Noise bands that share an envelope are rendered as one.
 
 A rotor source is a comb of blade-pass harmonics per rotor plus broadband noise. Its
 rotor speed follows the hover rule n = √(m·g / (N·C_T·ρ·D⁴)) rev/s (BPF = B·n), scaled
@@ -64,10 +65,11 @@ _CONTROL_RATE_HZ = 1000.0
 _PRE_ROLL_S = 3.0  # the track starts before t = 0: sound heard at t = 0 left earlier
 SILENT_DB = -200.0  # an envelope at this level is off
 _TABLE_SIZE = 8192
-_NOISE_OVERSAMPLE = 4
+_NOISE_OVERSAMPLE = 2
 _NOISE_BLOCK = 16384  # emission samples per noise block (hop: half of it)
 _NOISE_BAND_EDGE = 0.45  # noise is band-limited to 0.45·fs of the output rate
 _RETARD_STEP_S = 1e-3  # retarded time is solved on this grid and interpolated
+_MIRROR = np.array([1.0, 1.0, -1.0])  # image in the ground plane z = 0
 
 
 def hover_bpf_hz(
@@ -185,6 +187,11 @@ class HarmonicSeries:
     nominal_f0_hz: float  # absorption is evaluated at k·nominal_f0_hz
     gain_db: FloatArray | None = None  # (n_ctrl,) envelope
 
+    @cached_property
+    def linear_gain(self) -> FloatArray:
+        """The envelope as an amplitude factor on the control grid (1 without one)."""
+        return np.ones(1) if self.gain_db is None else _linear_gain(self.gain_db)
+
 
 @dataclass(frozen=True)
 class NoiseBand:
@@ -207,6 +214,48 @@ class Emission:
     def tone_rates_hz(self) -> tuple[FloatArray, ...]:
         """f0(τ) = dφ/dτ of each tone on the control grid (computed once per emission)."""
         return tuple(np.gradient(s.cycles, self.t_s) for s in self.tones)
+
+    @cached_property
+    def noise_groups(self) -> tuple[tuple[NoiseBand, FloatArray | None], ...]:
+        """The noise bands merged by envelope: (band of summed PSD, linear amplitude gain on
+        the control grid or None), one noise stream to render per distinct envelope."""
+        groups: list[tuple[FloatArray | None, list[PsdFunction]]] = []
+        for band in self.noises:
+            for gain_db, psds in groups:
+                if gain_db is band.gain_db or (
+                    gain_db is not None
+                    and band.gain_db is not None
+                    and np.array_equal(gain_db, band.gain_db)
+                ):
+                    psds.append(band.psd_pa2_hz)
+                    break
+            else:
+                groups.append((band.gain_db, [band.psd_pa2_hz]))
+        return tuple(
+            (NoiseBand(psds[0] if len(psds) == 1 else _SummedPsd(tuple(psds)), g), _linear(g))
+            for g, psds in groups
+        )
+
+    @cached_property
+    def linear_gain(self) -> FloatArray | None:
+        """The common envelope as an amplitude factor on the control grid."""
+        return _linear(self.gain_db)
+
+
+@dataclass(frozen=True)
+class _SummedPsd:
+    parts: tuple[PsdFunction, ...]
+
+    def __call__(self, f: FloatArray) -> FloatArray:
+        return np.asarray(sum(p(f) for p in self.parts), dtype=np.float64)
+
+
+def _linear(gain_db: FloatArray | None) -> FloatArray | None:
+    return None if gain_db is None else _linear_gain(gain_db)
+
+
+def _linear_gain(gain_db: FloatArray) -> FloatArray:
+    return np.asarray(10.0 ** (gain_db / 20.0), dtype=np.float64)
 
 
 def harmonic_amplitudes(
@@ -258,17 +307,23 @@ def retarded_times(
 ) -> tuple[FloatArray, FloatArray]:
     """Emission time τ with t = τ + r(τ)/c and the path length r(τ), each (m, n).
 
-    Solved by fixed-point iteration (contraction v/c) on a 1 ms grid, then interpolated;
-    `mirror` uses the image of the track in the ground plane z = 0.
+    Solved by fixed-point iteration (contraction v/c) on a 1 ms grid, then interpolated
+    (exact and direct for a fixed source); `mirror` uses the image of the track in the
+    ground plane z = 0 (the same distances as the microphones' images: r may be a view).
     """
+    mics = np.asarray(mics_m, dtype=np.float64) * (_MIRROR if mirror else 1.0)
+    if track.is_fixed:  # r is constant: τ = t − r/c exactly
+        r0 = distance_m(track.at(t0_s), mics)
+        t = t0_s + np.arange(n, dtype=np.float64) / sample_rate_hz
+        tau_n = t[None, :] - (r0 / speed_of_sound_m_s)[:, None]
+        return tau_n, np.broadcast_to(r0[:, None], tau_n.shape)
     step = max(1, round(_RETARD_STEP_S * sample_rate_hz))
     idx = np.arange(0, n + step, step, dtype=np.float64)
     tc = t0_s + idx / sample_rate_hz
-    mics = np.asarray(mics_m, dtype=np.float64)[:, None, :]  # (m, 1, 3)
-    sign = np.array([1.0, 1.0, -1.0 if mirror else 1.0])
+    mics3 = mics[:, None, :]  # (m, 1, 3)
 
     def dist(tau: FloatArray) -> FloatArray:
-        return distance_m(track.at(tau) * sign, mics)
+        return distance_m(track.at(tau), mics3)
 
     tau = np.broadcast_to(tc, (len(mics), len(tc))).copy()
     r = dist(tau)
@@ -304,7 +359,8 @@ class _NoiseBank:
             f = np.asarray(np.fft.rfftfreq(_NOISE_BLOCK, 1.0 / fs_e), dtype=np.float64)
             psd = np.where(f < _NOISE_BAND_EDGE * fs_hz, band.psd_pa2_hz(f), 0.0)
             psd[0] = 0.0
-            filt = np.sqrt(psd * fs_e * _NOISE_BLOCK / 4.0)
+            # reading by linear interpolation filters the stream by sinc²(f/fs_e)
+            filt = np.sqrt(psd * fs_e * _NOISE_BLOCK / 4.0) / np.sinc(f / fs_e) ** 2
             self._filters[key] = filt
         return filt
 
@@ -348,12 +404,6 @@ class _NoiseBank:
         frac = x - i
         lo = buf[i]
         return np.asarray(lo + frac * (buf[i + 1] - lo), dtype=np.float64)
-
-
-def _envelope(gain_db: FloatArray | None, t_ctrl: FloatArray, tau: FloatArray) -> FloatArray:
-    if gain_db is None:
-        return np.ones_like(tau)
-    return np.asarray(10.0 ** (np.interp(tau, t_ctrl, gain_db) / 20.0), dtype=np.float64)
 
 
 def _env_power(g: FloatArray | None, t_ctrl: FloatArray, tau: float) -> float:
@@ -438,27 +488,28 @@ class EmittingSource:
     ) -> FloatArray:
         """Like `pressure_pa`, optionally without the tonal or the broadband part."""
         mics = np.atleast_2d(np.asarray(mics_m, dtype=np.float64))
+        m = len(mics)
         em = self.emission(loop_index)
-        out = np.zeros((len(mics), n), dtype=np.float64)
-        paths = [(False, 1.0)]
-        if medium.ground_reflection > 0.0:
-            paths.append((True, medium.ground_reflection))
-        for mirror, coeff in paths:
-            tau, r = retarded_times(self.track, mics, t0_s, sample_rate_hz, n,
-                                    speed_of_sound_m_s=medium.speed_of_sound_m_s,
-                                    mirror=mirror)  # fmt: skip
-            acc = np.zeros_like(out)
-            if tones:
-                acc += self._render_tones(em, tau, r, sample_rate_hz, medium)
-            if noises and em.noises:
-                bb = np.zeros_like(out)
-                for j, band in enumerate(em.noises):
-                    x = self._bank.sample(j, band, loop_index, sample_rate_hz, tau)
-                    bb += x * _envelope(band.gain_db, em.t_s, tau)
-                acc += absorb_rows(bb, sample_rate_hz, np.mean(r, axis=1), medium.condition)
-            gain = _envelope(em.gain_db, em.t_s, tau) * (coeff / np.maximum(r, 1.0))
-            out += acc * gain
-        return out
+        # the ground reflection: the same source heard at the microphones' images in z = 0
+        reflect = medium.ground_reflection > 0.0
+        rows = np.vstack([mics, mics * _MIRROR]) if reflect else mics
+        tau, r = retarded_times(self.track, rows, t0_s, sample_rate_hz, n,
+                                speed_of_sound_m_s=medium.speed_of_sound_m_s)  # fmt: skip
+        acc = np.zeros((len(rows), n), dtype=np.float64)
+        if tones:
+            acc += self._render_tones(em, tau, r, sample_rate_hz, medium)
+        if noises and em.noises:
+            bb = np.zeros_like(acc)
+            for j, (band, lin) in enumerate(em.noise_groups):
+                x = self._bank.sample(j, band, loop_index, sample_rate_hz, tau)
+                bb += x if lin is None else x * np.interp(tau, em.t_s, lin)
+            acc += absorb_rows(bb, sample_rate_hz, np.mean(r, axis=1), medium.condition)
+        acc /= np.maximum(r, 1.0)
+        if em.linear_gain is not None:
+            acc *= np.interp(tau, em.t_s, em.linear_gain)
+        if not reflect:
+            return acc
+        return np.asarray(acc[:m] + medium.ground_reflection * acc[m:], dtype=np.float64)
 
     def _render_tones(
         self, em: Emission, tau: FloatArray, r: FloatArray, sample_rate_hz: float, medium: Medium
@@ -482,7 +533,10 @@ class EmittingSource:
             amps = np.where(keep, s.amplitudes_pa * absorb, 0.0)
             table = _harmonic_table(amps, s.phases_rad)
             cyc = np.interp(tau, em.t_s, s.cycles)
-            out += _table_lookup(table, cyc) * _envelope(s.gain_db, em.t_s, tau)
+            line = _table_lookup(table, cyc)
+            if s.gain_db is not None:
+                line *= np.interp(tau, em.t_s, s.linear_gain)
+            out += line
         return out
 
     def line_spectrum(

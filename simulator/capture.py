@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import re
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,7 +53,6 @@ DEFAULT_SITE = "replay"
 DEFAULT_MAX_FRAME_S = 0.05  # foreign SigMF segments are cut into frames of at most this
 DEFAULT_FULL_SCALE_DB_SPL = 120.0
 IQ_WIRE_DATATYPES = frozenset({"ci8", "ci16_le", "cf32_le"})
-_PREFIX = struct.Struct("<4sI")
 _ID_BAD = re.compile(r"[^A-Za-z0-9_-]")
 
 #: progress(frames_done, frames_total)
@@ -157,11 +155,6 @@ def _write_json(path: Path, doc: Any) -> Path:
     return path
 
 
-def _payload(frame: bytes) -> bytes:
-    _magic, header_len = _PREFIX.unpack_from(frame)
-    return frame[_PREFIX.size + header_len :]
-
-
 def iso_utc(t_ns: int) -> str:
     """RFC 3339 UTC with nanoseconds, e.g. 2024-01-01T00:00:00.200000000Z (no float maths)."""
     secs, ns = divmod(t_ns, 10**9)
@@ -244,12 +237,10 @@ def _write_rf(
     plotted: set[str] = set()
     with data_path.open("wb") as f:
         for k in range(n_frames):
-            payload = _payload(
-                scenario.frame_bytes(sid, k, start_time_ns=start_time_ns, boot_id=boot_id)
-            )
-            f.write(payload)
+            payload = scenario.frame_payload(sid, k)
+            f.write(payload.data)
             if digest is not None:
-                digest.update(payload)
+                digest.update(payload.data)
             t_s = c.frame_start_s(k)
             start = k * c.num_samples
             captures.append(
@@ -267,7 +258,7 @@ def _write_rf(
             if plot_dir is not None and new:
                 from simulator.plots import iq_spectrogram_png
 
-                iq = _iq_from_payload(payload, c.datatype)
+                iq = _iq_from_payload(payload.tobytes(), c.datatype)
                 for label in sorted(new):
                     iq_spectrogram_png(plot_dir / f"{sid}_{label}.png", iq, c.sample_rate_hz)
                 plotted |= new
@@ -351,10 +342,7 @@ def _write_audio(
     blocks: list[NDArray[Any]] = []
     n_channels = 1
     for k in range(n_frames):
-        payload = _payload(
-            scenario.frame_bytes(sid, k, start_time_ns=start_time_ns, boot_id=boot_id)
-        )
-        block = np.frombuffer(payload, dtype=wire)
+        block = scenario.frame_payload(sid, k).astype(wire, copy=False)
         n_channels = block.size // c.num_samples
         blocks.append(block.reshape(c.num_samples, n_channels))  # wire order: interleaved
         tick()

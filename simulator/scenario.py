@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from sensor_hub.codec import encode_samples
-from sensor_hub.schemas import SensorStatusMessage
+from sensor_hub.codec import encode_frame, samples_to_wire
+from sensor_hub.schemas import FrameHeader, SensorStatusMessage
 from sensor_hub.topics import frames_topic, status_topic
 from simulator.acoustic_emitters import AcousticSource, EmittingSource, RotorSource
 from simulator.collectors import AudioCollector, Collector, RfCollector, RfEmitter, SensorSpec
@@ -149,15 +150,30 @@ class Scenario:
         self, sensor_id: str, k: int, *, start_time_ns: int, loop_index: int = 0,
         boot_id: str | None = None,
     ) -> bytes:  # fmt: skip
+        header = self.frame_header(sensor_id, k, start_time_ns=start_time_ns,
+                                   loop_index=loop_index, boot_id=boot_id)  # fmt: skip
+        payload = samples_to_wire(self.render(sensor_id, k, loop_index=loop_index), header,
+                                  overwrite=True)  # fmt: skip
+        return encode_frame(header, payload.tobytes())
+
+    def frame_header(
+        self, sensor_id: str, k: int, *, start_time_ns: int, loop_index: int = 0,
+        boot_id: str | None = None,
+    ) -> FrameHeader:  # fmt: skip
         c = self.collector(sensor_id)
         seq = loop_index * c.frames_per_pass(self.duration_s) + k
         boot = self.default_boot_id if boot_id is None else boot_id
         t0_ns = start_time_ns + round(c.frame_start_s(k) * 1e9)
         if isinstance(c, RfCollector):  # k within the pass: a sweep's centre on every loop
-            header = c.header(site=self.site, seq=seq, boot_id=boot, t0_ns=t0_ns, frame_index=k)
-        else:
-            header = c.header(site=self.site, seq=seq, boot_id=boot, t0_ns=t0_ns)
-        return encode_samples(header, self.render(sensor_id, k, loop_index=loop_index))
+            return c.header(site=self.site, seq=seq, boot_id=boot, t0_ns=t0_ns, frame_index=k)
+        return c.header(site=self.site, seq=seq, boot_id=boot, t0_ns=t0_ns)
+
+    def frame_payload(self, sensor_id: str, k: int, *, loop_index: int = 0) -> NDArray[Any]:
+        """The payload of frame k as a flat array of the wire dtype: `frame_bytes` without
+        the header (`record` writes it to disk as it is)."""
+        header = self.frame_header(sensor_id, k, start_time_ns=0, loop_index=loop_index)
+        return samples_to_wire(self.render(sensor_id, k, loop_index=loop_index), header,
+                               overwrite=True)  # fmt: skip
 
     def messages(
         self, start_time_ns: int, *, loop_index: int = 0, boot_id: str | None = None

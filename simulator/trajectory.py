@@ -34,6 +34,11 @@ class Track:
         self._t = np.array(times, dtype=np.float64)
         self._xyz = np.array([[w.x_m, w.y_m, w.z_m] for w in waypoints], dtype=np.float64)
 
+    @property
+    def is_fixed(self) -> bool:
+        """True when the position never changes."""
+        return bool(np.all(self._xyz == self._xyz[0]))
+
     @classmethod
     def fixed(cls, position_m: Vec3) -> Track:
         return cls([Waypoint(0.0, *position_m)])
