@@ -32,6 +32,7 @@ Pressures are in pascal; PSDs are one-sided in Pa²/Hz; positions are site metre
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -307,16 +308,32 @@ def retarded_times(
 ) -> tuple[FloatArray, FloatArray]:
     """Emission time τ with t = τ + r(τ)/c and the path length r(τ), each (m, n).
 
-    Solved by fixed-point iteration (contraction v/c) on a 1 ms grid, then interpolated
-    (exact and direct for a fixed source); `mirror` uses the image of the track in the
-    ground plane z = 0 (the same distances as the microphones' images: r may be a view).
+    Exact and direct where the source is fixed or moves uniformly over the frame's
+    emission times (a quadratic per sample); otherwise (a waypoint inside) solved by
+    fixed-point iteration (contraction v/c) on a 1 ms grid, then interpolated. `mirror`
+    uses the image of the track in the ground plane z = 0 (the same distances as the
+    microphones' images). r may be a read-only view.
     """
     mics = np.asarray(mics_m, dtype=np.float64) * (_MIRROR if mirror else 1.0)
+    c = speed_of_sound_m_s
+    t = np.arange(n, dtype=np.float64) / sample_rate_hz  # reception time − t0_s
     if track.is_fixed:  # r is constant: τ = t − r/c exactly
         r0 = distance_m(track.at(t0_s), mics)
-        t = t0_s + np.arange(n, dtype=np.float64) / sample_rate_hz
-        tau_n = t[None, :] - (r0 / speed_of_sound_m_s)[:, None]
+        tau_n = t0_s + t[None, :] - (r0 / c)[:, None]
         return tau_n, np.broadcast_to(r0[:, None], tau_n.shape)
+    # the earliest emission heard in the frame: r(τ) <= r(t) / (1 − v_max/c)
+    r_now = distance_m(track.at(np.array([t0_s, t0_s + t[-1]])), mics[:, None, :])
+    earliest = t0_s - float(np.max(r_now)) / (c - min(track.max_speed_m_s, 0.9 * c)) - 1e-3
+    piece = track.linear_piece(earliest, t0_s + float(t[-1]))
+    if piece is not None:  # uniform motion: |q + v·u| = c·(t − u) is a quadratic in u
+        p_lo, v = piece
+        q = (p_lo + v * (t0_s - earliest))[None, :] - mics  # (m, 3) at t0_s, re each mic
+        a = float(v @ v) - c * c  # < 0
+        b = (q @ v)[:, None] + (c * c) * t[None, :]  # (m, n)
+        cc = np.sum(q * q, axis=1)[:, None] - (c * t[None, :]) ** 2
+        root = np.sqrt(b * b - a * cc)
+        u = np.where(b > 0, cc / np.minimum(-b - root, -1e-300), (root - b) / a)
+        return t0_s + u, c * (t[None, :] - u)
     step = max(1, round(_RETARD_STEP_S * sample_rate_hz))
     idx = np.arange(0, n + step, step, dtype=np.float64)
     tc = t0_s + idx / sample_rate_hz
@@ -346,6 +363,7 @@ class _NoiseBank:
     def __init__(self, seed: int) -> None:
         self._seed = seed
         self._blocks: dict[tuple[int, int, int, int], FloatArray] = {}
+        self._segments: dict[tuple[int, int, int, int], FloatArray] = {}
         self._filters: dict[tuple[int, int], FloatArray] = {}
         hop = _NOISE_BLOCK // 2
         self._window = np.sin(np.pi * (np.arange(_NOISE_BLOCK) + 0.5) / _NOISE_BLOCK)
@@ -377,11 +395,28 @@ class _NoiseBank:
             spec = complex_gaussian(rng, nf)
             blk = np.fft.irfft(spec * self._filter(band_index, band, fs_hz), _NOISE_BLOCK)
             blk *= self._window
-            if len(self._blocks) > 4096:  # frames move forward: drop the oldest half
-                for old in list(self._blocks)[:2048]:
+            if len(self._blocks) > 256:  # segments keep what is read: drop the oldest half
+                for old in list(self._blocks)[:128]:
                     del self._blocks[old]
             self._blocks[key] = blk
         return blk
+
+    def _segment(
+        self, band_index: int, band: NoiseBand, loop_index: int, fs_hz: float, s: int
+    ) -> FloatArray:
+        """Stream samples [s·hop, (s + 1)·hop): the overlap of blocks s − 1 and s."""
+        key = (band_index, loop_index, round(fs_hz), s)
+        seg = self._segments.get(key)
+        if seg is None:
+            hop = self._hop
+            seg = self._block(band_index, band, loop_index, fs_hz, s)[:hop] + self._block(
+                band_index, band, loop_index, fs_hz, s - 1
+            )[hop:]
+            if len(self._segments) > 4096:  # frames move forward: drop the oldest half
+                for old in list(self._segments)[:2048]:
+                    del self._segments[old]
+            self._segments[key] = seg
+        return seg
 
     def sample(
         self, band_index: int, band: NoiseBand, loop_index: int, fs_hz: float, tau_s: FloatArray
@@ -389,25 +424,40 @@ class _NoiseBank:
         """Emission noise read at emission times tau_s (any shape), Pa at 1 m."""
         fs_e = _NOISE_OVERSAMPLE * fs_hz
         pos = tau_s * fs_e
-        j0 = math.floor(float(np.min(pos)))
-        j1 = math.floor(float(np.max(pos))) + 2
         hop = self._hop
-        b_lo = (j0 - _NOISE_BLOCK) // hop + 1
-        b_hi = (j1 - 1) // hop
-        start = b_lo * hop
-        buf = np.zeros((b_hi - b_lo) * hop + _NOISE_BLOCK, dtype=np.float64)
-        for b in range(b_lo, b_hi + 1):
-            o = (b - b_lo) * hop
-            buf[o : o + _NOISE_BLOCK] += self._block(band_index, band, loop_index, fs_hz, b)
-        x = pos - start
+        s_lo = math.floor(float(np.min(pos))) // hop
+        s_hi = (math.floor(float(np.max(pos))) + 1) // hop
+        buf = np.concatenate(
+            [self._segment(band_index, band, loop_index, fs_hz, s) for s in range(s_lo, s_hi + 1)]
+        )
+        x = pos - s_lo * hop
         i = x.astype(np.intp)
         frac = x - i
         lo = buf[i]
         return np.asarray(lo + frac * (buf[i + 1] - lo), dtype=np.float64)
 
 
+def _gain_at(t_ctrl: FloatArray, lin: FloatArray, tau: FloatArray) -> FloatArray | float:
+    """An amplitude envelope on the control grid read at emission times tau: a scalar when
+    it is constant over them (the common case: a source that is simply on)."""
+    i0 = max(0, int(np.searchsorted(t_ctrl, float(np.min(tau)))) - 1)
+    i1 = int(np.searchsorted(t_ctrl, float(np.max(tau)))) + 1
+    seg = lin[i0:i1]
+    if len(seg) and float(np.min(seg)) == float(np.max(seg)):
+        return float(seg[0])
+    return np.asarray(np.interp(tau, t_ctrl, lin), dtype=np.float64)
+
+
 def _env_power(g: FloatArray | None, t_ctrl: FloatArray, tau: float) -> float:
     return 1.0 if g is None else db_to_power(float(np.interp(tau, t_ctrl, g)))
+
+
+@functools.lru_cache(maxsize=16)
+def _absorption_grid(n: int, sample_rate_hz: float, condition: str) -> FloatArray:
+    """α(f) in dB/m on the rfft grid of n samples (read-only: shared between calls)."""
+    alpha = air_absorption_db_per_m(np.fft.rfftfreq(n, 1.0 / sample_rate_hz), condition)
+    alpha.flags.writeable = False
+    return alpha
 
 
 def absorb_rows(
@@ -415,8 +465,7 @@ def absorb_rows(
 ) -> FloatArray:
     """Apply α(f)·r per row (r_m: (m,), metres) as a zero-phase filter in frequency."""
     n = x.shape[-1]
-    f = np.fft.rfftfreq(n, 1.0 / sample_rate_hz)
-    alpha = air_absorption_db_per_m(f, condition)
+    alpha = _absorption_grid(n, sample_rate_hz, condition)
     if float(np.max(alpha) * np.max(r_m)) < 0.01:
         return x
     gain = 10.0 ** (-alpha[None, :] * r_m[:, None] / 20.0)
@@ -502,11 +551,11 @@ class EmittingSource:
             bb = np.zeros_like(acc)
             for j, (band, lin) in enumerate(em.noise_groups):
                 x = self._bank.sample(j, band, loop_index, sample_rate_hz, tau)
-                bb += x if lin is None else x * np.interp(tau, em.t_s, lin)
+                bb += x if lin is None else x * _gain_at(em.t_s, lin, tau)
             acc += absorb_rows(bb, sample_rate_hz, np.mean(r, axis=1), medium.condition)
         acc /= np.maximum(r, 1.0)
         if em.linear_gain is not None:
-            acc *= np.interp(tau, em.t_s, em.linear_gain)
+            acc *= _gain_at(em.t_s, em.linear_gain, tau)
         if not reflect:
             return acc
         return np.asarray(acc[:m] + medium.ground_reflection * acc[m:], dtype=np.float64)
@@ -535,7 +584,7 @@ class EmittingSource:
             cyc = np.interp(tau, em.t_s, s.cycles)
             line = _table_lookup(table, cyc)
             if s.gain_db is not None:
-                line *= np.interp(tau, em.t_s, s.linear_gain)
+                line *= _gain_at(em.t_s, s.linear_gain, tau)
             out += line
         return out
 

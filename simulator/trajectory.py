@@ -39,6 +39,27 @@ class Track:
         """True when the position never changes."""
         return bool(np.all(self._xyz == self._xyz[0]))
 
+    @property
+    def max_speed_m_s(self) -> float:
+        if len(self._t) < 2:
+            return 0.0
+        step = np.linalg.norm(np.diff(self._xyz, axis=0), axis=1) / np.diff(self._t)
+        return float(np.max(step))
+
+    def linear_piece(
+        self, t_lo: float, t_hi: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """(position at t_lo, constant velocity) when no waypoint lies strictly inside
+        (t_lo, t_hi), i.e. the track is one straight, uniform piece there; else None."""
+        i = int(np.searchsorted(self._t, t_lo, side="right"))
+        if i < len(self._t) and self._t[i] < t_hi:
+            return None
+        if i == 0 or i == len(self._t):
+            v = np.zeros(3)
+        else:
+            v = (self._xyz[i] - self._xyz[i - 1]) / (self._t[i] - self._t[i - 1])
+        return self.at(t_lo), v
+
     @classmethod
     def fixed(cls, position_m: Vec3) -> Track:
         return cls([Waypoint(0.0, *position_m)])
