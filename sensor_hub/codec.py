@@ -206,6 +206,13 @@ def decode_json_frame(raw: Any, limits: Limits = DEFAULT_LIMITS) -> Frame:
     return decode_payload(header, payload, limits)
 
 
+def int_wire(datatype: str) -> tuple[np.dtype[Any], float] | None:
+    """(wire dtype, scale of full scale 1.0) of an integer datatype; None for floats."""
+    if datatype not in _INT_SCALE:
+        return None
+    return _WIRE_DTYPE[datatype], _INT_SCALE[datatype]
+
+
 def samples_to_payload(samples: NDArray[Any], header: FrameHeader) -> bytes:
     """Convert arrays laid out as `Frame.samples` to wire bytes for `header.datatype`.
 

@@ -19,14 +19,15 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from sensor_hub.codec import int_wire
 from sensor_hub.schemas import FrameHeader
 from simulator.audio_collector import AudioCollector as AudioCollector
-from simulator.noise import gaussian32
+from simulator.noise import gaussian32, gaussian_table32, noise_indices
 from simulator.propagation import (
     SPEED_OF_LIGHT_M_S,
     FadingModel,
@@ -39,7 +40,7 @@ from simulator.propagation import (
     thermal_noise_dbm,
     wall_loss_db,
 )
-from simulator.rf_emitters import Burst
+from simulator.rf_emitters import Burst, Complex64Array
 from simulator.trajectory import Vec3
 
 if TYPE_CHECKING:
@@ -249,17 +250,69 @@ class RfCollector:
         include_signals: bool = True,
     ) -> NDArray[np.complex64]:
         """(n,) complex64 baseband at full scale 1.0 for the snapshot starting at t0_s."""
+        n = self.num_samples
+        if include_noise:  # the noise array becomes the output buffer: one pass fewer
+            out = gaussian32(rng, 2 * n, self._noise_sigma).view(np.complex64)
+        else:
+            out = np.zeros(n, dtype=np.complex64)
+        for k0, k1, w in self._signals(emitters, t0_s, loop_index) if include_signals else ():
+            out[k0:k1] += w
+        if self.adc_clipping:
+            np.clip(out.view(np.float32), -1.0, 1.0, out=out.view(np.float32))
+        return out
+
+    def render_wire(
+        self,
+        emitters: Sequence[RfEmitter],
+        t0_s: float,
+        rng: np.random.Generator,
+        loop_index: int = 0,
+    ) -> NDArray[np.signedinteger[Any]]:
+        """The snapshot as an integer datatype's interleaved I/Q words: exactly
+        `samples_to_wire(render(...))`, but samples that hold only noise go straight from
+        the noise table to the wire dtype; floats are formed only where signals are."""
+        wire = int_wire(self.datatype)
+        if wire is None:
+            raise ValueError(f"{self.datatype} is not an integer datatype")
+        dtype, scale = wire
+        info = np.iinfo(dtype)
+        table = gaussian_table32(self._noise_sigma)
+        idx = noise_indices(rng, 2 * self.num_samples)
+
+        def to_wire(x: NDArray[np.float32]) -> NDArray[np.signedinteger[Any]]:
+            if self.adc_clipping:
+                np.clip(x, -1.0, 1.0, out=x)
+            x *= np.float32(scale)
+            np.rint(x, out=x)
+            np.clip(x, info.min, info.max, out=x)
+            return x.astype(dtype)
+
+        out = np.take(to_wire(table.copy()), idx)
+        signals = self._signals(emitters, t0_s, loop_index)
+        for lo, hi in _merged((k0, k1) for k0, k1, _ in signals):
+            x = np.take(table, idx[2 * lo : 2 * hi]).view(np.complex64)
+            for k0, k1, w in signals:  # in render's order: the same float sums
+                if k0 < hi and k1 > lo:
+                    x[k0 - lo : k1 - lo] += w
+            out[2 * lo : 2 * hi] = to_wire(x.view(np.float32))
+        return out
+
+    @property
+    def _noise_sigma(self) -> float:
+        """Per-component noise standard deviation at full scale 1.0."""
+        return math.sqrt(db_to_power(self.noise_dbm - self.full_scale_dbm) / 2.0)
+
+    def _signals(
+        self, emitters: Sequence[RfEmitter], t0_s: float, loop_index: int
+    ) -> list[tuple[int, int, Complex64Array]]:
+        """(k0, k1, samples) of every burst heard in the snapshot, full scale 1.0."""
         n, fs = self.num_samples, self.sample_rate_hz
         fc = self.center_freq_at(t0_s)
         lo_hz = fc * (1.0 + self.frequency_offset_ppm * 1e-6)  # the actual local oscillator
-        if include_noise:  # the noise array becomes the output buffer: one pass fewer
-            sigma = math.sqrt(db_to_power(self.noise_dbm - self.full_scale_dbm) / 2.0)
-            out = gaussian32(rng, 2 * n, sigma).view(np.complex64)
-        else:
-            out = np.zeros(n, dtype=np.complex64)
         t_end = t0_s + n / fs
         pos = self.spec.position
-        for em in emitters if include_signals else ():
+        out: list[tuple[int, int, Complex64Array]] = []
+        for em in emitters:
             for b in em.bursts(t0_s - 2e-5, t_end, loop_index):  # 2e-5 s: up to 6 km away
                 if not self.in_band(b.freq_hz, b.bandwidth_hz, center_freq_hz=lo_hz):
                     continue
@@ -274,9 +327,7 @@ class RfCollector:
                 amp = db_to_amplitude(self.received_dbm(b) - self.full_scale_dbm) * gain
                 w = b.waveform(t_first, fs, k1 - k0, b.freq_hz - lo_hz)
                 w *= np.complex64(amp)
-                out[k0:k1] += w
-        if self.adc_clipping:
-            np.clip(out.view(np.float32), -1.0, 1.0, out=out.view(np.float32))
+                out.append((k0, k1, w))
         return out
 
     def header(
@@ -371,3 +422,14 @@ async def run_live(
         if not loop or (stop is not None and stop.is_set()):
             return sent
         loop_index += 1
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The union of half-open ranges as sorted, disjoint ranges."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out

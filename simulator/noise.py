@@ -23,15 +23,20 @@ _TABLE = _TABLE / np.sqrt(np.mean(_TABLE**2))  # unit variance exactly, after qu
 _TABLE32 = _TABLE.astype(np.float32)
 
 
-def _indices(rng: np.random.Generator, size: int) -> NDArray[np.uint16]:
+def noise_indices(rng: np.random.Generator, size: int) -> NDArray[np.uint16]:
+    """The table indices behind `gaussian32(rng, size, …)` (16 random bits each)."""
     raw = rng.bit_generator.random_raw((size + 3) // 4)
     return np.asarray(raw, dtype=np.uint64).view(np.uint16)[:size]
 
 
+def gaussian_table32(sigma: float = 1.0) -> NDArray[np.float32]:
+    """The 65,536 float32 values `gaussian32` draws from at this sigma."""
+    return _TABLE32 if sigma == 1.0 else np.asarray(_TABLE32 * np.float32(sigma), np.float32)
+
+
 def gaussian32(rng: np.random.Generator, size: int, sigma: float = 1.0) -> NDArray[np.float32]:
     """`size` independent N(0, sigma²) values as float32 (one table lookup each)."""
-    table = _TABLE32 if sigma == 1.0 else (_TABLE32 * np.float32(sigma))
-    return np.take(table, _indices(rng, size))
+    return np.take(gaussian_table32(sigma), noise_indices(rng, size))
 
 
 def gaussian(
@@ -41,7 +46,7 @@ def gaussian(
     dims = (shape,) if isinstance(shape, int) else shape
     size = int(np.prod(dims))
     table = _TABLE if sigma == 1.0 else _TABLE * sigma
-    return np.take(table, _indices(rng, size)).reshape(dims)
+    return np.take(table, noise_indices(rng, size)).reshape(dims)
 
 
 def complex_gaussian(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sensor_hub.codec import encode_frame, samples_to_wire
+from sensor_hub.codec import encode_frame, int_wire, samples_to_wire
 from sensor_hub.schemas import FrameHeader, SensorStatusMessage
 from sensor_hub.topics import frames_topic, status_topic
 from simulator.acoustic_emitters import AcousticSource, EmittingSource, RotorSource
@@ -152,9 +152,9 @@ class Scenario:
     ) -> bytes:  # fmt: skip
         header = self.frame_header(sensor_id, k, start_time_ns=start_time_ns,
                                    loop_index=loop_index, boot_id=boot_id)  # fmt: skip
-        payload = samples_to_wire(self.render(sensor_id, k, loop_index=loop_index), header,
-                                  overwrite=True)  # fmt: skip
-        return encode_frame(header, payload.tobytes())
+        return encode_frame(
+            header, self.frame_payload(sensor_id, k, loop_index=loop_index).tobytes()
+        )
 
     def frame_header(
         self, sensor_id: str, k: int, *, start_time_ns: int, loop_index: int = 0,
@@ -171,6 +171,10 @@ class Scenario:
     def frame_payload(self, sensor_id: str, k: int, *, loop_index: int = 0) -> NDArray[Any]:
         """The payload of frame k as a flat array of the wire dtype: `frame_bytes` without
         the header (`record` writes it to disk as it is)."""
+        c = self.collector(sensor_id)
+        if isinstance(c, RfCollector) and int_wire(c.datatype) is not None:
+            rng = self.frame_rng(sensor_id, k, loop_index)
+            return c.render_wire(self.rf_emitters, c.frame_start_s(k), rng, loop_index)
         header = self.frame_header(sensor_id, k, start_time_ns=0, loop_index=loop_index)
         return samples_to_wire(self.render(sensor_id, k, loop_index=loop_index), header,
                                overwrite=True)  # fmt: skip
