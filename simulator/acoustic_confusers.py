@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import numpy as np
+import scipy.fft
 from numpy.typing import NDArray
 from scipy.ndimage import uniform_filter1d
 
@@ -647,7 +648,7 @@ class Wind:
             key = [int(b) for b in np.frombuffer(pos.tobytes(), dtype=np.uint64)]
             rng = np.random.default_rng([self.seed, loop_index, frame + (1 << 40), *key])
             spec = complex_gaussian(rng, len(f))
-            out[i] = np.fft.irfft(spec * scale, n)
+            out[i] = scipy.fft.irfft(spec * scale, n)
         tg, g = self.gust_factor(loop_index)
         t = t0_s + np.arange(n) / sample_rate_hz
         return np.asarray(out * np.interp(t, tg, g)[None, :], dtype=np.float64)
@@ -677,6 +678,13 @@ class VehiclePassBy(Confuser):
     rpm: float = 2200.0
     gear_change_s: float | None = None  # RPM drops 30 % here, then climbs back over 3 s
     tyre_db: float = 5.0  # tyre/road noise power re the top engine line
+
+    def control_grid(self) -> FloatArray:
+        """Only the time on the road (and 2 s either side): silent before and after."""
+        dt = 1.0 / self.control_rate_hz
+        lo = max(-self.pre_roll_s, self.enter_s - 2.0)
+        hi = min(self.duration_s + 2.0, self.exit_s + 2.0)
+        return np.arange(lo, max(hi, lo + 2 * dt), dt)
 
     def _make_emission(self, loop_index: int) -> Emission:
         rng = self.rng(loop_index, 0xCA7)

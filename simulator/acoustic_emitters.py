@@ -40,6 +40,7 @@ from functools import cached_property
 from typing import ClassVar, Protocol
 
 import numpy as np
+import scipy.fft
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
@@ -284,7 +285,7 @@ def _harmonic_table(amplitudes: FloatArray, phases: FloatArray) -> FloatArray:
     spec = np.zeros(_TABLE_SIZE // 2 + 1, dtype=np.complex128)
     k = min(len(amplitudes), _TABLE_SIZE // 2 - 1)
     spec[1 : k + 1] = amplitudes[:k] * np.exp(1j * phases[:k]) * (_TABLE_SIZE / 2)
-    table = np.fft.irfft(spec, _TABLE_SIZE)
+    table = scipy.fft.irfft(spec, _TABLE_SIZE)
     return np.asarray(np.append(table, table[0]), dtype=np.float64)
 
 
@@ -393,7 +394,7 @@ class _NoiseBank:
             )
             nf = _NOISE_BLOCK // 2 + 1
             spec = complex_gaussian(rng, nf)
-            blk = np.fft.irfft(spec * self._filter(band_index, band, fs_hz), _NOISE_BLOCK)
+            blk = scipy.fft.irfft(spec * self._filter(band_index, band, fs_hz), _NOISE_BLOCK)
             blk *= self._window
             if len(self._blocks) > 256:  # segments keep what is read: drop the oldest half
                 for old in list(self._blocks)[:128]:
@@ -470,7 +471,9 @@ def absorb_rows(
     if float(np.max(alpha) * np.max(r_m)) < 0.01:
         return x
     gain = 10.0 ** (-alpha[None, :] * r_m[:, None] / 20.0)
-    return np.asarray(np.fft.irfft(np.fft.rfft(x, axis=-1) * gain, n, axis=-1), dtype=np.float64)
+    spec = scipy.fft.rfft(x, axis=-1)
+    spec *= gain
+    return np.asarray(scipy.fft.irfft(spec, n, axis=-1), dtype=np.float64)
 
 
 @dataclass

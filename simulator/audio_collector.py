@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import scipy.fft
 from numpy.typing import NDArray
 
 from sensor_hub.schemas import MAX_AUDIO_CHANNELS, FrameHeader
@@ -123,7 +124,7 @@ class AudioCollector:
             spec = complex_gaussian(rng, (m, nf))
             spec *= scale
             spec[:, 0] = 0.0
-            p += np.fft.irfft(spec, n, axis=-1)
+            p += scipy.fft.irfft(spec, n, axis=-1)
         return p
 
     def render_pa(
