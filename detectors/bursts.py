@@ -1,14 +1,15 @@
-"""Burst segmentation on a spectrogram: CFAR mask -> connected regions -> measured bursts.
+"""Burst segmentation on a spectrogram: energy scan -> hot regions -> measured bursts.
 
-1. Each cell is divided by its bin's noise floor (`floor.time_floor`), so noise cells are
-   unit-mean exponential.
-2. The ratio is box-averaged at a 3 x 3 kernel at every cell (`cfar`) and over a pyramid
-   of dt x df blocks (3 x 3 boxes of blocks up to 243 cells a side, any aspect), so that
-   a weak burst is tested by a box near its own size; a cell is "hot" when a box average
+1. Each cell is divided by its bin's noise floor (`floor.block_floor`), so noise cells
+   are unit-mean exponential.
+2. The ratio is summed over a ladder of dt x df blocks (factor 2 each way, any aspect)
+   and 3 x 3 boxes of blocks are tested at every block position (`burst_scan`), so that
+   a weak burst is tested by a box near its own size; a box is "hot" when its mean
    exceeds the known-noise threshold (with the box's effective number of independent
    cells, Hann bins being correlated, and the floor's own uncertainty) for the frame's
-   Pfa split over scales and box positions.
-3. Hot cells are merged across gaps of a couple of cells and labelled (`scipy.ndimage`).
+   Pfa split over levels and box positions.
+3. Hot boxes (coarse ones only where finer finds do not explain them) within a couple of
+   cells of each other form one region.
 4. A region holding a strong narrow burst on top of a wider, weaker one (an RC packet
    during a Wi-Fi frame) is split: each is measured with the other painted out
    (`overlaid`).
@@ -19,8 +20,8 @@
    frames silent; this drops boxes whose measurement lost the energy that made them hot).
 7. Splatter and re-measured pieces of stronger bursts are dropped (`splatter`).
 
-Cost: steps 1-3 are a few whole-array passes (`cfar.cfar_mask`, the block means of the
-pyramid; labelling runs on the rows and columns near hot cells only); steps 4-7 touch
+Cost: steps 1-3 read the spectrogram once and then work on block sums half its size or
+less (`burst_scan`); noise-only frames stop there. Steps 4-7 touch
 each region's neighbourhood only, with small-array numpy and plain Python on the short
 profiles. Weak wide bursts found by coarse boxes cost a few region re-measurements each.
 """
@@ -34,18 +35,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, special
+from scipy import ndimage
 
+from detectors.burst_scan import merge_boxes, scan_boxes
 from detectors.burst_types import Burst as Burst  # re-exported: part of the API
-from detectors.cfar import (
-    CfarMask,
-    box_sums,
-    cfar_mask,
-    known_noise_pfa,
-    known_noise_threshold,
-)
+from detectors.cfar import box_sums, known_noise_pfa
 from detectors.floor import NoiseFloor
-from detectors.overlaid import dilate_runs, split_overlaid
+from detectors.overlaid import split_overlaid
 from detectors.spectra import Spectrogram, effective_cells
 from detectors.splatter import SplatterConfig, deduplicate, drop_by_products
 from detectors.units import power_to_db
@@ -58,15 +54,12 @@ F64 = NDArray[np.float64]
 class BurstConfig:
     """Segmentation settings.
 
-    pfa_frame: false-alarm probability per frame of the hot-cell scan: split evenly over
-      the scales (the fixed `kernels` and the pyramid levels) and, within a scale, over
-      the box positions it tests (Bonferroni: a 3 x 3 box of 27 x 81 blocks has a few
-      hundred positions in a frame, a 3 x 3 box of cells hundreds of thousands, so big
-      boxes get the lower thresholds they deserve).
+    pfa_frame: false-alarm probability per frame of the hot-box scan (`burst_scan`): split
+      evenly over its levels and, within a level, over the box positions it tests
+      (Bonferroni: a 3 x 3 box of 32 x 64-cell blocks has a few hundred positions in a
+      frame, one of 2 x 2-cell blocks a hundred thousand, so big boxes get the lower
+      thresholds they deserve).
     pfa_burst: false-alarm probability of the energy test that confirms a measured box.
-    kernels: box-average scales as (frames, bins), tested at every cell.
-    pyramid_step / pyramid_levels: the block pyramid of `_pyramid_hot` (3 x 3 boxes of
-      step^i x step^j blocks, i, j < levels).
     split_excess_db / split_widening: a region is split when cells this far above its
       typical hot cell form a part that the rest is at least this many times wider than.
     splatter: what counts as a by-product of a stronger burst (`splatter`).
@@ -74,13 +67,11 @@ class BurstConfig:
       (60 µs x 200 kHz at 25 MS/s, 100 µs x 100 kHz at 2 MS/s) match no signature, and a
       box that small, measured on the very cells that made it hot, is where the
       burst-level test's Pfa is least true.
+    merge_frames / merge_bins: hot boxes this close form one region.
     """
 
     pfa_frame: float = 1e-4
     pfa_burst: float = 1e-7
-    kernels: tuple[tuple[int, int], ...] = ((3, 3),)
-    pyramid_step: int = 3
-    pyramid_levels: int = 5
     merge_frames: int = 2
     merge_bins: int = 2
     min_frames: int = 3
@@ -95,107 +86,6 @@ class BurstConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.pfa_frame < 1.0 or not 0.0 < self.pfa_burst < 1.0:
             raise ValueError(f"pfa must be in (0, 1): {self.pfa_frame=}, {self.pfa_burst=}")
-        if not self.kernels or any(t < 1 or f < 1 for t, f in self.kernels):
-            raise ValueError(f"kernels must be non-empty (frames, bins) >= 1, got {self.kernels=}")
-
-
-def hot_cells(
-    ratio: F32, spec: Spectrogram, noise: NoiseFloor, config: BurstConfig
-) -> NDArray[np.bool_]:
-    """(n_frames, n_bins) mask of cells whose box-averaged ratio exceeds the CFAR threshold
-    at some scale (the `kernels`, then the block pyramid)."""
-    ones = np.ones(ratio.shape[1], dtype=np.float32)
-    n_scales = len(config.kernels) + len(_scales(config, *ratio.shape))
-    mask = _cfar(ratio, ones, spec, config, n_scales).mask.copy()
-    return _pyramid_hot(mask, ratio, spec, noise, config, n_scales)
-
-
-def _cfar(
-    power: F32, floor: F32, spec: Spectrogram, config: BurstConfig, n_scales: int
-) -> CfarMask:
-    """The fixed kernels at every cell, each at pfa_frame / n_scales / cells."""
-    per_kernel = config.pfa_frame / n_scales / power.size
-    return cfar_mask(
-        power, floor, config.kernels, per_kernel * len(config.kernels),
-        window=spec.window, nfft=spec.nfft,
-    )  # fmt: skip
-
-
-def _block_mean(x: F32, dt: int, df: int) -> F32:
-    """Mean over non-overlapping dt x df blocks (trailing partial blocks dropped)."""
-    t, f = (x.shape[0] // dt) * dt, (x.shape[1] // df) * df
-    blocks = x[:t, :f].reshape(t // dt, dt, f // df, df)
-    return np.asarray(blocks.mean(axis=(1, 3), dtype=np.float32), dtype=np.float32)
-
-
-def _scales(config: BurstConfig, n_frames: int, n_bins: int) -> list[tuple[int, int]]:
-    """Decimation factors (dt, df) of the pyramid, finest first: powers of
-    `pyramid_step` below the `pyramid_levels`-th, (1, 1) excluded (the kernels cover it),
-    as long as a 3 x 3 box of blocks fits in the frame."""
-    steps = [config.pyramid_step**i for i in range(config.pyramid_levels)]
-    found = [(dt, df) for dt in steps for df in steps
-             if dt * df > 1 and 3 * dt <= n_frames and 3 * df <= n_bins]  # fmt: skip
-    return sorted(found, key=lambda sc: (sc[0] * sc[1], sc))
-
-
-def _threshold(pfa: float, n_eff: float, floor_rel_std: float, bins: int) -> float:
-    """Known-noise threshold on a box mean, raised for the floor's own uncertainty: the
-    floor of `bins` independent bins is off by floor_rel_std / sqrt(bins), which a box of
-    many cells would otherwise read as signal (the "SNR wall")."""
-    base = known_noise_threshold(pfa, n_eff)
-    z = float(special.ndtri(1.0 - pfa)) if pfa < 0.5 else 0.0
-    return float(base * (1.0 + z * floor_rel_std / math.sqrt(max(bins, 1))))
-
-
-def _pyramid_hot(
-    mask: NDArray[np.bool_],
-    ratio: F32,
-    spec: Spectrogram,
-    noise: NoiseFloor,
-    config: BurstConfig,
-    n_scales: int,
-) -> NDArray[np.bool_]:
-    """Add to `mask` (in place, returned) the hot cells of the block pyramid.
-
-    A burst of T x B cells is found best by a box of about its own size (the energy
-    detector's deflection grows as the square root of the cells it sums), so the ratio is
-    averaged over dt x df blocks (dt, df powers of `pyramid_step`) and a 3 x 3 box of
-    blocks is tested at each level: boxes from 3 x 3 to 3·step^(L-1) cells a side, any
-    aspect, for about twice the cost of one pass over the spectrogram. A hot box marks its
-    blocks unless a finer scale already found something there: coarse boxes are for weak,
-    wide bursts, and would otherwise bridge the gaps between strong ones (a GSM call).
-    """
-    pfa_scale = config.pfa_frame / n_scales
-    cache: dict[tuple[int, int], F32] = {(1, 1): ratio}
-    step = config.pyramid_step
-    for dt, df in _scales(config, *ratio.shape):
-        src = (dt // step, df) if dt > 1 else (dt, df // step)
-        level = cache.get((dt, df))
-        if level is None:
-            level = _block_mean(cache[src], dt // src[0], df // src[1])
-            cache[(dt, df)] = level
-        n_eff = effective_cells(spec.window, spec.nfft, 3 * dt, 3 * df)
-        limit = _threshold(pfa_scale / level.size, n_eff, noise.rel_std, 3 * df)
-        hot = box_sums(level, 3, 3, pad_value=None) > np.float32(9.0 * limit)
-        if not hot.any():
-            continue
-        hot = ndimage.maximum_filter(hot.view(np.uint8), size=3).view(bool)
-        labels, _ = ndimage.label(hot)
-        n_rows, n_cols = hot.shape
-        for k, box in enumerate(ndimage.find_objects(labels), start=1):
-            if box is None:
-                continue
-            # blocks of this component no finer detection touches (within one block)
-            r0, r1 = max(0, box[0].start - 1), min(n_rows, box[0].stop + 1)
-            c0, c1 = max(0, box[1].start - 1), min(n_cols, box[1].stop + 1)
-            near = mask[r0 * dt : r1 * dt, c0 * df : c1 * df]
-            taken = near.reshape(r1 - r0, dt, c1 - c0, df).any(axis=(1, 3))
-            taken = ndimage.maximum_filter(taken.view(np.uint8), size=3).view(bool)
-            part = (labels[r0:r1, c0:c1] == k) & ~taken
-            if part.any():
-                full = np.repeat(np.repeat(part, dt, axis=0), df, axis=1)
-                mask[r0 * dt : r1 * dt, c0 * df : c1 * df] |= full
-    return mask
 
 
 def occupied_band(
@@ -521,48 +411,38 @@ def measure_region(
     return _measure(_Frame.of(spec, noise), spec.power, 0, region, config)
 
 
-def _shrink(span: slice, margin: int) -> slice:
-    start, stop = int(span.start), int(span.stop)
-    if stop - start > 2 * margin:
-        return slice(start + margin, stop - margin)
-    mid = (start + stop) // 2
-    return slice(mid, mid + 1)
+def _fine_ratio(power: F32, floor: F32, region: tuple[slice, slice]) -> F32:
+    """The ratio power / floor box-averaged over 3 x 3 cells (edges repeated, as
+    `scipy.ndimage.uniform_filter` mode "nearest"), on the cells of `region`."""
+    ts, fs = region
+    n, m = power.shape
+    r0, r1 = max(0, ts.start - 1), min(n, ts.stop + 1)
+    c0, c1 = max(0, fs.start - 1), min(m, fs.stop + 1)
+    sums = box_sums(power[r0:r1, c0:c1] / floor[c0:c1], 3, 3)
+    inside: F32 = sums[ts.start - r0 : ts.stop - r0, fs.start - c0 : fs.stop - c0]
+    inside *= np.float32(1.0 / 9.0)
+    return inside
 
 
-def _keep_with_separators(occupied: NDArray[np.bool_]) -> NDArray[np.intp]:
-    """Indices of the occupied lines plus the first line of each gap after one: removing
-    the rest of a gap changes no connectivity, and labelling gets that much smaller."""
-    keep = occupied.copy()
-    keep[1:] |= occupied[:-1]
-    return np.flatnonzero(keep)
-
-
-def _regions(mask: NDArray[np.bool_], config: BurstConfig) -> list[tuple[slice, slice]]:
-    """Bounding boxes of the hot regions (merged across small gaps), largest first if capped.
-
-    Merging is a dilation by (2 merge_frames + 1) x (2 merge_bins + 1) cells; it and the
-    labelling run on the rows and columns within reach of a hot cell only (with one empty
-    line kept in each gap), which gives the same regions as on the whole image.
-    """
-    mf, mb = config.merge_frames, config.merge_bins
-    rows = _keep_with_separators(dilate_runs(np.asarray(mask.any(axis=1), dtype=bool), mf))
-    cols = _keep_with_separators(dilate_runs(np.asarray(mask.any(axis=0), dtype=bool), mb))
-    compact = mask[rows][:, cols]
-    merged = box_sums(compact, 2 * mf + 1, 2 * mb + 1, pad_value=False)
-    labels, count = ndimage.label(merged, structure=np.ones((3, 3), dtype=bool))
-    regions = []
-    for box in ndimage.find_objects(labels):
-        if box is None:
-            continue
-        ts, fs = box
-        t_span = slice(int(rows[ts.start]), int(rows[ts.stop - 1]) + 1)
-        f_span = slice(int(cols[fs.start]), int(cols[fs.stop - 1]) + 1)
-        regions.append((_shrink(t_span, mf), _shrink(f_span, mb)))
-    if count > config.max_regions:
-        sizes = ndimage.sum_labels(compact, labels, index=np.arange(1, count + 1))
-        keep = np.argsort(sizes)[::-1][: config.max_regions]
-        regions = [regions[i] for i in sorted(keep)]
-    return regions
+def _regions(
+    spec: Spectrogram, noise: NoiseFloor, config: BurstConfig
+) -> list[tuple[slice, slice]]:
+    """Hot regions of the scan (`burst_scan`), merged across small gaps, in cells; the
+    `max_regions` largest if there are more."""
+    boxes = scan_boxes(
+        spec.power,
+        noise.floor,
+        window=spec.window,
+        nfft=spec.nfft,
+        pfa_frame=config.pfa_frame,
+        floor_rel_std=noise.rel_std,
+    )
+    boxes = merge_boxes(boxes, config.merge_frames, config.merge_bins)
+    if len(boxes) > config.max_regions:
+        boxes.sort(key=lambda b: -(b[1] - b[0]) * (b[3] - b[2]))
+        boxes = boxes[: config.max_regions]
+    boxes.sort()
+    return [(slice(r0, r1), slice(c0, c1)) for r0, r1, c0, c1 in boxes]
 
 
 def _padded_rows(span: slice, n_frames: int) -> tuple[int, int]:
@@ -579,17 +459,14 @@ def find_bursts(spec: Spectrogram, noise: NoiseFloor, config: BurstConfig) -> li
     Known limit: bursts that touch in time and frequency and are of similar strength form
     one region and are measured as the dominant one.
     """
-    n_scales = len(config.kernels) + len(_scales(config, *spec.power.shape))
-    cfar = _cfar(spec.power, noise.floor, spec, config, n_scales)
-    ratio = np.divide(spec.power, noise.floor, dtype=np.float32)
-    mask = _pyramid_hot(cfar.mask.copy(), ratio, spec, noise, config, n_scales)
-    if not mask.any():
+    regions = _regions(spec, noise, config)
+    if not regions:
         return []
     frame = _Frame.of(spec, noise)
     bursts: list[Burst] = []
-    for region in _regions(mask, config):
+    for region in regions:
         parts = split_overlaid(
-            functools.partial(cfar.fine, region),
+            functools.partial(_fine_ratio, spec.power, noise.floor, region),
             spec,
             noise,
             region,

@@ -1,6 +1,6 @@
 """RF entry point: one complex-baseband frame in, one detection per emitter out.
 
-spectrogram (`spectra`) -> noise floor per bin (`floor`) -> CFAR bursts (`bursts`, without
+spectrogram (`spectra`) -> noise floor per bin (`floor`) -> scanned bursts (`bursts`, without
 the splatter of stronger bursts) and continuous carriers (`carriers`) ->
 label per burst (`rf_labels`) -> group bursts of one emitter, attach fragments and check
 frame structure (`rf_groups`) -> `RfDetection`.
@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from detectors.bursts import Burst, BurstConfig, find_bursts
 from detectors.carriers import find_carriers
-from detectors.floor import time_floor
+from detectors.floor import block_floor
 from detectors.rf_groups import (
     Group,
     LabelledBurst,
@@ -51,7 +51,8 @@ class RfConfig:
     max_bin_hz: the FFT size is the smallest power of two giving bins at most this wide,
       and at least `min_nfft` (narrowband receivers: 7.8 kHz bins at 250 kS/s resolve
       12.5 / 25 kHz radio channels).
-    floor_quantile: order statistic over time used as the per-bin noise floor.
+    floor_quantile: order statistic over time (of 8-frame block sums, `floor.block_floor`)
+      that starts the per-bin noise floor.
     carrier_min_excess_db: a bin busy all frame is a carrier when its floor exceeds the
       span's receiver noise by this much.
     min_snr_db: bursts below this in-band SNR are dropped (significance is tested by the
@@ -209,7 +210,7 @@ def detect_rf(
     if x.shape[0] < 8 * nfft:
         return []
     spec = spectrogram(x, sample_rate_hz, nfft)
-    noise = time_floor(
+    noise = block_floor(
         spec.power, quantile=config.floor_quantile, smooth_bins=config.floor_smooth_bins
     )
     bursts = find_bursts(spec, noise, config.bursts)
