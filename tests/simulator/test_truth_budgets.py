@@ -19,7 +19,7 @@ from simulator.registry import lookup, registered
 from simulator.scenario import Scenario
 from simulator.scenario_file import build_scenario, load_scenario, parse_scenario
 
-GALLERY = Path(__file__).parents[2] / "simulator" / "scenarios" / "gallery.yaml"
+GALLERY = Path(__file__).parents[2] / "simulator" / "gallery" / "gallery.yaml"
 SITE: dict[str, Any] = {"name": "t", "zones": {"all": [[-900, -900], [900, -900], [900, 900]]}}
 TRUTH_ARGS: dict[str, Any] = {"start_time_ns": 0, "boot_id": "b"}
 ISM = ("rf-ism", "rf-ism-rc", "rf-droneid")
