@@ -26,7 +26,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
-import importlib.util  # noqa: E402
+import importlib  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -67,28 +68,27 @@ def commit_label() -> str:
 
 
 def baseline_module(rev: str) -> ModuleType | None:
-    """`detectors/acoustic.py` (with its `acoustic_features.py`) as of git revision `rev`,
-    imported under private names; None when the revision does not have them."""
-    features = git("show", f"{rev}:detectors/acoustic_features.py")
-    main = git("show", f"{rev}:detectors/acoustic.py")
-    if not main:
+    """`detectors/acoustic.py` with every `detectors/acoustic_*.py` it may import, as of
+    git revision `rev`, imported under private names; None when the revision lacks it."""
+    names = [Path(p).stem for p in git("ls-tree", "--name-only", rev, "detectors/").split()
+             if re.fullmatch(r"detectors/acoustic\w*\.py", p)]  # fmt: skip
+    if "acoustic" not in names:
         return None
     tmp = Path(tempfile.mkdtemp(prefix="acoustic-baseline-"))
     tag = "".join(c for c in rev if c.isalnum())
-    names = {"acoustic": f"_baseline_acoustic_{tag}",
-             "acoustic_features": f"_baseline_acoustic_features_{tag}"}  # fmt: skip
-    if features:
-        main = main.replace("detectors.acoustic_features", names["acoustic_features"])
-        (tmp / f"{names['acoustic_features']}.py").write_text(features)
-    (tmp / f"{names['acoustic']}.py").write_text(main)
-    module: ModuleType | None = None
-    for key in ("acoustic_features", "acoustic") if features else ("acoustic",):
-        spec = importlib.util.spec_from_file_location(names[key], tmp / f"{names[key]}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[names[key]] = module  # dataclasses look their module up while building
-        spec.loader.exec_module(module)
-    return module
+
+    def private(match: re.Match[str]) -> str:
+        return f"_baseline_{match.group(1)}_{tag}" if match.group(1) in names else match.group(0)
+
+    for name in names:
+        text = re.sub(r"\bdetectors\.(acoustic\w*)\b", private,
+                      git("show", f"{rev}:detectors/{name}.py"))  # fmt: skip
+        (tmp / f"_baseline_{name}_{tag}.py").write_text(text)
+    sys.path.insert(0, str(tmp))  # the private modules import each other by name
+    try:
+        return importlib.import_module(f"_baseline_acoustic_{tag}")
+    finally:
+        sys.path.remove(str(tmp))
 
 
 def baseline_detector(rev: str) -> tuple[DetectRotor | None, str]:

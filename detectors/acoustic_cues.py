@@ -1,0 +1,106 @@
+"""Confuser cues measured on a candidate comb (SIGNALS.md §4 "Confusers").
+
+- `low_fundamental`: the comb is every d-th line of a denser comb below `min_f0_hz`
+  (helicopter main/tail rotor, 4-stroke mower, genset);
+- `comb_share`: share of the strong tonal power in the comb's range that its bands hold
+  (music, several voices, servos: several tonal sources);
+- `single_line_share`: strong harmonics that are one exactly harmonic line rather than a
+  rotor cluster (music, horns, fans).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.acoustic_config import F64, AcousticConfig
+from detectors.acoustic_spectrum import WhitenedSpectrum, band_edges
+
+
+def low_fundamental(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig) -> float | None:
+    """f0/d (d = 2..8) below min_f0_hz whose in-between lines m*f0/d (m not a multiple of
+    d, 100 Hz .. K*f0, clear of the comb's own bands) mostly stand out too, else None:
+    the comb at f0 is then only every d-th line of a low-fundamental source (helicopter
+    main/tail rotor, 4-stroke mower, genset: §4 confusers; §6 hard reject f0 < 60 Hz).
+    Those sources are governed to < 1 %: their lines are looked for in ±1 % bands."""
+    top = min(config.max_harmonics * f0_hz, config.band_limit_hz)
+    divisors: list[int] = []
+    centres: list[F64] = []
+    for divisor in range(2, 9):
+        g = f0_hz / divisor
+        if g >= config.min_f0_hz:
+            continue  # handled by the octave-down check on the grid
+        if g < 10.0:
+            break
+        m = np.arange(math.ceil(100.0 / g), math.floor(top / g) + 1)
+        m = m[m % divisor != 0]
+        # a rotor cluster at k*f0 spans ±tolerance and more: keep clear of it
+        near = np.maximum(np.round(m / divisor), 1.0) * f0_hz
+        m = m[np.abs(m * g - near) > 2.0 * config.tolerance * near]
+        if m.shape[0] >= config.low_min_bands:
+            divisors += [divisor] * m.shape[0]
+            centres.append(m * g)
+    if not centres:
+        return None
+    # f0 of a dense comb is only known to a few per cent (its wide bands catch two lines at
+    # high k): look for the low fundamental within ±5 % of f0/d
+    scale = 1.0 + np.linspace(-0.05, 0.05, 21)
+    z, _, _, _ = spec.bands(np.outer(scale, np.concatenate(centres)), config, config.low_tolerance)
+    hit = z >= config.line_z
+    which = np.asarray(divisors)
+    for divisor in dict.fromkeys(divisors):  # in increasing order
+        share = np.mean(hit[:, which == divisor], axis=1)
+        if np.max(share) >= 0.5:
+            return float(f0_hz / divisor * scale[int(np.argmax(share))])
+    return None
+
+
+def comb_share(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig) -> float:
+    """Share of the strong tonal power (bins >= strong_line x floor) between f0/2 and the
+    top harmonic band that lies in the comb's bands (1.0 when there is none): a rotor comb
+    is the only strong tonal source in its range, music and several voices are not."""
+    top = min((config.max_harmonics + 0.5) * f0_hz, config.band_limit_hz)
+    a, b = round(0.5 * f0_hz / spec.df), min(round(top / spec.df), spec.power.shape[0] - 1)
+    ratio = spec.power[a : b + 1] / spec.floor[a : b + 1]
+    strong = np.where(ratio >= config.strong_line, ratio - 1.0, 0.0)
+    total = float(np.sum(strong))
+    if total <= 0.0:
+        return 1.0
+    k = np.arange(1, config.max_harmonics + 1, dtype=np.float64)
+    lo, hi = band_edges(k * f0_hz, spec.df, spec.power.shape[0], config)
+    inside = np.zeros(b - a + 1, dtype=bool)
+    for i, j in zip(lo, hi, strict=True):
+        inside[max(i - a, 0) : max(j - a + 1, 0)] = True
+    return float(np.sum(strong[inside]) / total)
+
+
+def single_line_share(
+    spec: WhitenedSpectrum, f0_hz: float, harmonics: NDArray[np.int64], config: AcousticConfig
+) -> tuple[int, float]:
+    """(strong bands, share of them holding one line) among harmonics k >= 2 of f0.
+
+    A band is strong when its loudest bin stands `split_peak_db` over the floor: a rotor
+    harmonic that loud is a cluster (4 rotors 1-5 % apart, RPM jitter; SIGNALS.md §4
+    "Rotor spread", "Split peaks"), so its sub-lines 3-6 dB weaker still clear the peak
+    threshold and share the band's peak excess. A band holds one line when the main lobe
+    (±2 bins) of its loudest bin carries `single_lobe_fraction` of that excess: a note's
+    or a voiced sound's exactly harmonic partial, a horn, a fan. k = 1 is left out: at
+    150-200 Hz the rotor sub-lines lie within a few bins of one another.
+    """
+    k = harmonics[harmonics >= 2].astype(np.float64)
+    if k.shape[0] == 0:
+        return 0, 0.0
+    lo, hi = band_edges(k * f0_hz, spec.df, spec.power.shape[0], config)
+    strong = single = 0
+    for a, b in zip(lo, hi, strict=True):
+        ratio = spec.power[a : b + 1] / spec.floor[a : b + 1]
+        p = int(np.argmax(ratio))
+        if ratio[p] < 10.0 ** (config.split_peak_db / 10.0):
+            continue
+        excess = np.maximum(ratio - config.peak_threshold, 0.0)
+        strong += 1
+        lobe = float(np.sum(excess[max(p - 2, 0) : p + 3]))
+        single += lobe >= config.single_lobe_fraction * float(np.sum(excess))
+    return strong, (single / strong if strong else 0.0)

@@ -1,0 +1,124 @@
+"""Whitened 1 s power spectrum of the rotor-comb detector (SIGNALS.md §6 front end).
+
+mono (channel mean) -> 1 s Hann periodogram at the native rate (Welch over 1 s segments
+when the frame is longer) -> weighted by a 2nd-order Butterworth high-pass response and
+cut at 0.45 x the working rate -> noise floor (`log_mean_floor`) -> peak excess
+max(P/floor - peak_threshold, 0); everything kept as cumulative sums so that any set of
+harmonic bands is integrated in O(1) per band.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import scipy.fft
+from numpy.typing import NDArray
+
+from detectors.acoustic_config import F64, I64, AcousticConfig
+from detectors.acoustic_features import band_peak_z, log_mean_floor
+from detectors.spectra import welch_psd
+
+
+def mono(audio: NDArray[Any]) -> NDArray[np.float32]:
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=0)
+    if x.ndim != 1:
+        raise ValueError(f"audio must be (n,) or (n_channels, n), got {x.shape=}")
+    return x
+
+
+@lru_cache(maxsize=16)
+def _highpass_power(cutoff_hz: float, df: float, n_bins: int) -> F64:
+    """|H(f)|^2 of a 2nd-order Butterworth high-pass on bins k*df (read-only, cached)."""
+    f = np.arange(n_bins, dtype=np.float64) * df
+    r4 = (f / cutoff_hz) ** 4
+    h2: F64 = r4 / (1.0 + r4)
+    h2.flags.writeable = False
+    return h2
+
+
+def band_edges(
+    centres_hz: F64, df: float, n_bins: int, config: AcousticConfig, tolerance: float | None = None
+) -> tuple[I64, I64]:
+    tol = config.tolerance if tolerance is None else tolerance
+    half = np.maximum(centres_hz * tol / df, config.min_band_bins)
+    lo = np.clip(np.floor(centres_hz / df - half), 0, n_bins - 1).astype(np.int64)
+    hi = np.clip(np.ceil(centres_hz / df + half), 0, n_bins - 1).astype(np.int64)
+    return lo, hi
+
+
+@dataclass(frozen=True, slots=True)
+class WhitenedSpectrum:
+    """Whitened 1 s spectrum up to the band limit, bin df Hz, as cumulative sums (m + 1,)
+    of power, floor and peak excess max(power / floor - peak_threshold, 0)."""
+
+    power: F64
+    floor: F64
+    csum_power: F64
+    csum_floor: F64
+    csum_peaks: F64
+    df: float
+
+    def bands(
+        self, centres_hz: F64, config: AcousticConfig, tolerance: float | None = None
+    ) -> tuple[F64, F64, I64, I64]:
+        """(peak z, band power / floor, lo, hi) of bands centred on `centres_hz`."""
+        lo, hi = band_edges(centres_hz, self.df, self.power.shape[0], config, tolerance)
+        ratio = range_sums(self.csum_power, lo, hi) / range_sums(self.csum_floor, lo, hi)
+        z = band_peak_z(
+            range_sums(self.csum_peaks, lo, hi), hi - lo + 1, config.peak_threshold,
+            config.floor_rel_sigma,
+        )  # fmt: skip
+        return z, ratio, lo, hi
+
+
+def cumsum0(values: F64) -> F64:
+    out: F64 = np.concatenate(([0.0], np.cumsum(values)))
+    return out
+
+
+def range_sums(csum: F64, lo: I64, hi: I64) -> F64:
+    out: F64 = csum[hi + 1] - csum[lo]
+    return out
+
+
+def whitened_spectrum(
+    x: NDArray[np.float32], sample_rate_hz: float, config: AcousticConfig
+) -> WhitenedSpectrum:
+    nperseg = min(x.shape[0], round(config.segment_s * sample_rate_hz))
+    df = float(sample_rate_hz / nperseg)
+    if x.shape[0] < 2 * nperseg:  # one segment: the periodogram (Welch of one)
+        spec = scipy.fft.rfft(x[:nperseg] * hann32(nperseg))
+        w = hann32(nperseg)
+        raw = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float64)
+        raw *= 2.0 / (sample_rate_hz * float(np.sum(w.astype(np.float64) ** 2)))
+    else:
+        raw = welch_psd(x, sample_rate_hz, nperseg).psd.astype(np.float64)
+    m = min(raw.shape[0], math.ceil(0.5 * config.working_rate_hz / df) + 1)
+    power = raw[:m] * _highpass_power(config.highpass_hz, df, m)
+    floor = log_mean_floor(power, max(3, round(config.floor_half_width_hz / df)))
+    peaks = np.maximum(power / floor - config.peak_threshold, 0.0)
+    peaks[: math.ceil(config.highpass_hz / df)] = 0.0  # below the high-pass: no comb sought
+    return WhitenedSpectrum(power, floor, cumsum0(power), cumsum0(floor), cumsum0(peaks), df)
+
+
+def half_spectra(
+    x: NDArray[np.float32], n: int
+) -> tuple[NDArray[np.complex64], NDArray[np.complex64]]:
+    """Hann spectra of the two halves of the first n samples (phase-stability check)."""
+    h = n // 2
+    w = hann32(h)
+    halves = scipy.fft.rfft(x[: 2 * h].reshape(2, h) * w, axis=1)
+    return halves[0], halves[1]
+
+
+@lru_cache(maxsize=16)
+def hann32(n: int) -> NDArray[np.float32]:
+    w = np.hanning(n + 1)[:n].astype(np.float32)  # periodic Hann
+    w.flags.writeable = False
+    return w
