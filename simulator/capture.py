@@ -181,7 +181,7 @@ def _rf_annotations(
     t0 = c.frame_start_s(k)
     lo_hz = c.frame_center_freq_hz(k) * (1.0 + c.frequency_offset_ppm * 1e-6)  # as render
     out: list[dict[str, Any]] = []
-    for em in scenario.rf_emitters:
+    for em in c.may_hear(scenario.rf_emitters, lo_hz):
         for b in em.bursts(t0 - 2e-5, t0 + n / fs, 0):  # the window RfCollector.render asks for
             if not c.in_band(b.freq_hz, b.bandwidth_hz, center_freq_hz=lo_hz):
                 continue

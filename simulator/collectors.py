@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from sensor_hub.codec import int_wire
 from sensor_hub.schemas import FrameHeader
 from simulator.audio_collector import AudioCollector as AudioCollector
+from simulator.link_budget import frequency_spans
 from simulator.noise import gaussian32, gaussian_table32, noise_indices
 from simulator.propagation import (
     SPEED_OF_LIGHT_M_S,
@@ -297,6 +298,17 @@ class RfCollector:
             out[2 * lo : 2 * hi] = to_wire(x.view(np.float32))
         return out
 
+    def may_hear(self, emitters: Sequence[RfEmitter], lo_hz: float) -> list[RfEmitter]:
+        """The emitters some of whose frequency plan falls in the band around lo_hz (the
+        rest cannot be heard: their bursts need not be drawn)."""
+        lo, hi = lo_hz - 0.5 * self.sample_rate_hz, lo_hz + 0.5 * self.sample_rate_hz
+        out = []
+        for em in emitters:
+            spans = frequency_spans(em)
+            if spans is None or any(a < hi and b > lo for a, b in spans):
+                out.append(em)
+        return out
+
     @property
     def _noise_sigma(self) -> float:
         """Per-component noise standard deviation at full scale 1.0."""
@@ -312,7 +324,7 @@ class RfCollector:
         t_end = t0_s + n / fs
         pos = self.spec.position
         out: list[tuple[int, int, Complex64Array]] = []
-        for em in emitters:
+        for em in self.may_hear(emitters, lo_hz):
             for b in em.bursts(t0_s - 2e-5, t_end, loop_index):  # 2e-5 s: up to 6 km away
                 if not self.in_band(b.freq_hz, b.bandwidth_hz, center_freq_hz=lo_hz):
                     continue

@@ -61,6 +61,35 @@ class BudgetedEmitter(Protocol):
     def budget_sources(self, t_s: float) -> list[BudgetSource]: ...
 
 
+#: frequency_spans widens each plan by this (crystal errors are tens of ppm)
+SPAN_MARGIN_PPM = 100.0
+#: id(emitter) -> (emitter, its spans): the emitter is kept so that its id stays unique
+_SPANS: dict[int, tuple[object, tuple[tuple[float, float], ...]]] = {}
+
+
+def frequency_spans(emitter: object) -> tuple[tuple[float, float], ...] | None:
+    """(low, high) edges in Hz of every band the emitter's transmitters may occupy (their
+    frequency plans do not change over a scenario); None when it has no budget. Receivers
+    use it to skip asking an emitter for bursts that cannot fall in their band."""
+    got = _SPANS.get(id(emitter))
+    if got is not None and got[0] is emitter:
+        return got[1]
+    if not isinstance(emitter, BudgetedEmitter):
+        return None
+    spans = []
+    for src in emitter.budget_sources(0.0):
+        width = src.channel_bandwidth_hz or src.bandwidth_hz
+        centres = src.channels_hz or (src.freq_hz,)
+        lo = min(min(centres) - 0.5 * width, src.freq_hz - 0.5 * src.bandwidth_hz)
+        hi = max(max(centres) + 0.5 * width, src.freq_hz + 0.5 * src.bandwidth_hz)
+        margin = SPAN_MARGIN_PPM * 1e-6 * hi + 1e3  # transmitters' own frequency errors
+        spans.append((lo - margin, hi + margin))
+    if len(_SPANS) > 4096:
+        _SPANS.clear()
+    _SPANS[id(emitter)] = (emitter, tuple(spans))
+    return tuple(spans)
+
+
 def carrier(
     source_id: str, position_m: Vec3, eirp_dbm: float, freq_hz: float, bandwidth_hz: float,
     *, active: bool, extra_loss_db: float = 0.0, note: str = "",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Literal
 
 import numpy as np
@@ -105,18 +105,34 @@ class MicrowaveOven:
         f = np.convolve(rng.standard_normal(n), np.ones(3) / math.sqrt(3), mode="same")
         return np.asarray(np.cumsum(f * self.fm_noise_hz) * (TWO_PI / 1e6), dtype=np.float64)
 
-    def _chunk(self, cycle: int, j: int, start: float, loop_index: int) -> Burst:
-        tau0 = j * self.chunk_s
-        dur = min(self.chunk_s, self.on_s - tau0)
-        edges = self.frequency_hz(np.linspace(tau0, tau0 + dur, 9))
-        lo, hi = float(edges.min()) - self.fm_noise_hz, float(edges.max()) + self.fm_noise_hz
-        mid = 0.5 * (lo + hi)
-        noise: list[FloatArray] = []
+    @cached_property
+    def _chunk_plan(self) -> tuple[tuple[float, float, float, float], ...]:
+        """(τ0, duration, centre offset, bandwidth) of each chunk of an on-period: the
+        same in every mains cycle."""
+        plan = []
+        for j in range(math.ceil(self.on_s / self.chunk_s - 1e-9)):
+            tau0 = j * self.chunk_s
+            dur = min(self.chunk_s, self.on_s - tau0)
+            edges = self.frequency_hz(np.linspace(tau0, tau0 + dur, 9))
+            lo, hi = float(edges.min()) - self.fm_noise_hz, float(edges.max()) + self.fm_noise_hz
+            plan.append((tau0, dur, 0.5 * (lo + hi), hi - lo))
+        return tuple(plan)
+
+    def _chunk(
+        self,
+        cycle: int,
+        j: int,
+        start: float,
+        loop_index: int,
+        gain: complex,
+        noise: list[FloatArray],
+    ) -> Burst:
+        tau0, dur, mid, bandwidth = self._chunk_plan[j]
 
         def waveform(
             t_first_s: float, sample_rate_hz: float, n: int, offset_hz: float
         ) -> Complex64Array:
-            if not noise:
+            if not noise:  # shared by the cycle's chunks, drawn when one is first heard
                 noise.append(self._noise_phase(cycle, loop_index))
             tt = t_first_s + np.arange(n, dtype=np.float64) / sample_rate_hz
             tau = tau0 + tt
@@ -126,32 +142,35 @@ class MicrowaveOven:
             out[(tt < 0) | (tt >= dur)] = 0.0
             return out
 
-        rng = _rng(self.seed, loop_index, _salt(self.emitter_id), 0x0E, cycle)
         return Burst(
             start_s=start + tau0,
             duration_s=dur,
             freq_hz=self.centre_hz + mid,
-            bandwidth_hz=hi - lo,
+            bandwidth_hz=bandwidth,
             eirp_dbm=self.eirp_dbm,
             position_m=self.position.point(start),
             waveform=waveform,
-            gain=burst_gain(rng, "none"),  # one phase per on-period
+            gain=gain,
             source_id=self.emitter_id,
         )
 
     def bursts(self, t_from_s: float, t_to_s: float, loop_index: int) -> Iterator[Burst]:
         period = 1.0 / self.mains_hz
-        n_chunks = math.ceil(self.on_s / self.chunk_s - 1e-9)
         for cycle in periodic_indices(
             t_from_s, t_to_s, origin_s=self.start_s, period_s=period, longest_s=self.on_s
         ):
             start = self.start_s + cycle * period
             if start >= self.end_s:
                 continue
-            for j in range(n_chunks):
+            gain: complex | None = None  # one phase per on-period
+            noise: list[FloatArray] = []
+            for j in range(len(self._chunk_plan)):
                 t = start + j * self.chunk_s
                 if overlaps(t, self.chunk_s, t_from_s, t_to_s) and t < self.end_s:
-                    yield self._chunk(cycle, j, start, loop_index)
+                    if gain is None:
+                        rng = _rng(self.seed, loop_index, _salt(self.emitter_id), 0x0E, cycle)
+                        gain = burst_gain(rng, "none")
+                    yield self._chunk(cycle, j, start, loop_index, gain, noise)
 
     def budget_sources(self, t_s: float) -> list[BudgetSource]:
         """The whole sweep (plus FM noise) as the occupied band of an on-period."""
