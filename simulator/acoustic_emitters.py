@@ -186,7 +186,7 @@ class HarmonicSeries:
     cycles: FloatArray  # (n_ctrl,) φ on the emission control grid, cycles
     amplitudes_pa: FloatArray  # (K,) peak amplitude of harmonic k = 1..K at 1 m, Pa
     phases_rad: FloatArray  # (K,)
-    nominal_f0_hz: float  # absorption is evaluated at k·nominal_f0_hz
+    nominal_f0_hz: float  # calibration (A-weighting) uses k·nominal_f0_hz
     gain_db: FloatArray | None = None  # (n_ctrl,) envelope
 
     @cached_property
@@ -454,6 +454,32 @@ def _env_power(g: FloatArray | None, t_ctrl: FloatArray, tau: float) -> float:
     return 1.0 if g is None else db_to_power(float(np.interp(tau, t_ctrl, g)))
 
 
+#: the reflection is folded into the direct path (`_folds`) when its extra delay is at most
+#: this many samples (the frequency-domain delay is circular: so many samples wrap) and
+#: drifts by at most _FOLD_DRIFT_SAMPLES over the frame
+_FOLD_MAX_SAMPLES = 2.0
+_PAD = 128  # samples rendered beyond each end of a frame (> the absorption filter's reach)
+_FOLD_DRIFT_SAMPLES = 0.01
+
+
+def _folds(tau_direct: FloatArray, tau_mirror: FloatArray, sample_rate_hz: float) -> bool:
+    """True when the ground reflection reaches each microphone as the direct sound delayed
+    by a constant: a distant source (path difference 2·h_s·h_m/r small and steady)."""
+    first = (tau_direct[:, 0] - tau_mirror[:, 0]) * sample_rate_hz
+    last = (tau_direct[:, -1] - tau_mirror[:, -1]) * sample_rate_hz
+    return bool(
+        np.all(np.abs(first) <= _FOLD_MAX_SAMPLES)
+        and np.all(np.abs(last - first) <= _FOLD_DRIFT_SAMPLES)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _rfft_freqs(n: int, sample_rate_hz: float) -> FloatArray:
+    f = np.asarray(scipy.fft.rfftfreq(n, 1.0 / sample_rate_hz), dtype=np.float64)
+    f.flags.writeable = False
+    return f
+
+
 @functools.lru_cache(maxsize=16)
 def _absorption_grid(n: int, sample_rate_hz: float, condition: str) -> FloatArray:
     """α(f) in dB/m on the rfft grid of n samples (read-only: shared between calls)."""
@@ -546,29 +572,72 @@ class EmittingSource:
         # the ground reflection: the same source heard at the microphones' images in z = 0
         reflect = medium.ground_reflection > 0.0
         rows = np.vstack([mics, mics * _MIRROR]) if reflect else mics
-        tau, r = retarded_times(self.track, rows, t0_s, sample_rate_hz, n,
-                                speed_of_sound_m_s=medium.speed_of_sound_m_s)  # fmt: skip
-        acc = np.zeros((len(rows), n), dtype=np.float64)
+        # rendered with _PAD samples either side, dropped at the end: the filters applied
+        # in frequency (absorption, a folded reflection) wrap around into the pads only
+        c = medium.speed_of_sound_m_s
+        t_pad = t0_s - _PAD / sample_rate_hz
+        tau, r = retarded_times(self.track, rows, t_pad, sample_rate_hz, n + 2 * _PAD,
+                                speed_of_sound_m_s=c)  # fmt: skip
+        if reflect and _folds(tau[:m], tau[m:], sample_rate_hz):
+            out = self._render_folded(em, tau, r, m, sample_rate_hz, loop_index, medium,
+                                      tones=tones, noises=noises)  # fmt: skip
+            return np.ascontiguousarray(out[:, _PAD : _PAD + n])
+        acc = np.zeros((len(rows), n + 2 * _PAD), dtype=np.float64)
         if tones:
-            acc += self._render_tones(em, tau, r, sample_rate_hz, medium)
+            acc += self._render_tones(em, tau, sample_rate_hz)
         if noises and em.noises:
-            bb = np.zeros_like(acc)
-            for j, (band, lin) in enumerate(em.noise_groups):
-                x = self._bank.sample(j, band, loop_index, sample_rate_hz, tau)
-                bb += x if lin is None else x * _gain_at(em.t_s, lin, tau)
-            acc += absorb_rows(bb, sample_rate_hz, np.mean(r, axis=1), medium.condition)
+            acc += self._noise(em, tau, sample_rate_hz, loop_index)
+        acc = absorb_rows(acc, sample_rate_hz, np.mean(r, axis=1), medium.condition)
         acc /= np.maximum(r, 1.0)
         if em.linear_gain is not None:
             acc *= _gain_at(em.t_s, em.linear_gain, tau)
-        if not reflect:
-            return acc
-        return np.asarray(acc[:m] + medium.ground_reflection * acc[m:], dtype=np.float64)
+        if reflect:
+            acc = acc[:m] + medium.ground_reflection * acc[m:]
+        return np.ascontiguousarray(acc[:, _PAD : _PAD + n])
 
-    def _render_tones(
-        self, em: Emission, tau: FloatArray, r: FloatArray, sample_rate_hz: float, medium: Medium
+    def _noise(
+        self, em: Emission, tau: FloatArray, sample_rate_hz: float, loop_index: int
     ) -> FloatArray:
+        """The broadband emission read at emission times tau (envelopes applied), Pa at 1 m."""
+        bb = np.zeros(tau.shape, dtype=np.float64)
+        for j, (band, lin) in enumerate(em.noise_groups):
+            x = self._bank.sample(j, band, loop_index, sample_rate_hz, tau)
+            bb += x if lin is None else x * _gain_at(em.t_s, lin, tau)
+        return bb
+
+    def _render_folded(
+        self, em: Emission, tau: FloatArray, r: FloatArray, m: int, sample_rate_hz: float,
+        loop_index: int, medium: Medium, *, tones: bool, noises: bool,
+    ) -> FloatArray:  # fmt: skip
+        """Direct path plus ground reflection when the reflection is the direct signal
+        delayed by a constant δ (far field: `_folds`): only the direct path is rendered,
+        and the reflection is added in frequency as R·(r_d/r_m)·A(f, r_m)·e^(−j2πfδ)
+        beside the direct path's A(f, r_d) (A: air absorption)."""
+        tau_d, r_d, r_m = tau[:m], r[:m], r[m:]
+        n = tau.shape[1]
+        acc = np.zeros(tau_d.shape, dtype=np.float64)
+        if tones:
+            acc += self._render_tones(em, tau_d, sample_rate_hz)
+        if noises and em.noises:
+            acc += self._noise(em, tau_d, sample_rate_hz, loop_index)
+        acc /= np.maximum(r_d, 1.0)
+        if em.linear_gain is not None:
+            acc *= _gain_at(em.t_s, em.linear_gain, tau_d)
+        rd, rm = np.mean(r_d, axis=1), np.mean(r_m, axis=1)
+        delay_s = np.mean(tau_d - tau[m:], axis=1)  # the reflection left this much earlier
+        alpha = _absorption_grid(n, sample_rate_hz, medium.condition)
+        f = _rfft_freqs(n, sample_rate_hz)
+        ratio = medium.ground_reflection * np.maximum(rd, 1.0) / np.maximum(rm, 1.0)
+        h = 10.0 ** (-alpha[None, :] * rd[:, None] / 20.0) + (
+            ratio[:, None] * 10.0 ** (-alpha[None, :] * rm[:, None] / 20.0)
+        ) * np.exp(-2j * np.pi * f[None, :] * delay_s[:, None])
+        spec = scipy.fft.rfft(acc, axis=-1)
+        spec *= h
+        return np.asarray(scipy.fft.irfft(spec, n, axis=-1), dtype=np.float64)
+
+    def _render_tones(self, em: Emission, tau: FloatArray, sample_rate_hz: float) -> FloatArray:
+        """The harmonic series at emission times tau, Pa at 1 m (absorption comes after)."""
         out = np.zeros_like(tau)
-        r_mid = float(np.mean(r))
         dt = float(em.t_s[1] - em.t_s[0])
         i0 = max(0, int(np.searchsorted(em.t_s, float(np.min(tau)))) - 1)
         i1 = min(len(em.t_s), int(np.searchsorted(em.t_s, float(np.max(tau)))) + 2)
@@ -580,10 +649,7 @@ class EmittingSource:
             keep = k * max(f0_max, 1e-9) * 1.2 < nyquist  # 1.2: Doppler headroom
             if not np.any(keep):
                 continue
-            absorb = 10.0 ** (
-                -air_absorption_db_per_m(k * s.nominal_f0_hz, medium.condition) * r_mid / 20.0
-            )
-            amps = np.where(keep, s.amplitudes_pa * absorb, 0.0)
+            amps = np.where(keep, s.amplitudes_pa, 0.0)
             table = _harmonic_table(amps, s.phases_rad)
             cyc = np.interp(tau, em.t_s, s.cycles)
             line = _table_lookup(table, cyc)
