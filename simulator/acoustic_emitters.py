@@ -454,30 +454,7 @@ def _env_power(g: FloatArray | None, t_ctrl: FloatArray, tau: float) -> float:
     return 1.0 if g is None else db_to_power(float(np.interp(tau, t_ctrl, g)))
 
 
-#: the reflection is folded into the direct path (`_folds`) when its extra delay is at most
-#: this many samples (the frequency-domain delay is circular: so many samples wrap) and
-#: drifts by at most _FOLD_DRIFT_SAMPLES over the frame
-_FOLD_MAX_SAMPLES = 2.0
 _PAD = 128  # samples rendered beyond each end of a frame (> the absorption filter's reach)
-_FOLD_DRIFT_SAMPLES = 0.01
-
-
-def _folds(tau_direct: FloatArray, tau_mirror: FloatArray, sample_rate_hz: float) -> bool:
-    """True when the ground reflection reaches each microphone as the direct sound delayed
-    by a constant: a distant source (path difference 2·h_s·h_m/r small and steady)."""
-    first = (tau_direct[:, 0] - tau_mirror[:, 0]) * sample_rate_hz
-    last = (tau_direct[:, -1] - tau_mirror[:, -1]) * sample_rate_hz
-    return bool(
-        np.all(np.abs(first) <= _FOLD_MAX_SAMPLES)
-        and np.all(np.abs(last - first) <= _FOLD_DRIFT_SAMPLES)
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _rfft_freqs(n: int, sample_rate_hz: float) -> FloatArray:
-    f = np.asarray(scipy.fft.rfftfreq(n, 1.0 / sample_rate_hz), dtype=np.float64)
-    f.flags.writeable = False
-    return f
 
 
 @functools.lru_cache(maxsize=16)
@@ -572,17 +549,14 @@ class EmittingSource:
         # the ground reflection: the same source heard at the microphones' images in z = 0
         reflect = medium.ground_reflection > 0.0
         rows = np.vstack([mics, mics * _MIRROR]) if reflect else mics
-        # rendered with _PAD samples either side, dropped at the end: the filters applied
-        # in frequency (absorption, a folded reflection) wrap around into the pads only
+        # rendered with >= _PAD samples either side, dropped at the end: the filters applied
+        # in frequency (absorption) wrap around into the pads only
         c = medium.speed_of_sound_m_s
         t_pad = t0_s - _PAD / sample_rate_hz
-        tau, r = retarded_times(self.track, rows, t_pad, sample_rate_hz, n + 2 * _PAD,
+        n_pad = int(scipy.fft.next_fast_len(n + 2 * _PAD, real=True))  # FFT-friendly length
+        tau, r = retarded_times(self.track, rows, t_pad, sample_rate_hz, n_pad,
                                 speed_of_sound_m_s=c)  # fmt: skip
-        if reflect and _folds(tau[:m], tau[m:], sample_rate_hz):
-            out = self._render_folded(em, tau, r, m, sample_rate_hz, loop_index, medium,
-                                      tones=tones, noises=noises)  # fmt: skip
-            return np.ascontiguousarray(out[:, _PAD : _PAD + n])
-        acc = np.zeros((len(rows), n + 2 * _PAD), dtype=np.float64)
+        acc = np.zeros((len(rows), n_pad), dtype=np.float64)
         if tones:
             acc += self._render_tones(em, tau, sample_rate_hz)
         if noises and em.noises:
@@ -604,36 +578,6 @@ class EmittingSource:
             x = self._bank.sample(j, band, loop_index, sample_rate_hz, tau)
             bb += x if lin is None else x * _gain_at(em.t_s, lin, tau)
         return bb
-
-    def _render_folded(
-        self, em: Emission, tau: FloatArray, r: FloatArray, m: int, sample_rate_hz: float,
-        loop_index: int, medium: Medium, *, tones: bool, noises: bool,
-    ) -> FloatArray:  # fmt: skip
-        """Direct path plus ground reflection when the reflection is the direct signal
-        delayed by a constant δ (far field: `_folds`): only the direct path is rendered,
-        and the reflection is added in frequency as R·(r_d/r_m)·A(f, r_m)·e^(−j2πfδ)
-        beside the direct path's A(f, r_d) (A: air absorption)."""
-        tau_d, r_d, r_m = tau[:m], r[:m], r[m:]
-        n = tau.shape[1]
-        acc = np.zeros(tau_d.shape, dtype=np.float64)
-        if tones:
-            acc += self._render_tones(em, tau_d, sample_rate_hz)
-        if noises and em.noises:
-            acc += self._noise(em, tau_d, sample_rate_hz, loop_index)
-        acc /= np.maximum(r_d, 1.0)
-        if em.linear_gain is not None:
-            acc *= _gain_at(em.t_s, em.linear_gain, tau_d)
-        rd, rm = np.mean(r_d, axis=1), np.mean(r_m, axis=1)
-        delay_s = np.mean(tau_d - tau[m:], axis=1)  # the reflection left this much earlier
-        alpha = _absorption_grid(n, sample_rate_hz, medium.condition)
-        f = _rfft_freqs(n, sample_rate_hz)
-        ratio = medium.ground_reflection * np.maximum(rd, 1.0) / np.maximum(rm, 1.0)
-        h = 10.0 ** (-alpha[None, :] * rd[:, None] / 20.0) + (
-            ratio[:, None] * 10.0 ** (-alpha[None, :] * rm[:, None] / 20.0)
-        ) * np.exp(-2j * np.pi * f[None, :] * delay_s[:, None])
-        spec = scipy.fft.rfft(acc, axis=-1)
-        spec *= h
-        return np.asarray(scipy.fft.irfft(spec, n, axis=-1), dtype=np.float64)
 
     def _render_tones(self, em: Emission, tau: FloatArray, sample_rate_hz: float) -> FloatArray:
         """The harmonic series at emission times tau, Pa at 1 m (absorption comes after)."""
