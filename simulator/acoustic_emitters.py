@@ -16,7 +16,7 @@ Harmonic series are rendered through a per-frame wavetable of one fundamental pe
 (linear lookup into 8192 points, spurs < −75 dB), so the cost does not grow with the
 number of harmonics. Broadband noise is a deterministic function of emission time:
 blocks of Gaussian noise at 2× the output rate, shaped in frequency (with the linear
-interpolator's sinc² response divided out), overlap-added with a power-complementary window
+interpolator's sinc² response divided out), joined by short power-complementary crossfades
 and keyed by (seed, loop, block), then read at the retarded time by linear interpolation;
 the same noise therefore reaches every microphone (and every sensor) with its own delay,
 and frames join without seams. Noise bands that share an envelope are rendered as one.
@@ -68,7 +68,8 @@ _PRE_ROLL_S = 3.0  # the track starts before t = 0: sound heard at t = 0 left ea
 SILENT_DB = -200.0  # an envelope at this level is off
 _TABLE_SIZE = 8192
 _NOISE_OVERSAMPLE = 2
-_NOISE_BLOCK = 16384  # emission samples per noise block (hop: half of it)
+_NOISE_BLOCK = 16384  # emission samples per noise block
+_NOISE_TAPER = 2048  # blocks overlap by this much (hop: _NOISE_BLOCK − _NOISE_TAPER)
 _NOISE_BAND_EDGE = 0.45  # noise is band-limited to 0.45·fs of the output rate
 _RETARD_STEP_S = 1e-3  # retarded time is solved on this grid and interpolated
 _MIRROR = np.array([1.0, 1.0, -1.0])  # image in the ground plane z = 0
@@ -412,9 +413,11 @@ class _NoiseBank:
         self._segments: dict[tuple[int, int, int, int], FloatArray] = {}
         self._used_bins: dict[tuple[int, int], int] = {}  # bins below the band edge
         self._filters: dict[tuple[int, int], FloatArray] = {}
-        hop = _NOISE_BLOCK // 2
-        self._window = np.sin(np.pi * (np.arange(_NOISE_BLOCK) + 0.5) / _NOISE_BLOCK)
-        self._hop = hop
+        # flat-top window with sine/cosine tapers of _NOISE_TAPER: neighbours overlap only
+        # there, power-complementary (sin² + cos² = 1), so each sample is drawn ~1.14 times
+        ramp = np.sin(0.5 * np.pi * (np.arange(_NOISE_TAPER) + 0.5) / _NOISE_TAPER)
+        self._window = np.concatenate([ramp, np.ones(_NOISE_BLOCK - 2 * _NOISE_TAPER), ramp[::-1]])
+        self._hop = _NOISE_BLOCK - _NOISE_TAPER
 
     def _filter(self, band_index: int, band: NoiseBand, fs_hz: float) -> FloatArray:
         key = (band_index, round(fs_hz))
@@ -456,15 +459,14 @@ class _NoiseBank:
     def _segment(
         self, band_index: int, band: NoiseBand, loop_index: int, fs_hz: float, s: int
     ) -> FloatArray:
-        """Stream samples [s·hop, (s + 1)·hop): the overlap of blocks s − 1 and s."""
+        """Stream samples [s·hop, (s + 1)·hop): block s, its start overlapped by the end of
+        block s − 1."""
         key = (band_index, loop_index, round(fs_hz), s)
         seg = self._segments.get(key)
         if seg is None:
             hop = self._hop
-            seg = (
-                self._block(band_index, band, loop_index, fs_hz, s)[:hop]
-                + self._block(band_index, band, loop_index, fs_hz, s - 1)[hop:]
-            )
+            seg = self._block(band_index, band, loop_index, fs_hz, s)[:hop].copy()
+            seg[:_NOISE_TAPER] += self._block(band_index, band, loop_index, fs_hz, s - 1)[hop:]
             if len(self._segments) > 4096:  # frames move forward: drop the oldest half
                 for old in list(self._segments)[:2048]:
                     del self._segments[old]
