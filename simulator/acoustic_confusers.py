@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -653,13 +654,18 @@ class Wind:
         t = t0_s + np.arange(n) / sample_rate_hz
         return np.asarray(out * np.interp(t, tg, g)[None, :], dtype=np.float64)
 
-    def level_dba(self, mic_m: Vec3, t_s: float, medium: Medium = FREE_FIELD) -> float:
-        del mic_m, medium
+    @cached_property
+    def _a_weighted_pa2(self) -> float:
+        """A-weighted pressure² of the steady wind (before gusts)."""
         f = np.arange(0.5, 12_000.0, 0.5)
         s = self.shape(f)
         s *= self.rms_pa() ** 2 / (np.sum(s) * 0.5)
+        return a_weighted_power(s, f)
+
+    def level_dba(self, mic_m: Vec3, t_s: float, medium: Medium = FREE_FIELD) -> float:
+        del mic_m, medium
         tg, g = self.gust_factor(0)
-        p2 = a_weighted_power(s, f) * float(np.interp(t_s, tg, g)) ** 2
+        p2 = self._a_weighted_pa2 * float(np.interp(t_s, tg, g)) ** 2
         return 10 * math.log10(max(p2, 1e-30) / REFERENCE_PRESSURE_PA**2)
 
 

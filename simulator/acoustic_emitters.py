@@ -215,6 +215,11 @@ class NoiseBand:
     psd_pa2_hz: PsdFunction
     gain_db: FloatArray | None = None  # (n_ctrl,)
 
+    @cached_property
+    def a_weighted_psd(self) -> FloatArray:
+        """S(f)·A(f)² on `_LEVEL_FREQS_HZ` (what `level_dba` sums)."""
+        return np.asarray(self.psd_pa2_hz(_LEVEL_FREQS_HZ) * _LEVEL_A_WEIGHT, dtype=np.float64)
+
 
 @dataclass(frozen=True)
 class Emission:
@@ -386,6 +391,22 @@ def retarded_grid(
     return RetardedGrid(step, n, tau, r)
 
 
+def retarded_point(
+    track: Track, mic_m: Vec3, t_s: float, speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S
+) -> tuple[float, float]:
+    """(τ, r) for one microphone and one reception time (fixed-point iteration on floats)."""
+    tau = t_s
+    r = 0.0
+    for _ in range(60):
+        x, y, z = track.point(tau)
+        r = math.sqrt((x - mic_m[0]) ** 2 + (y - mic_m[1]) ** 2 + (z - mic_m[2]) ** 2)
+        new = t_s - r / speed_of_sound_m_s
+        if abs(new - tau) < 1e-9:
+            return new, r
+        tau = new
+    return tau, r
+
+
 def retarded_times(
     track: Track,
     mics_m: FloatArray,
@@ -510,6 +531,17 @@ def _env_power(g: FloatArray | None, t_ctrl: FloatArray, tau: float) -> float:
 
 
 _PAD = 128  # samples rendered beyond each end of a frame (> the absorption filter's reach)
+
+#: the frequency grid of `level_dba`'s broadband sums, and A(f)² on it
+_LEVEL_FREQS_HZ = np.arange(5.0, 12_000.0, 5.0)
+_LEVEL_A_WEIGHT = np.power(10.0, a_weighting_db(_LEVEL_FREQS_HZ) / 10.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _level_absorption(condition: str) -> FloatArray:
+    alpha = air_absorption_db_per_m(_LEVEL_FREQS_HZ, condition)
+    alpha.flags.writeable = False
+    return alpha
 
 
 @functools.lru_cache(maxsize=16)
@@ -670,9 +702,8 @@ class EmittingSource:
         """(r_m, line frequencies Hz, line SPL dB) of every harmonic heard at mic_m at t_s
         (free field, emission frequencies, envelopes included; silent lines left out)."""
         em = self.emission(0)
-        tau_a, r_a = retarded_times(self.track, np.array([mic_m]), t_s, 1000.0, 1,
-                                    speed_of_sound_m_s=medium.speed_of_sound_m_s)  # fmt: skip
-        tau, r = float(tau_a[0, 0]), max(float(r_a[0, 0]), 1.0)
+        tau, r = retarded_point(self.track, mic_m, t_s, medium.speed_of_sound_m_s)
+        r = max(r, 1.0)
         common = _env_power(em.gain_db, em.t_s, tau)
         fs_, ls_ = [], []
         for s, rate in zip(em.tones, em.tone_rates_hz, strict=True):
@@ -691,9 +722,8 @@ class EmittingSource:
     def level_dba(self, mic_m: Vec3, t_s: float, medium: Medium = FREE_FIELD) -> float:
         """Expected free-field A-weighted level at mic_m at t_s (lines at their f0 then)."""
         em = self.emission(0)
-        tau_a, r_a = retarded_times(self.track, np.array([mic_m]), t_s, 1000.0, 1,
-                                    speed_of_sound_m_s=medium.speed_of_sound_m_s)  # fmt: skip
-        tau, r = float(tau_a[0, 0]), max(float(r_a[0, 0]), 1.0)
+        tau, r = retarded_point(self.track, mic_m, t_s, medium.speed_of_sound_m_s)
+        r = max(r, 1.0)
 
         def env(g: FloatArray | None) -> float:
             return _env_power(g, em.t_s, tau)
@@ -704,10 +734,10 @@ class EmittingSource:
             f = np.arange(1, len(s.amplitudes_pa) + 1) * max(f0, 1e-3)
             w = a_weighting_db(f) - air_absorption_db_per_m(f, medium.condition) * r
             total += env(s.gain_db) * float(np.sum(0.5 * s.amplitudes_pa**2 * 10 ** (w / 10)))
-        freqs = np.arange(5.0, 12_000.0, 5.0)
-        absorb = 10 ** (-air_absorption_db_per_m(freqs, medium.condition) * r / 10.0)
+        absorb = np.exp(_level_absorption(medium.condition) * (-math.log(10.0) / 10.0 * r))
+        df = float(_LEVEL_FREQS_HZ[1] - _LEVEL_FREQS_HZ[0])
         for band in em.noises:
-            total += env(band.gain_db) * a_weighted_power(band.psd_pa2_hz(freqs) * absorb, freqs)
+            total += env(band.gain_db) * float(np.dot(band.a_weighted_psd, absorb)) * df
         total *= env(em.gain_db) / r**2
         return 10.0 * math.log10(max(total, 1e-30) / REFERENCE_PRESSURE_PA**2)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class Track:
         self.waypoints = tuple(waypoints)
         self._t = np.array(times, dtype=np.float64)
         self._xyz = np.array([[w.x_m, w.y_m, w.z_m] for w in waypoints], dtype=np.float64)
+        self._times = [float(t) for t in times]
+        self._points = [(float(w.x_m), float(w.y_m), float(w.z_m)) for w in waypoints]
 
     @property
     def is_fixed(self) -> bool:
@@ -73,8 +76,16 @@ class Track:
         return np.stack(cols, axis=-1)
 
     def point(self, t_s: float) -> Vec3:
-        p = self.at(t_s)
-        return (float(p[0]), float(p[1]), float(p[2]))
+        """The position at one time (as `at`, in plain Python: no array overhead)."""
+        times, pts = self._times, self._points
+        if t_s <= times[0]:
+            return pts[0]
+        if t_s >= times[-1]:
+            return pts[-1]
+        i = bisect.bisect_right(times, t_s)
+        a = (t_s - times[i - 1]) / (times[i] - times[i - 1])
+        p, q = pts[i - 1], pts[i]
+        return (p[0] + a * (q[0] - p[0]), p[1] + a * (q[1] - p[1]), p[2] + a * (q[2] - p[2]))
 
     def velocity(self, t_s: float) -> NDArray[np.float64]:
         dt = 1e-3
