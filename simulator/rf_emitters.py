@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 from scipy.special import erfc
 
 from simulator.trajectory import Track, Vec3
@@ -529,6 +529,15 @@ def wifi_ofdm_frame(rng: np.random.Generator, duration_s: float) -> NDArray[np.c
     return np.asarray(x / math.sqrt(np.mean(np.abs(x) ** 2)), dtype=np.complex128)
 
 
+@lru_cache(maxsize=32)
+def resampling_filter(up: int, down: int) -> NDArray[np.float64]:
+    """The taps `scipy.signal.resample_poly(x, up, down)` designs by default (Kaiser β 5,
+    20·max(up, down) + 1 taps), designed once per ratio."""
+    max_rate = max(up, down)
+    taps = firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    return np.asarray(taps, dtype=np.float64)
+
+
 def _resampled_waveform(x20: NDArray[np.complex128]) -> Waveform:
     cache: dict[float, NDArray[np.complex64]] = {}
 
@@ -541,7 +550,9 @@ def _resampled_waveform(x20: NDArray[np.complex128]) -> Waveform:
             if ratio == 1:
                 y = x20.astype(np.complex64)
             else:
-                y = resample_poly(x20, ratio.numerator, ratio.denominator).astype(np.complex64)
+                up, down = ratio.numerator, ratio.denominator
+                h = resampling_filter(up, down)
+                y = resample_poly(x20, up, down, window=h).astype(np.complex64)
             cache[sample_rate_hz] = y
         i0 = round(t_first_s * sample_rate_hz)
         out = np.zeros(n, dtype=np.complex64)

@@ -21,14 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import firwin, resample_poly
+from scipy.signal import resample_poly
 
-from simulator.rf_emitters import Complex64Array, Waveform, phasor
+from simulator.rf_emitters import Complex64Array, Waveform, phasor, resampling_filter
 
 ComplexArray = NDArray[np.complex128]
 FloatArray = NDArray[np.float64]
@@ -41,19 +40,12 @@ TWO_PI = 2.0 * math.pi
 # ---------------------------------------------------------------- resampling
 
 
-@lru_cache(maxsize=32)
-def _resampling_filter(up: int, down: int) -> FloatArray:
-    max_rate = max(up, down)
-    taps = firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
-    return np.asarray(taps, dtype=np.float64)
-
-
 def resample_to(x: ComplexArray, native_rate_hz: float, sample_rate_hz: float) -> Complex64Array:
     """(n,) complex at native_rate_hz → complex64 at sample_rate_hz (ratio to 1/1000)."""
     ratio = Fraction(sample_rate_hz / native_rate_hz).limit_denominator(1000)
     if ratio == 1:
         return x.astype(np.complex64)
-    h = _resampling_filter(ratio.numerator, ratio.denominator)
+    h = resampling_filter(ratio.numerator, ratio.denominator)
     y = resample_poly(x, ratio.numerator, ratio.denominator, window=h)
     return np.asarray(y, dtype=np.complex64)
 
