@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import scipy.fft
@@ -544,6 +544,26 @@ def _level_absorption(condition: str) -> FloatArray:
     return alpha
 
 
+#: the ground reflection is added in frequency (`_steady_echo`) when its extra delay drifts
+#: by at most this many samples over a frame (0.03 rad at 8 kHz) and fits in the pads
+_ECHO_DRIFT_SAMPLES = 0.01
+
+
+def _steady_echo(grid: RetardedGrid, m: int, sample_rate_hz: float) -> bool:
+    """True when rows m: (the microphones' images) hear rows :m delayed by a constant."""
+    delay = (grid.tau[:m] - grid.tau[m:]) * sample_rate_hz  # (m, G) samples
+    return bool(
+        np.all(np.abs(delay) <= _PAD / 2) and np.all(np.ptp(delay, axis=1) <= _ECHO_DRIFT_SAMPLES)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _rfft_freqs(n: int, sample_rate_hz: float) -> FloatArray:
+    f = np.asarray(scipy.fft.rfftfreq(n, 1.0 / sample_rate_hz), dtype=np.float64)
+    f.flags.writeable = False
+    return f
+
+
 @functools.lru_cache(maxsize=16)
 def _absorption_grid(n: int, sample_rate_hz: float, condition: str) -> FloatArray:
     """α(f) in dB/m on the rfft grid of n samples (read-only: shared between calls)."""
@@ -553,14 +573,25 @@ def _absorption_grid(n: int, sample_rate_hz: float, condition: str) -> FloatArra
 
 
 def absorb_rows(
-    x: FloatArray, sample_rate_hz: float, r_m: FloatArray, condition: str
+    x: FloatArray,
+    sample_rate_hz: float,
+    r_m: FloatArray,
+    condition: str,
+    *,
+    echo: tuple[FloatArray, FloatArray] | None = None,
 ) -> FloatArray:
-    """Apply α(f)·r per row (r_m: (m,), metres) as a zero-phase filter in frequency."""
+    """Apply α(f)·r per row (r_m: (m,), metres) as a zero-phase filter in frequency, and
+    with `echo` = (gains, delays_s) per row add a delayed, scaled copy (x + g·x(t − δ))."""
     n = x.shape[-1]
     alpha = _absorption_grid(n, sample_rate_hz, condition)
-    if float(np.max(alpha) * np.max(r_m)) < 0.01:
+    if echo is None and float(np.max(alpha) * np.max(r_m)) < 0.01:
         return x
+    gain: NDArray[np.floating[Any]] | NDArray[np.complexfloating[Any, Any]]
     gain = np.exp(alpha[None, :] * (-math.log(10.0) / 20.0 * r_m[:, None]))
+    if echo is not None:
+        g, delay = echo
+        f = _rfft_freqs(n, sample_rate_hz)
+        gain = gain * (1.0 + g[:, None] * np.exp((-2j * np.pi * delay)[:, None] * f[None, :]))
     spec = scipy.fft.rfft(x, axis=-1)
     spec *= gain
     return np.asarray(scipy.fft.irfft(spec, n, axis=-1), dtype=np.float64)
@@ -643,8 +674,18 @@ class EmittingSource:
         n_pad = int(scipy.fft.next_fast_len(n + 2 * _PAD, real=True))  # FFT-friendly length
         grid = retarded_grid(self.track, rows, t_pad, sample_rate_hz, n_pad,
                              speed_of_sound_m_s=c)  # fmt: skip
+        echo = None
+        if reflect and _steady_echo(grid, m, sample_rate_hz):
+            # the reflection is the direct sound delayed by a constant: render the direct
+            # path only and add the reflection in frequency, with the absorption
+            ratio = (
+                medium.ground_reflection * np.mean(grid.r[:m], axis=1) / np.mean(grid.r[m:], axis=1)
+            )
+            echo = (ratio, np.mean(grid.tau[:m] - grid.tau[m:], axis=1))
+            grid = RetardedGrid(grid.step, grid.n, grid.tau[:m], grid.r[:m])
+            reflect = False
         tau = grid.upsample(grid.tau)
-        acc = np.zeros((len(rows), n_pad), dtype=np.float64)
+        acc = np.zeros((grid.tau.shape[0], n_pad), dtype=np.float64)
         if tones:
             acc += self._render_tones(em, grid, sample_rate_hz)
         if noises and em.noises:
@@ -658,7 +699,8 @@ class EmittingSource:
             acc = acc[:m] + medium.ground_reflection * acc[m:]
         # absorption over the direct path, applied to both: the reflection's path is longer
         # by 2·h_s·h_m/r at most, which α(f) turns into < 0.1 dB at 8 kHz
-        acc = absorb_rows(acc, sample_rate_hz, np.mean(grid.r[:m], axis=1), medium.condition)
+        acc = absorb_rows(acc, sample_rate_hz, np.mean(grid.r[:m], axis=1), medium.condition,
+                          echo=echo)  # fmt: skip
         return np.ascontiguousarray(acc[:, _PAD : _PAD + n])
 
     def _noise(
