@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 
+MAX_SNR_DB = 200.0
+
+
 def detect_rotor(
     audio: NDArray[Any],
     sample_rate_hz: float,
@@ -83,7 +86,8 @@ def detect_rotor(
             t_end_s=duration_s,
             f0_hz=comb.f0_hz,
             harmonics=int(np.count_nonzero(comb.present)),
-            snr_db=float(np.mean(comb.band_snr_db[comb.present])),
+            # a noiseless synthetic comb has a zero floor: report a large finite SNR
+            snr_db=float(np.clip(np.mean(comb.band_snr_db[comb.present]), -MAX_SNR_DB, MAX_SNR_DB)),
             confidence=round(confidence, 3),
             level_db_spl=level,
         )
