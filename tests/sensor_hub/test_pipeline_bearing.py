@@ -37,18 +37,28 @@ def _true_azimuth(sc: Scenario, sensor: str, t_s: float) -> float:
     return math.degrees(math.atan2(pos[0] - centre[0], pos[1] - centre[1])) % 360.0
 
 
-@pytest.mark.parametrize("k", [49, 58, 79])
-def test_simulated_array_reports_the_drones_bearing(drone_drop: Scenario, k: int) -> None:
-    """drone_drop's 4-microphone yard array (0.1 m radius) hears the hovering drone 84 m
-    away; the bearing rides in the Detection through the wire format."""
-    frame = decode_frame(drone_drop.frame_bytes("mic-yard-array", k, start_time_ns=0))
-    assert frame.header.mic_offsets_m is not None and len(frame.header.mic_offsets_m) == 4
-    dets = detect_frame(frame)
-    assert [d.kind for d in dets] == ["drone"]
-    d = dets[0]
-    truth = _true_azimuth(drone_drop, "mic-yard-array", k + 0.5)
-    assert d.bearing_deg is not None and _az_error(d.bearing_deg, truth) <= 5.0
-    assert d.elevation_deg is not None and 10.0 <= d.elevation_deg <= 40.0  # 38 m up, 84 m off
+def test_simulated_array_reports_the_drones_bearing(drone_drop: Scenario) -> None:
+    """drone_drop's 4-microphone yard array (0.1 m radius) hears the drone hovering 84 m
+    away (frames 45-79 s); the bearing rides in the Detection through the wire format.
+    Line SNR there is ~5 dB, so single frames may be missed: judged over the hover."""
+    frames = range(45, 80)
+    found, within, elevations = 0, 0, []
+    for k in frames:
+        frame = decode_frame(drone_drop.frame_bytes("mic-yard-array", k, start_time_ns=0))
+        assert frame.header.mic_offsets_m is not None and len(frame.header.mic_offsets_m) == 4
+        dets = detect_frame(frame)
+        assert [d.kind for d in dets] in ([], ["drone"])
+        if not dets:
+            continue
+        found += 1
+        d = dets[0]
+        truth = _true_azimuth(drone_drop, "mic-yard-array", k + 0.5)
+        within += int(d.bearing_deg is not None and _az_error(d.bearing_deg, truth) <= 5.0)
+        if d.elevation_deg is not None:
+            elevations.append(d.elevation_deg)
+    assert found >= 0.9 * len(frames)
+    assert within >= 0.9 * found
+    assert 10.0 <= float(np.median(elevations)) <= 40.0  # 38 m up, 84 m off
 
 
 def test_no_geometry_no_bearing(drone_drop: Scenario) -> None:
