@@ -75,6 +75,15 @@ class ScanPlan:
     limits: tuple[F32, ...]
 
     @property
+    def bounds(self) -> list[int]:
+        """First row and end of the box positions of each time level, in turn."""
+        return [
+            v
+            for first, n in zip(self.offsets, self.rows, strict=True)
+            for v in (first, first + n - 2)
+        ]
+
+    @property
     def n_levels(self) -> int:
         return len(self.dts) * len(self.dfs)
 
@@ -115,99 +124,137 @@ def scan_plan(
 def _box_sums3(level: F32) -> F32:
     """Sums over the 3 x 3 boxes of `level` (rows, cols) lying inside it: (rows - 2,
     cols - 2), entry (i, j) the box whose top-left block is (i, j)."""
-    across = level[:, :-2] + level[:, 1:-1]
-    across += level[:, 2:]
-    sums = across[:-2] + across[1:-1]
-    sums += across[2:]
-    return sums
+    rows, cols = level.shape
+    if cols > _NARROW or not level.flags.c_contiguous:
+        across = level[:, :-2] + level[:, 1:-1]
+        across += level[:, 2:]
+        sums = across[:-2] + across[1:-1]
+        sums += across[2:]
+        return sums
+    # narrow rows: add along the flat array (one contiguous pass instead of a short one
+    # per row); the two sums per row that run into the next row are cut off at the end
+    flat = level.reshape(-1)
+    along = np.empty(rows * cols, dtype=level.dtype)
+    np.add(flat[:-2], flat[1:-1], out=along[:-2])
+    along[:-2] += flat[2:]
+    along[-2:] = 0.0
+    wide = along.reshape(rows, cols)
+    out = wide[:-2] + wide[1:-1]
+    out += wide[2:]
+    narrow: F32 = out[:, : cols - 2]
+    return narrow
 
 
-def _integral(blocks: F32) -> NDArray[np.float64]:
-    """Summed-area table of `blocks` (rows, cols): (rows + 1, cols + 1) float64."""
-    rows, cols = blocks.shape
-    table = np.zeros((rows + 1, cols + 1), dtype=np.float64)
-    np.cumsum(blocks, axis=0, dtype=np.float64, out=table[1:, 1:])
-    np.cumsum(table[1:, 1:], axis=1, out=table[1:, 1:])
-    return table
+_NARROW = 64  # columns up to which `_box_sums3` works on the flat array
 
 
 class _Residual:
     """Box sums with the boxes already found (and one of their blocks around) painted out
     at the noise mean: a coarse box whose excess lies (almost) all in finer finds is
     explained by them; one with excess left outside them holds more (the rest of a weak
-    burst those finds are pieces of, or a weaker emitter beside them). Reads summed-area
-    tables of the 2 x 2 blocks (the painted-out part only over the bounding box of the
-    painted cells), built on first use; every box edge is on that grid (block sizes are
-    even)."""
+    burst those finds are pieces of, or a weaker emitter beside them).
+
+    The painted image (the 2 x 2 blocks, painted ones set to their noise mean 4) is summed
+    into the blocks of each level that asks, by pairwise additions from a finer level
+    already summed; a level summed before later finds painted more is patched over their
+    rectangles only. So the test of a level is a few whole-array operations on its own
+    grid around its hot positions: every box edge is on that grid (block sizes are even).
+    Painted cells hold exactly the noise mean, so a box over a strong burst's painted
+    cells sums to noise without cancellation.
+    """
 
     def __init__(self, blocks: F32) -> None:
         self._blocks = blocks
-        self._whole: NDArray[np.float64] | None = None
-        self._removed: NDArray[np.float64] | None = None  # table of blocks - painted
-        self._painted: list[Box] = []  # in 2 x 2 blocks
+        self._painted: F32 | None = None
+        self._rects: list[Box] = []  # painted, in 2 x 2 blocks, in order
+        # painted image per level block, and how many of _rects it holds
+        self._levels: dict[tuple[int, int], tuple[F32, int]] = {}
         self.found: list[Box] = []
 
     def add(self, boxes: list[Box], dt: int, df: int) -> None:
         rows, cols = self._blocks.shape
+        if self._painted is None:
+            self._painted = self._blocks.copy()
         for r0, r1, c0, c1 in boxes:
             self.found.append((r0, r1, c0, c1))
-            self._painted.append(
-                (max(0, (r0 - dt) // 2), min(rows, (r1 + dt) // 2),
-                 max(0, (c0 - df) // 2), min(cols, (c1 + df) // 2))
-            )  # fmt: skip
-            self._removed = None
+            a, b = max(0, (r0 - dt) // 2), min(rows, (r1 + dt) // 2)
+            c, d = max(0, (c0 - df) // 2), min(cols, (c1 + df) // 2)
+            self._painted[a:b, c:d] = np.float32(4.0)  # the noise mean of a 2 x 2 block
+            self._rects.append((a, b, c, d))
 
-    def _removed_table(self) -> tuple[NDArray[np.float64], int, int]:
-        """Summed-area table of what painting removed, over the painted bounding box, and
-        that box's first row and column."""
-        p = np.array(self._painted)
-        a, b, c, d = int(p[:, 0].min()), int(p[:, 1].max()), int(p[:, 2].min()), int(p[:, 3].max())
-        if self._removed is None:
-            removed = np.zeros((b - a, d - c), dtype=np.float32)
-            for r0, r1, c0, c1 in self._painted:
-                part = self._blocks[r0:r1, c0:c1]
-                removed[r0 - a : r1 - a, c0 - c : c1 - c] = part - np.float32(4.0)  # noise: 4
-            self._removed = _integral(removed)
-        return self._removed, a, c
+    def _level(self, h: int, w: int) -> F32:
+        """The painted image summed over blocks of h x w 2 x 2-blocks (h, w powers of 2)."""
+        painted = self._painted
+        assert painted is not None
+        if (h, w) == (1, 1):
+            return painted
+        cached = self._levels.get((h, w))
+        if cached is not None:
+            level, done = cached
+            for a, b, c, d in self._rects[done:]:  # patch what was painted since
+                i0, i1 = a // h, min(level.shape[0], -(-b // h))
+                j0, j1 = c // w, min(level.shape[1], -(-d // w))
+                if i1 > i0 and j1 > j0:
+                    part = painted[i0 * h : i1 * h, j0 * w : j1 * w]
+                    level[i0:i1, j0:j1] = part.reshape(i1 - i0, h, j1 - j0, w).sum(axis=(1, 3))
+        elif h > 1 and (w == 1 or (h // 2, w) in self._levels):
+            finer = self._level(h // 2, w)
+            rows = finer.shape[0] // 2 * 2
+            level = np.add(finer[0:rows:2], finer[1:rows:2])
+        else:
+            finer = self._level(h, w // 2)
+            cols = finer.shape[1] // 2 * 2
+            level = np.add(finer[:, 0:cols:2], finer[:, 1:cols:2])
+        self._levels[(h, w)] = (level, len(self._rects))
+        return level
 
-    def still_hot(self, hot: NDArray[np.bool_], dt: int, df: int, limit: float) -> None:
-        """Clear (in place) the hot positions of level (dt, df) whose excess the found
-        boxes near them explain."""
-        if not self._painted:
-            return
-        # boxes that meet no painted box keep rest == whole, above both bounds
-        i, j = np.nonzero(hot)
-        if self._whole is None:
-            self._whole = _integral(self._blocks)
-        removed, r_off, c_off = self._removed_table()
-        hdt, hdf = dt // 2, df // 2  # position boxes in 2 x 2 blocks
-        a, b = i * hdt, (i + 3) * hdt
-        c, d = j * hdf, (j + 3) * hdf
-        w = self._whole
-        box_cells = 9 * dt * df
-        whole = w[b, d] - w[a, d] - w[b, c] + w[a, c] - box_cells
-        n_r, n_c = removed.shape[0] - 1, removed.shape[1] - 1
-        a, b = np.clip(a - r_off, 0, n_r), np.clip(b - r_off, 0, n_r)
-        c, d = np.clip(c - c_off, 0, n_c), np.clip(d - c_off, 0, n_c)
-        r = removed
-        rest = whole - (r[b, d] - r[a, d] - r[b, c] + r[a, c])
+    def still_hot(self, level: _HotLevel) -> bool:
+        """Clear (in place) the hot positions of `level` whose excess the found boxes near
+        them explain; whether any are left."""
+        if self._painted is None:
+            return True
+        dt, df, (i0, j0) = level.dt, level.df, level.origin
+        rows, cols = level.hot.shape
+        painted = self._level(dt // 2, df // 2)[i0 : i0 + rows + 2, j0 : j0 + cols + 2]
         # explained: what is left is noise-like (half the threshold's excess), or a small
-        # part of the box's excess (a weak burst's fragments leave more)
-        explained = (rest <= 0.5 * (limit - box_cells)) | (rest <= 0.25 * whole)
-        hot[i[explained], j[explained]] = False
+        # part of the box's excess (a weak burst's fragments leave more); with R the
+        # painted box sum, S the box sum, C its cells and L the threshold on S:
+        # R - C <= (L - C) / 2 or R - C <= (S - C) / 4, i.e. 4 R - 3 C <= max(2 L - C, S)
+        cells = 9 * dt * df
+        rest = _box_sums3(painted)
+        rest *= np.float32(4.0)
+        rest -= np.float32(3 * cells)
+        hot = level.hot
+        hot &= rest > np.maximum(level.sums, np.float32(2.0 * level.limit - cells))
+        return bool(hot.any())
 
 
-def _component_boxes(hot: NDArray[np.bool_], dt: int, df: int) -> list[Box]:
+@dataclass(frozen=True, slots=True)
+class _HotLevel:
+    """The hot box positions of one level (dt, df), cut to their bounding box (whose first
+    position is `origin` in the level's grid): `hot` (rows, cols) bool, writable; `sums`
+    the box sums there; `limit` the threshold they crossed."""
+
+    dt: int
+    df: int
+    origin: tuple[int, int]
+    hot: NDArray[np.bool_]
+    sums: F32
+    limit: float
+
+
+def _component_boxes(level: _HotLevel) -> list[Box]:
     """Cell boxes of the connected groups of hot box positions of one level: the union of
     their boxes."""
-    labels, _ = ndimage.label(hot, structure=_EIGHT_CONNECTED)
+    labels, _ = ndimage.label(level.hot, structure=_EIGHT_CONNECTED)
+    dt, df, (r, c) = level.dt, level.df, level.origin
     boxes = []
     for found in ndimage.find_objects(labels):
         if found is None:
             continue
         ts, fs = found
-        i0, i1 = int(ts.start), int(ts.stop) + 2  # blocks i0 .. i1 - 1
-        j0, j1 = int(fs.start), int(fs.stop) + 2
+        i0, i1 = r + int(ts.start), r + int(ts.stop) + 2  # blocks i0 .. i1 - 1
+        j0, j1 = c + int(fs.start), c + int(fs.stop) + 2
         boxes.append((i0 * dt, i1 * dt, j0 * df, j1 * df))
     return boxes
 
@@ -239,25 +286,49 @@ def scan_boxes(
         even, first = plan.rows[k] * 2, plan.offsets[k]
         np.add(prev[0:even:2], prev[1:even:2], out=stacked[first : first + plan.rows[k]])
     base = stacked[: plan.rows[0]]  # level (2, 2)
-    hot_levels: list[tuple[int, int, int, NDArray[np.bool_]]] = []
+    hot_levels: list[_HotLevel] = []
     for k, df in enumerate(plan.dfs):
         if k:
-            cols = stacked.shape[1] // 2 * 2
-            stacked = np.add(stacked[:, 0:cols:2], stacked[:, 1:cols:2])
-        hot = _box_sums3(stacked) > plan.limits[k][:, np.newaxis]
-        if not hot.any():
+            stacked = _pair_columns(stacked)
+        sums = _box_sums3(stacked)
+        hot = sums > plan.limits[k][:, np.newaxis]
+        if not hot.any():  # noise-only frames stop here
             continue
-        for dt, first, count in zip(plan.dts, plan.offsets, plan.rows, strict=True):
-            part = hot[first : first + count - 2]
-            if part.any():
-                hot_levels.append((dt * df, dt, df, part.copy()))
+        hot_rows = np.flatnonzero(hot.any(axis=1))
+        ends = np.searchsorted(hot_rows, plan.bounds).tolist()
+        # per level, the columns with a hot position (the last 2 rows of each level are
+        # never hot: their boxes would reach into the next level)
+        level_cols = np.logical_or.reduceat(hot, plan.offsets, axis=0)
+        for i, (dt, first) in enumerate(zip(plan.dts, plan.offsets, strict=True)):
+            lo, hi = ends[2 * i], ends[2 * i + 1]
+            if lo == hi:
+                continue
+            r0, r1 = int(hot_rows[lo]), int(hot_rows[hi - 1]) + 1
+            hot_cols = np.flatnonzero(level_cols[i])
+            c0, c1 = int(hot_cols[0]), int(hot_cols[-1]) + 1
+            limit = float(plan.limits[k][first])
+            origin = (r0 - first, c0)
+            hot_levels.append(
+                _HotLevel(dt, df, origin, hot[r0:r1, c0:c1], sums[r0:r1, c0:c1], limit)
+            )
     residual = _Residual(base)
-    for _, dt, df, part in sorted(hot_levels, key=lambda h: h[:3]):
-        k = plan.dts.index(dt)
-        residual.still_hot(part, dt, df, float(plan.limits[plan.dfs.index(df)][plan.offsets[k]]))
-        if part.any():
-            residual.add(_component_boxes(part, dt, df), dt, df)
+    for level in sorted(hot_levels, key=lambda h: (h.dt * h.df, h.dt, h.df)):
+        if residual.still_hot(level):
+            residual.add(_component_boxes(level), level.dt, level.df)
     return residual.found
+
+
+def _pair_columns(x: F32) -> F32:
+    """Sums of neighbouring column pairs of x (rows, cols): (rows, cols // 2), C-ordered.
+    With an even number of columns the pairs never straddle two rows, so they are taken
+    along the flat array (one strided pass instead of a short one per row)."""
+    rows, cols = x.shape
+    if cols % 2 == 0 and x.flags.c_contiguous:
+        flat = x.reshape(-1)
+        paired: F32 = np.add(flat[0::2], flat[1::2]).reshape(rows, cols // 2)
+        return paired
+    even = cols // 2 * 2
+    return np.add(x[:, 0:even:2], x[:, 1:even:2])
 
 
 def merge_boxes(boxes: list[Box], reach_rows: int, reach_cols: int) -> list[Box]:

@@ -18,6 +18,9 @@
 6. A region is kept only if its measured box passes a confirming energy test at
    `pfa_burst` and the minimum size (the scan's frame Pfa is what keeps noise-only
    frames silent; this drops boxes whose measurement lost the energy that made them hot).
+   Where its burst leaves a long stretch of the region's time span uncovered, that
+   stretch is measured too, with the burst painted out (bursts a few frames apart, such
+   as 802.11 frames after a short backoff, share a region).
 7. Splatter and re-measured pieces of stronger bursts are dropped (`splatter`).
 
 Cost: steps 1-3 read the spectrogram once and then work on block sums half its size or
@@ -28,7 +31,6 @@ profiles. Weak wide bursts found by coarse boxes cost a few region re-measuremen
 
 from __future__ import annotations
 
-import bisect
 import functools
 import math
 from dataclasses import dataclass, field
@@ -37,9 +39,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from detectors.burst_profiles import occupied_band as occupied_band  # re-exported: API
+from detectors.burst_profiles import run_around, time_extent
 from detectors.burst_scan import merge_boxes, scan_boxes
 from detectors.burst_types import Burst as Burst  # re-exported: part of the API
-from detectors.cfar import box_sums, known_noise_pfa
+from detectors.cfar import known_noise_pfa
 from detectors.floor import NoiseFloor
 from detectors.overlaid import split_overlaid
 from detectors.spectra import Spectrogram, effective_cells
@@ -68,6 +72,11 @@ class BurstConfig:
       box that small, measured on the very cells that made it hot, is where the
       burst-level test's Pfa is least true.
     merge_frames / merge_bins: hot boxes this close form one region.
+    rest_min_frames / max_rest_bursts / rest_range_db: a region's burst that leaves this
+      many of its frames uncovered on one side has them measured too, up to this many
+      bursts per region; what is found there more than rest_range_db under the region's
+      burst is its transmitter's ramps or the receiver's recovery (real GSM captures
+      show both), not a burst.
     """
 
     pfa_frame: float = 1e-4
@@ -79,6 +88,9 @@ class BurstConfig:
     min_cells: int = 24
     min_duration_s: float = 30e-6
     max_regions: int = 400
+    rest_min_frames: int = 10
+    max_rest_bursts: int = 8
+    rest_range_db: float = 20.0
     split_excess_db: float = 8.0
     split_widening: float = 2.0
     splatter: SplatterConfig = field(default_factory=SplatterConfig)
@@ -86,141 +98,6 @@ class BurstConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.pfa_frame < 1.0 or not 0.0 < self.pfa_burst < 1.0:
             raise ValueError(f"pfa must be in (0, 1): {self.pfa_frame=}, {self.pfa_burst=}")
-
-
-def occupied_band(
-    excess_power: NDArray[np.float64], significant: NDArray[np.bool_]
-) -> tuple[float, float, float] | None:
-    """(lo_edge, hi_edge, centroid) in bin units of the band holding 99 % of the excess
-    (signal) power, within the run of `significant` bins around the strongest one.
-
-    excess_power: (n_bins,) mean power minus noise floor, linear; significant: (n_bins,)
-    bins whose excess is statistically real (short gaps of up to 2 bins are bridged).
-    """
-    if not significant.any():
-        return None
-    flags = _bridged(significant.tolist(), 1)
-    excess = excess_power.tolist()
-    lo, hi = _run_around(flags, max((i for i, f in enumerate(flags) if f), key=excess.__getitem__))
-    run = np.maximum(excess_power[lo : hi + 1], 0.0)
-    total = float(run.sum())
-    if total <= 0.0:
-        return None
-    cum = np.zeros(run.shape[0] + 1)
-    run.cumsum(out=cum[1:])
-    cum /= total
-    edges = np.arange(lo, hi + 2, dtype=np.float64) - 0.5
-    lo_edge, hi_edge = np.interp(_BAND_EDGES, cum, edges).tolist()
-    centroid = float((run * np.arange(lo, hi + 1)).sum() / total)
-    return lo_edge, hi_edge, centroid
-
-
-_BAND_EDGES = np.array([0.005, 0.995])  # 99 % of the power between them
-
-
-# A burst's time profile is a few dozen frames: plain Python on lists is cheaper there than
-# numpy calls (a microsecond or more each), and gives the same floating-point results.
-
-
-def _percentile(ascending: list[float], q: float) -> float:
-    """numpy's default (linear) percentile of already sorted values, bit for bit."""
-    n = len(ascending)
-    virtual = (n - 1) * (q / 100.0)
-    if virtual >= n - 1:
-        return ascending[-1]
-    below = math.floor(virtual)
-    a, b = ascending[below], ascending[below + 1]
-    gamma = virtual - below
-    diff = b - a
-    return b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
-
-
-def _median(ascending: list[float]) -> float:
-    """numpy's median of already sorted values, bit for bit."""
-    mid = len(ascending) // 2
-    if len(ascending) % 2:
-        return ascending[mid]
-    return (ascending[mid - 1] + ascending[mid]) / 2.0
-
-
-def _on_level(values: list[float]) -> float:
-    """Typical level of a burst's frames: median of the frames above a quarter of the
-    90th percentile (the region may hold noise-only frames too)."""
-    ascending = sorted(values)
-    top = _percentile(ascending, 90.0)
-    on = ascending
-    if top > 0:  # excess can be <= 0 in noise
-        on = ascending[bisect.bisect_left(ascending, 0.25 * top) :]
-    return _median(on) if on else top
-
-
-def _mean3(values: list[float]) -> list[float]:
-    """`scipy.ndimage.uniform_filter1d(values, 3, mode="nearest")`, bit for bit (its
-    running sum)."""
-    padded = [values[0], *values, values[-1]]
-    total = padded[0] + padded[1] + padded[2]
-    out = [total / 3]
-    for i in range(1, len(values)):
-        total += padded[i + 2] - padded[i - 1]
-        out.append(total / 3)
-    return out
-
-
-def _run_around(flags: list[bool], index: int) -> tuple[int, int]:
-    """[lo, hi], inclusive, of the run of True in `flags` holding `index`."""
-    lo = hi = index
-    while lo > 0 and flags[lo - 1]:
-        lo -= 1
-    while hi < len(flags) - 1 and flags[hi + 1]:
-        hi += 1
-    return lo, hi
-
-
-def _bridged(flags: list[bool], reach: int) -> list[bool]:
-    """flags | binary_closing(flags, 2 reach + 1 ones): gaps of up to 2 reach cells between
-    True cells are filled, except their cells within `reach` of either end (the closing
-    erodes there)."""
-    out = flags[:]
-    n = len(flags)
-    last = -1
-    for i, flag in enumerate(flags):
-        if not flag:
-            continue
-        if last >= 0 and 1 < i - last <= 2 * reach + 1:
-            for cell in range(max(last + 1, reach), min(i, n - reach)):
-                out[cell] = True
-        last = i
-    return out
-
-
-def _time_extent(profile: list[float], core: tuple[int, int], sigma: float) -> tuple[float, float]:
-    """Fractional frame positions (start, end) where the excess `profile` crosses half its
-    median level around the strongest part of `core` (first, last + 1). Dips of up to 3
-    frames inside a burst (data-dependent spectra, fading) are bridged."""
-    c0, c1 = core
-    smooth = profile
-    level = _on_level(profile[c0:c1])
-    if level < 6.0 * sigma and len(profile) >= 3:
-        smooth = _mean3(profile)
-        level = _on_level(smooth[c0:c1])
-    half = 0.5 * level
-    above = _bridged([v >= half for v in smooth], 2)
-    core_values = smooth[c0:c1]
-    # around the first maximum, as np.argmax
-    lo, hi = _run_around(above, c0 + core_values.index(max(core_values)))
-    last = len(smooth) - 1
-    # fractional crossing between lo-1 (below) and lo (above), and hi and hi+1
-    if lo > 0:
-        a, b = smooth[lo - 1], smooth[lo]
-        start = lo - 1 + (half - a) / (b - a) if b > a else float(lo)
-    else:
-        start = -0.5
-    if hi < last:
-        a, b = smooth[hi], smooth[hi + 1]
-        end = hi + (a - half) / (a - b) if a > b else float(hi)
-    else:
-        end = last + 0.5
-    return start, end
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +162,7 @@ def _narrow_in_time(
     peak = int(np.argmax(profile))
     if profile[peak] <= 0.0:
         return None
-    lo, hi = _run_around((profile >= 0.5 * profile[peak]).tolist(), peak)
+    lo, hi = run_around((profile >= 0.5 * profile[peak]).tolist(), peak)
     if hi - lo + 1 >= 0.8 * n:
         return None
     return slice(ts.start + lo, ts.start + hi + 1), fs
@@ -309,6 +186,9 @@ def _measure_once(
     # a weak wide burst is significant over its band, not bin by bin: when single bins do
     # not show the band the hot region found, test bins averaged over a running window
     smooth = max(1, ((fs.stop - fs.start) // 8) | 1)
+    # a wide burst's own nulls (802.11 OFDM's DC subcarrier: 312.5 kHz, 2 % of its band)
+    # fall below significance first: gaps up to a 24th of the region are bridged
+    bridge = max(1, (fs.stop - fs.start) // 48)
     for _ in range(6):  # widen the search until the band ends inside it
         f0, f1 = max(0, fs.start - pad_f), min(n_bins, fs.stop + pad_f)
         mean_power = np.add.reduce(core_rows[:, f0:f1], axis=0, dtype=np.float64) / core_frames
@@ -324,12 +204,18 @@ def _measure_once(
             significant = excess > limit
             # let the band run through bins blinded by a carrier or the DC spike
             significant |= frame.blind[f0:f1]
-            band = occupied_band(signal, significant)
+            band = occupied_band(signal, significant, bridge)
             if band is None:
                 continue
             lo_b, hi_b = math.floor(band[0] + 0.5), math.ceil(band[1] - 0.5) + 1
-            weak = float(np.mean(excess[max(lo_b, 0) : max(hi_b, lo_b + 1)])) < 1.0
-            if band[1] - band[0] >= 0.25 * (fs.stop - fs.start) or not weak:
+            in_band = slice(max(lo_b, 0), max(hi_b, lo_b + 1))
+            weak = float(np.add.reduce(excess[in_band])) / (in_band.stop - in_band.start) < 1.0
+            if band[1] - band[0] >= 0.25 * (fs.stop - fs.start):
+                break
+            # a narrow band that holds most of the region's signal power is the burst;
+            # one that does not is a noise peak (or a spectral line) of a weak wide burst
+            in_region = float(np.add.reduce(signal[fs.start - f0 : fs.stop - f0]))
+            if not weak and float(np.add.reduce(signal[in_band])) >= 0.5 * in_region:
                 break
         if band is None:
             return None
@@ -353,7 +239,7 @@ def _measure_once(
     band_floor = floor[b0:b1]
     profile = np.add.reduce(power[t0 - row0 : t1 - row0, b0:b1] - band_floor, axis=1)
     sigma = math.sqrt(float(np.add.reduce(band_floor * band_floor)))
-    start_f, end_f = _time_extent(profile.tolist(), (ts.start - t0, ts.stop - t0), sigma)
+    start_f, end_f = time_extent(profile, (ts.start - t0, ts.stop - t0), sigma)
     start_f += t0
     end_f += t0
     fa = max(0, math.ceil(start_f))
@@ -388,7 +274,7 @@ def _measure_once(
         mean_power_dbfs=mean_db,
         peak_power_dbfs=peak_db,
         cells=int(box.size),
-        # `_time_extent` only reaches frame 0 / the last frame when the burst is still on there
+        # `time_extent` only reaches frame 0 / the last frame when the burst is still on there
         cut_start=start_f <= 0.0,
         cut_end=end_f >= n_frames - 1.0,
         fill=float(np.count_nonzero(box >= 4.0)) / box.size,
@@ -413,13 +299,31 @@ def measure_region(
 
 def _fine_ratio(power: F32, floor: F32, region: tuple[slice, slice]) -> F32:
     """The ratio power / floor box-averaged over 3 x 3 cells (edges repeated, as
-    `scipy.ndimage.uniform_filter` mode "nearest"), on the cells of `region`."""
+    `scipy.ndimage.uniform_filter` mode "nearest"), on the cells of `region`: the same
+    values as `cfar.box_sums` (the same order of additions), on the region and its
+    one-cell rim only."""
     ts, fs = region
     n, m = power.shape
     r0, r1 = max(0, ts.start - 1), min(n, ts.stop + 1)
     c0, c1 = max(0, fs.start - 1), min(m, fs.stop + 1)
-    sums = box_sums(power[r0:r1, c0:c1] / floor[c0:c1], 3, 3)
-    inside: F32 = sums[ts.start - r0 : ts.stop - r0, fs.start - c0 : fs.stop - c0]
+    # a region at the frame's edge repeats its edge cells
+    top, bottom = int(r0 == ts.start), int(r1 == ts.stop)
+    left, right = int(c0 == fs.start), int(c1 == fs.stop)
+    ratio = np.empty((top + r1 - r0 + bottom, left + c1 - c0 + right), dtype=np.float32)
+    inner = ratio[top : ratio.shape[0] - bottom, left : ratio.shape[1] - right]
+    np.divide(power[r0:r1, c0:c1], floor[c0:c1], out=inner)
+    if left:
+        ratio[top : top + r1 - r0, 0] = ratio[top : top + r1 - r0, 1]
+    if right:
+        ratio[top : top + r1 - r0, -1] = ratio[top : top + r1 - r0, -2]
+    if top:
+        ratio[0] = ratio[1]
+    if bottom:
+        ratio[-1] = ratio[-2]
+    across = ratio[:, 1:-1] + ratio[:, 2:]
+    np.add(ratio[:, :-2], across, out=across)  # x[j] + (x[j + 1] + x[j + 2])
+    inside: F32 = across[1:-1] + across[2:]
+    np.add(across[:-2], inside, out=inside)
     inside *= np.float32(1.0 / 9.0)
     return inside
 
@@ -452,6 +356,42 @@ def _padded_rows(span: slice, n_frames: int) -> tuple[int, int]:
     return max(0, span.start - pad), min(n_frames, span.stop + pad)
 
 
+def _measure_all(frame: _Frame, region: tuple[slice, slice], config: BurstConfig) -> list[Burst]:
+    """The burst of a region and, where it leaves `rest_min_frames` or more of the region's
+    time span uncovered, the bursts there, each measured with the ones found painted out
+    (the region's bins back to the floor over their frames): hot boxes reach up to two
+    blocks past a burst, so bursts a few frames apart (802.11 frames after a SIFS and a
+    short backoff) form one region."""
+    spec = frame.spec
+    first = _measure(frame, spec.power, 0, region, config)
+    if first is None:
+        return []
+    ts, fs = region
+    found = [first]
+    r0, r1 = _padded_rows(ts, spec.n_frames)
+    power: F32 | None = None
+    todo = [first]
+    while todo and len(found) < config.max_rest_bursts:
+        burst = todo.pop()
+        fa = max(ts.start, math.floor(burst.t_start_s / spec.frame_s) - 1)
+        fb = min(ts.stop, math.ceil(burst.t_end_s / spec.frame_s) + 1)
+        gaps = [(ts.start, fa), (fb, ts.stop)]
+        gaps = [(a, b) for a, b in gaps if b - a >= config.rest_min_frames]
+        if not gaps:
+            continue
+        if power is None:
+            power = spec.power[r0:r1].copy()
+        power[fa - r0 : fb - r0, fs] = frame.noise.floor[fs]
+        for a, b in gaps:
+            rest = _measure(frame, power, r0, (slice(a, b), fs), config)
+            if rest is None or rest.snr_db < first.snr_db - config.rest_range_db:
+                continue  # a strong burst's ramps and the receiver's recovery
+            if len(found) < config.max_rest_bursts:
+                found.append(rest)
+                todo.append(rest)
+    return found
+
+
 def find_bursts(spec: Spectrogram, noise: NoiseFloor, config: BurstConfig) -> list[Burst]:
     """All bursts of a spectrogram, in time order.
 
@@ -476,9 +416,7 @@ def find_bursts(spec: Spectrogram, noise: NoiseFloor, config: BurstConfig) -> li
             widening=config.split_widening,
         )
         if not parts:
-            burst = _measure(frame, spec.power, 0, region, config)
-            if burst is not None:
-                bursts.append(burst)
+            bursts += _measure_all(frame, region, config)
             continue
         ts, fs = region
         r0, r1 = _padded_rows(ts, spec.n_frames)

@@ -183,17 +183,23 @@ def block_floor(
         return time_floor(power, quantile=quantile, smooth_bins=smooth_bins)
     blocks = np.add.reduce(power[: n_blocks * g].reshape(n_blocks, g, -1), axis=1)
     k = min(n_blocks, max(1, round(quantile * n_blocks)))
-    kth = np.partition(blocks, k - 1, axis=0)[k - 1]
+    # rank each bin's blocks along a contiguous row (the same value as along axis 0)
+    kth = np.partition(blocks.T.copy(), k - 1, axis=1)[:, k - 1]
     # the k-th smallest of n_blocks Gamma(g, 1) sums sits near their k / (n + 1) quantile
     unit_kth = float(special.gammaincinv(g, k / (n_blocks + 1.0)))
     mu = np.maximum(kth * np.float32(g / unit_kth), _TINY)  # mean of a block sum
     kept, first, second = _truncated_gamma_moments(g, censor)
     limit = np.float32(censor)
+    wide = blocks.astype(np.float64)  # sums in double precision, added row by row
+    previous: NDArray[np.bool_] | None = None
     for _ in range(3):
         below = blocks < limit * mu
-        count = np.maximum(np.count_nonzero(below, axis=0), 1)
-        total = np.add.reduce(blocks, axis=0, where=below, dtype=np.float64)
+        if previous is not None and np.array_equal(below, previous):
+            break  # the same cells again: the same estimate
+        count = np.maximum(np.add.reduce(below, axis=0, dtype=np.intp), 1)
+        total = np.add.reduce(np.where(below, wide, 0.0), axis=0)
         mu = np.maximum((total / count / first).astype(np.float32), _TINY)
+        previous = below
     per_bin = (mu / np.float32(g)).astype(np.float32)
     rel_std = math.sqrt((second - first * first) / (first * first) / (n_blocks * kept))
     size = max(1, smooth_bins | 1)

@@ -1,13 +1,15 @@
 """RF entry point: one complex-baseband frame in, one detection per emitter out.
 
 spectrogram (`spectra`) -> noise floor per bin (`floor`) -> scanned bursts (`bursts`, without
-the splatter of stronger bursts) and continuous carriers (`carriers`) ->
+the splatter of stronger bursts), continuous carriers (`carriers`; `rf_wide` for those
+filling most of the span) and weak continuous lines (`rf_lines`) ->
 label per burst (`rf_labels`) -> group bursts of one emitter, attach fragments and check
 frame structure (`rf_groups`) -> `RfDetection`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,15 +35,17 @@ from detectors.rf_labels import (
     fragment_labels,
     label_burst,
 )
+from detectors.rf_lines import LineConfig, find_lines
+from detectors.rf_wide import WideCarrierConfig, find_wide_carriers
 from detectors.spectra import choose_nfft, spectrogram
 
-GSM_FRAME_S = 4.615e-3
+GSM_FRAME_S = 4.615e-3  # 8 x 576.9 µs TDMA frame (SIGNALS.md §2)
 #: labels a PHY shape cannot prove (Wi-Fi traffic patterns, BLE adverts): reported, but
 #: below stage 2's alert cut until another sensor or modality corroborates them
 SHAPE_ONLY_SIGNATURES = frozenset({"wifi_drone", "wifi_probe", "ble_adv"})
 UNKNOWN_MAX_CONFIDENCE = 0.4
 #: samples are full scale 1.0; a frame with |x| beyond this is not from a receiver
-MAX_ABS_SAMPLE = 1e6  # 8 x 576.9 µs TDMA frame (SIGNALS.md §2)
+MAX_ABS_SAMPLE = 1e6
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,8 @@ class RfConfig:
       that starts the per-bin noise floor.
     carrier_min_excess_db: a bin busy all frame is a carrier when its floor exceeds the
       span's receiver noise by this much.
+    lines: weaker continuous lines, a few bins above their neighbours' floor (`rf_lines`).
+    wide_carriers: carriers filling more than half the span (`rf_wide`).
     min_snr_db: bursts below this in-band SNR are dropped (significance is tested by the
       scan at `bursts.pfa_frame`; this only bounds what the floor estimate can resolve).
     weak_snr_db / weak_max_confidence: an emitter seen in fewer than 3 bursts below this
@@ -67,6 +73,8 @@ class RfConfig:
     floor_smooth_bins: int = 7
     bursts: BurstConfig = field(default_factory=BurstConfig)
     carrier_min_excess_db: float = 6.0
+    lines: LineConfig = field(default_factory=LineConfig)
+    wide_carriers: WideCarrierConfig = field(default_factory=WideCarrierConfig)
     dc_guard_bins: int = 2
     min_snr_db: float = -25.0
     rules: tuple[LabelRule, ...] = DEFAULT_RULES
@@ -108,6 +116,17 @@ def _as_iq(iq: NDArray[Any]) -> NDArray[np.complex64]:
     if not np.iscomplexobj(x):
         raise ValueError(f"iq must be complex, got {x.dtype=}")
     return x.astype(np.complex64, copy=False)
+
+
+def _within_range(x: NDArray[np.complex64]) -> bool:
+    """Every |x| <= MAX_ABS_SAMPLE (False for NaN): from the extremes of the real and
+    imaginary parts (two passes without a temporary), and |x| itself only when a part
+    comes within a factor sqrt(2) of the bound."""
+    parts = x.view(np.float32)
+    extreme = max(float(np.max(parts)), -float(np.min(parts)))
+    if extreme <= MAX_ABS_SAMPLE / math.sqrt(2.0):
+        return True
+    return float(np.max(np.abs(x))) <= MAX_ABS_SAMPLE
 
 
 def _confidence(signature: str, group: list[LabelledBurst], config: RfConfig) -> float:
@@ -204,7 +223,7 @@ def detect_rf(
     if sample_rate_hz <= 0:
         raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
     x = _as_iq(iq)
-    if x.size and not float(np.max(np.abs(x))) <= MAX_ABS_SAMPLE:
+    if x.size and not _within_range(x):
         return []  # beyond any ADC's range: powers would overflow; nothing to measure
     nfft = choose_nfft(sample_rate_hz, max_bin_hz=config.max_bin_hz, min_nfft=config.min_nfft)
     if x.shape[0] < 8 * nfft:
@@ -220,6 +239,8 @@ def detect_rf(
         min_excess_db=config.carrier_min_excess_db,
         dc_guard_bins=config.dc_guard_bins,
     )
+    bursts += find_wide_carriers(spec, noise, config.wide_carriers)
+    bursts += find_lines(spec, noise, config.lines)
     bursts = [b for b in bursts if b.snr_db >= config.min_snr_db]
     labelled = label_bursts(bursts, center_freq_hz, config.rules)
     return group_emitters(labelled, full_scale_dbm, config)

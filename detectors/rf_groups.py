@@ -29,8 +29,12 @@ GSM = "gsm_uplink"
 WIFI_AP = "wifi_ap"
 #: groups whose band is one hop channel: a piece elsewhere is not theirs
 HOPPING_NO_ENCLOSE = frozenset({"elrs_2g4", "elrs_900", "frsky_d16", "ble_adv"})
-WIFI_VIDEO_MIN_FRAMES = 5
-WIFI_VIDEO_AIRTIME = 0.2
+#: an access point sends about one frame per 20 ms snapshot (a beacon every 102.4 ms, a few
+#: data frames a second: ~1 % airtime); a drone's video link keeps the channel busy (a
+#: few Mb/s at 24-54 Mb/s: tens of % airtime). Four frames and a tenth of the time sit
+#: between the two.
+WIFI_VIDEO_MIN_FRAMES = 4
+WIFI_VIDEO_AIRTIME = 0.1
 WIFI_PROBE_MAX_S = 0.5e-3
 OVEN_BAND_HZ = (2430e6, 2480e6)
 OVEN_ON_S = 12e-3  # a magnetron is on ~10 ms of each 20 ms mains cycle
@@ -159,10 +163,11 @@ def _residue_of(b: LabelledBurst, groups: list[Group]) -> bool:
 
 ENCLOSE_MARGIN_S = 5e-3  # how far outside an emitter's time span a piece of it may lie
 ENCLOSE_MARGIN = 0.25  # ... and outside its measured band, as a fraction of the bandwidth
-#: an FM video carrier's measured band moves with the picture (its 99 % band over one
-#: snapshot can cover two thirds of the deviation): pieces up to half a band beyond join it
-ENCLOSE_MARGIN_FM = 0.5
 FPV = "fpv_analog_video"
+#: an FM video carrier occupies at most this much (the label's widest, SIGNALS.md §2:
+#: 15-20 MHz). Its measured 99 % band moves with the picture and can miss its sync-tip
+#: line at the edge: the pieces that join it are those its channel can hold with it.
+FPV_MAX_SPAN_HZ = 25e6
 
 
 def _enclosing(b: LabelledBurst, groups: list[Group]) -> Group | None:
@@ -174,12 +179,14 @@ def _enclosing(b: LabelledBurst, groups: list[Group]) -> Group | None:
         if g.signature in HOPPING_NO_ENCLOSE or not g.members:
             continue
         widest = max(g.members, key=lambda m: m.burst.bandwidth_hz)
-        # the measured 99 % band can sit off an FM carrier's sync-tip line at its edge
-        margin = ENCLOSE_MARGIN_FM if g.signature == FPV else ENCLOSE_MARGIN
-        centre, half = widest.freq_hz, (0.5 + margin) * widest.burst.bandwidth_hz
+        centre, half = widest.freq_hz, 0.5 * widest.burst.bandwidth_hz
         start = min(m.burst.t_start_s for m in g.members) - ENCLOSE_MARGIN_S
         end = max(m.burst.t_end_s for m in g.members) + ENCLOSE_MARGIN_S
-        inside = centre - half <= lo and hi <= centre + half
+        if g.signature == FPV:
+            inside = max(hi, centre + half) - min(lo, centre - half) <= FPV_MAX_SPAN_HZ
+        else:
+            half += ENCLOSE_MARGIN * widest.burst.bandwidth_hz
+            inside = centre - half <= lo and hi <= centre + half
         if inside and start <= b.burst.t_start_s and b.burst.t_end_s <= end:
             return g
     return None
@@ -219,7 +226,7 @@ def group_bursts(
     for g in groups:
         if g.signature == GSM and len(g.members) >= 2:
             g = _gsm_slots(g)
-        if g.signature in (WIFI_AP, OCUSYNC) and _sweeping_line(g):
+        if g.signature in (WIFI_AP, OCUSYNC, UNKNOWN) and _sweeping_line(g):
             g = Group("microwave_oven", "other", g.members)
         if g.signature == WIFI_AP:
             g = _wifi_by_traffic(g)
@@ -252,7 +259,9 @@ def group_bursts(
     return _fm_video_pieces(kept)
 
 
-FPV_BAND_HZ = (5645e6, 5945e6)
+#: pieces of a carrier on the band's edge channels (5645 and 5945 MHz) lie up to half a
+#: carrier's span beyond them
+FPV_BAND_HZ = (5645e6 - 0.5 * FPV_MAX_SPAN_HZ, 5945e6 + 0.5 * FPV_MAX_SPAN_HZ)
 FM_MIN_SPAN_HZ = 5e6
 CONTINUOUS_MIN_S = 5e-3
 
@@ -286,13 +295,20 @@ def _fm_video_pieces(groups: list[Group]) -> list[Group]:
 
 
 SWEEP_MAX_FILL = 0.3  # a line crossing its box lights under a third of it
-SWEEP_MIN_SNR_DB = 10.0  # below this a block's cells are not reliably over 6 dB either
+#: a noise-like block at in-band SNR s has a share exp(-4 / (1 + s)) of its cells 6 dB
+#: over the floor: 0.38 at 5 dB, so above this it fills more than a sweeping line can
+SWEEP_MIN_SNR_DB = 5.0
+SWEEP_MIN_WIDTH_HZ = 3e6  # a magnetron's line sweeps tens of MHz
 
 
 def _sweeping_line(g: Group) -> bool:
     """Wide, strong boxes mostly empty inside, in the oven band: a magnetron's CW line
     sweeping across the band, not an OFDM block (which fills its box)."""
-    strong = [b for b in g.members if b.burst.snr_db >= SWEEP_MIN_SNR_DB]
+    strong = [
+        b
+        for b in g.members
+        if b.burst.snr_db >= SWEEP_MIN_SNR_DB and b.burst.bandwidth_hz >= SWEEP_MIN_WIDTH_HZ
+    ]
     if not strong:
         return False
     in_band = all(OVEN_BAND_HZ[0] <= b.freq_hz <= OVEN_BAND_HZ[1] for b in strong)
@@ -304,15 +320,18 @@ def _wifi_by_traffic(g: Group) -> Group:
     PHY shape alone (a MAC header would say more): an access point sends a beacon every
     102.4 ms and some data, so one or two frames per snapshot; a phone scanning for
     networks sends a couple of short probes (<= 0.5 ms) within a few ms on each channel;
-    a drone's video link keeps the channel busy (a third of the time and more). The two
+    a drone's video link keeps the channel busy (four frames or more, a tenth of the time
+    and more). The two
     reclassified labels get capped confidence in `rf` (shape only)."""
     members = [b for b in g.members if not b.burst.truncated] or g.members
     durations = [b.burst.duration_s for b in members]
     start = min(b.burst.t_start_s for b in g.members)
     end = max(b.burst.t_end_s for b in g.members)
     span = max(end - start, 1e-9)
-    if len(durations) >= WIFI_VIDEO_MIN_FRAMES and sum(durations) / span >= WIFI_VIDEO_AIRTIME:
+    # frames cut by the snapshot's edges count too: what was seen of them was on air
+    airtime = sum(b.burst.duration_s for b in g.members) / span
+    if len(g.members) >= WIFI_VIDEO_MIN_FRAMES and airtime >= WIFI_VIDEO_AIRTIME:
         return Group("wifi_drone", "drone", g.members)
-    if 2 <= len(durations) <= 6 and max(durations) <= WIFI_PROBE_MAX_S and span <= 10e-3:
+    if 2 <= len(g.members) <= 6 and max(durations) <= WIFI_PROBE_MAX_S and span <= 10e-3:
         return Group("wifi_probe", "handset", g.members)
     return g

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage, signal, special
 
-from detectors import bursts, overlaid
+from detectors import burst_profiles, overlaid
 from detectors.burst_types import Burst
 from detectors.cfar import (
     PaddedImage,
@@ -251,7 +251,7 @@ class TestFastPaths:
             flags = rng.random(n) < rng.random()
             for reach in (1, 2):
                 closing = ndimage.binary_closing(flags, np.ones(2 * reach + 1, dtype=bool))
-                assert bursts._bridged(flags.tolist(), reach) == (closing | flags).tolist()
+                assert burst_profiles._bridged(flags.tolist(), reach) == (closing | flags).tolist()
                 dilation = ndimage.binary_dilation(flags, np.ones(2 * reach + 1, dtype=bool))
                 np.testing.assert_array_equal(overlaid.dilate_runs(flags, reach), dilation)
             labels, count = ndimage.label(flags)
@@ -265,10 +265,10 @@ class TestFastPaths:
             top = float(np.percentile(values, 90))
             on = values[values >= 0.25 * top] if top > 0 else values
             level = float(np.median(on)) if on.size else top
-            assert bursts._on_level(values.tolist()) == level
+            assert burst_profiles._on_level(values.tolist()) == level
             if n >= 3:
                 smooth = ndimage.uniform_filter1d(values, 3, mode="nearest")
-                assert bursts._mean3(values.tolist()) == smooth.tolist()
+                assert burst_profiles._mean3(values.tolist()) == smooth.tolist()
         cells = rng.exponential(size=(30, 50)).astype(np.float32)
         keep = rng.random(cells.shape) < 0.3
         keep[:, 0] = True
