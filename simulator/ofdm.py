@@ -18,6 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import fft as sfft
 
+from simulator.rf_emitters import phasor
+
 ComplexArray = NDArray[np.complex128]
 
 LTE_SCS_HZ = 15e3
@@ -175,10 +177,9 @@ def ofdm_synthesize(
     bounds = np.ceil(starts * sample_rate_hz - 1e-9).astype(np.int64)
     sym = np.repeat(np.arange(n_sym), np.diff(np.append(bounds, total)))
     out = body[sym, (n - n0[sym].astype(np.int64)) % size]
-    if offset:  # cycles, reduced before the float32 exponential
-        cycles = np.remainder((offset * spacing_hz / sample_rate_hz) * (n - origin[sym]), 1.0)
-        out *= np.exp((2j * np.pi) * cycles.astype(np.float32))
-    power = float(np.mean(np.abs(out) ** 2))
+    if offset:  # a rotation by offset·Δf, from the table of exp(jφ)
+        out *= phasor((2.0 * np.pi * offset * spacing_hz / sample_rate_hz) * (n - origin[sym]))
+    power = float(np.vdot(out, out).real) / max(len(out), 1)
     if power > 0:
         out *= np.float32(1.0 / math.sqrt(power))
     return np.asarray(out, dtype=np.complex64)

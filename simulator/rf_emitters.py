@@ -379,17 +379,21 @@ def gmsk_waveform(
         jc = np.clip(j, 3, nb + pad - 1)
         # bits fully integrated: indices < j - 2 contribute ½ each
         phase = 0.5 * cum[jc - 2]
+        x = tt - (jc - pad + 0.5)  # time from the centre of bit jc, in bits
         for off in (-2, -1, 0, 1, 2):
-            kk = jc + off
-            phase += ap[kk] * np.interp(tt - (kk - pad + 0.5), tau_tab, q_tab)
+            phase += ap[jc + off] * np.interp(x - off, tau_tab, q_tab)
         phase *= np.pi
         phase += (2.0 * np.pi * offset_hz * tb) * tt
-        env = np.ones(n)
+        out = phasor(phase)
+        # raised-cosine power ramps over _RAMP_BITS at each end (amplitude sin(π/2·u)),
+        # silent outside the keyed span; tt increases, so each piece is a slice
         r = _RAMP_BITS
-        env = np.where(tt < r, np.sin(0.5 * np.pi * np.clip(tt / r, 0, 1)) ** 2, env)
-        env = np.where(tt > nb - r, np.sin(0.5 * np.pi * np.clip((nb - tt) / r, 0, 1)) ** 2, env)
-        env[(tt < 0) | (tt >= nb)] = 0.0
-        return phasor(phase) * np.sqrt(env).astype(np.float32)
+        k0, k1, k2, k3 = np.searchsorted(tt, [0.0, r, nb - r, nb], side="left")
+        out[:k0] = 0.0
+        out[k0:k1] *= np.sin((0.5 * np.pi / r) * tt[k0:k1]).astype(np.float32)
+        out[k2:k3] *= np.sin((0.5 * np.pi / r) * (nb - tt[k2:k3])).astype(np.float32)
+        out[k3:] = 0.0
+        return out
 
     return waveform, duration
 

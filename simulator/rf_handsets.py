@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -122,14 +123,19 @@ class LteUplink:
             t += dur
             i += 1
 
+    @cached_property
+    def _volte_phase(self) -> int:
+        """The subframe (mod 20) of this phone's VoLTE grants."""
+        return int(self._r(0, 0xF0).integers(0, 20))
+
     def _new_pusch(self, sf: int, loop_index: int) -> UplinkTx | None:
-        r = self._r(loop_index, 0xA11, sf)
         if self.behaviour == "volte":
-            phase = int(self._r(0, 0xF0).integers(0, 20))
-            if sf % round(self.volte_period_s / LTE_SUBFRAME_S) != phase % 20:
+            if sf % round(self.volte_period_s / LTE_SUBFRAME_S) != self._volte_phase % 20:
                 return None
+            r = self._r(loop_index, 0xA11, sf)
             n = int(r.integers(self.volte_prbs[0], self.volte_prbs[1] + 1))
         else:
+            r = self._r(loop_index, 0xA11, sf)
             if r.random() >= self.data_subframe_fraction:
                 return None
             n = int(r.integers(self.data_prbs[0], self.data_prbs[1] + 1))
@@ -163,8 +169,7 @@ class LteUplink:
             return UplinkTx("pusch", new.prb0, new.n_prb, srs=srs)
         r = self._r(loop_index, 0xACC, sf)
         if self.behaviour == "volte":
-            phase = int(self._r(0, 0xF0).integers(0, 20))
-            ack = sf % round(self.volte_period_s / LTE_SUBFRAME_S) == (phase + 10) % 20
+            ack = sf % round(self.volte_period_s / LTE_SUBFRAME_S) == (self._volte_phase + 10) % 20
         else:
             ack = bool(r.random() < 0.5)
         if ack:
