@@ -124,7 +124,9 @@ def test_link_budgets_over_the_trajectory() -> None:
     assert at[("drone-1/drone", "rf-wall-n", "dBm")].snr_db > 40
     assert at[("handset-1", "rf-cellblock-a", "dBm")].level_db == pytest.approx(-34.6, abs=0.2)
     early = {(b.emitter_id, b.unit): b for b in sc.link_budgets(0.0) if b.sensor_id == "mic-wall-n"}
-    assert early[("drone-1", "dB SPL")].snr_db > 6  # comb line over the 1 Hz ambience at 260 m
+    # one rotor's comb line over the 1 Hz ambience at 260 m (the four rotors' lines sit
+    # several Hz apart, so a 1 Hz bin holds one: 6 dB under the comb's total)
+    assert early[("drone-1", "dB SPL")].snr_db > 3
 
 
 def test_generation_cost(capsys: pytest.CaptureFixture[str]) -> None:
