@@ -407,24 +407,6 @@ def retarded_point(
     return tau, r
 
 
-def retarded_times(
-    track: Track,
-    mics_m: FloatArray,
-    t0_s: float,
-    sample_rate_hz: float,
-    n: int,
-    *,
-    speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S,
-    mirror: bool = False,
-) -> tuple[FloatArray, FloatArray]:
-    """τ and r at every sample, each (m, n) (`retarded_grid` upsampled); `mirror` uses the
-    image of the track in the ground plane z = 0 (the microphones' images: same distances)."""
-    mics = np.asarray(mics_m, dtype=np.float64) * (_MIRROR if mirror else 1.0)
-    grid = retarded_grid(track, mics, t0_s, sample_rate_hz, n,
-                         speed_of_sound_m_s=speed_of_sound_m_s)  # fmt: skip
-    return grid.upsample(grid.tau), grid.upsample(grid.r)
-
-
 class _NoiseBank:
     """Broadband emission noise as a deterministic function of emission time."""
 
