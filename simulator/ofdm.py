@@ -168,16 +168,27 @@ def ofdm_synthesize(
     origin = (starts + cp) * sample_rate_hz  # end of each prefix, in samples
     n0 = np.floor(origin)
     delta = origin - n0  # fractional part: a linear phase on the subcarriers
-    ramp = np.exp(-2j * np.pi * np.outer(delta / sample_rate_hz, subcarriers * spacing_hz))
+    ramp = phasor(-2.0 * np.pi * np.outer(delta / sample_rate_hz, subcarriers * spacing_hz))
     full = np.zeros((n_sym, size), dtype=np.complex64)
     full[:, bins] = grid * ramp
     body = sfft.ifft(full, axis=1, workers=1)
     total = math.ceil((starts[-1] + cp[-1] + useful) * sample_rate_hz - 1e-9)
-    n = np.arange(total)
-    bounds = np.ceil(starts * sample_rate_hz - 1e-9).astype(np.int64)
-    sym = np.repeat(np.arange(n_sym), np.diff(np.append(bounds, total)))
-    out = body[sym, (n - n0[sym].astype(np.int64)) % size]
+    bounds = np.append(np.ceil(starts * sample_rate_hz - 1e-9).astype(np.int64), total)
+    # symbol i's samples read its row at (n − n0_i) mod size: a run with at most one wrap
+    out = np.empty(total, dtype=np.complex64)
+    for i in range(n_sym):
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        first = (a - int(n0[i])) % size
+        if b - a > size:  # a prefix longer than the period: wraps more than once
+            out[a:b] = np.take(body[i], np.arange(first, first + b - a), mode="wrap")
+            continue
+        head = min(b - a, size - first)
+        out[a : a + head] = body[i, first : first + head]
+        if head < b - a:
+            out[a + head : b] = body[i, : b - a - head]
     if offset:  # a rotation by offset·Δf, from the table of exp(jφ)
+        sym = np.repeat(np.arange(n_sym), np.diff(bounds))
+        n = np.arange(total)
         out *= phasor((2.0 * np.pi * offset * spacing_hz / sample_rate_hz) * (n - origin[sym]))
     power = float(np.vdot(out, out).real) / max(len(out), 1)
     if power > 0:
