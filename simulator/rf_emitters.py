@@ -351,6 +351,21 @@ def _gmsk_phase_pulse(bt: float) -> tuple[NDArray[np.float64], NDArray[np.float6
     return tau, q
 
 
+_GMSK_STEPS = 1024  # points per bit of the pattern phase tables
+
+
+@lru_cache(maxsize=4)
+def _gmsk_pattern_phases(bt: float) -> NDArray[np.float64]:
+    """(243, _GMSK_STEPS + 1): for every pattern of the five symbols around a bit (each
+    −1, 0 or +1; base-3 digits, bit j−2 least significant), Σ_off a_off·q(x − off) at
+    x = −½ … ½ bit from the bit's centre: the phase within a bit is one table read."""
+    tau_tab, q_tab = _gmsk_phase_pulse(bt)
+    x = np.linspace(-0.5, 0.5, _GMSK_STEPS + 1)
+    q = np.stack([np.interp(x - off, tau_tab, q_tab) for off in (-2, -1, 0, 1, 2)])
+    digits = (np.arange(243)[:, None] // 3 ** np.arange(5)[None, :]) % 3 - 1  # (243, 5)
+    return np.asarray(digits.astype(np.float64) @ q, dtype=np.float64)
+
+
 def gmsk_waveform(
     bits: NDArray[np.int64], *, bit_rate_hz: float = GSM_BIT_RATE_HZ, bt: float = 0.3
 ) -> tuple[Waveform, float]:
@@ -368,7 +383,13 @@ def gmsk_waveform(
     pad = 3
     ap = np.concatenate([np.zeros(pad), a, np.zeros(pad)])
     cum = np.concatenate([[0.0], np.cumsum(ap)])
-    tau_tab, q_tab = _gmsk_phase_pulse(bt)
+    table = _gmsk_pattern_phases(bt).reshape(-1)
+    # each bit's pattern of its five neighbours, as a row offset into the flat table
+    digits = np.rint(ap + 1).astype(np.int64)
+    pattern = np.zeros(len(ap), dtype=np.int64)
+    for i, off in enumerate((-2, -1, 0, 1, 2)):
+        pattern[2:-2] += digits[2 + off : len(ap) - 2 + off] * 3**i
+    row = pattern * (_GMSK_STEPS + 1)
     duration = nb * tb
 
     def waveform(
@@ -379,9 +400,16 @@ def gmsk_waveform(
         jc = np.clip(j, 3, nb + pad - 1)
         # bits fully integrated: indices < j - 2 contribute ½ each
         phase = 0.5 * cum[jc - 2]
-        x = tt - (jc - pad + 0.5)  # time from the centre of bit jc, in bits
-        for off in (-2, -1, 0, 1, 2):
-            phase += ap[jc + off] * np.interp(x - off, tau_tab, q_tab)
+        # time from the centre of bit jc, in table steps (clipped: outside the keyed span
+        # the samples are silenced below)
+        u = tt - (jc - pad)
+        u *= _GMSK_STEPS
+        np.clip(u, 0.0, _GMSK_STEPS - 1e-6, out=u)
+        i = u.astype(np.int64)
+        u -= i
+        i += row[jc]
+        lo = table[i]
+        phase += lo + u * (table[i + 1] - lo)
         phase *= np.pi
         phase += (2.0 * np.pi * offset_hz * tb) * tt
         out = phasor(phase)
