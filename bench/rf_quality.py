@@ -534,16 +534,14 @@ def main() -> int:
     t_start = time.perf_counter()
 
     dirty = _git("status", "--porcelain", "--", "detectors", "simulator", "bench")
+    # "XY path" lines (the output is stripped, so the first may have lost its X blank)
+    changed = ", ".join(line.split(maxsplit=1)[-1] for line in dirty.splitlines())
     print("rf_quality: detect_rf vs simulator ground truth")
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"date:    {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
     print(
         f"commit:  {_git('rev-parse', '--short', 'HEAD')}"
-        + (
-            f" (uncommitted changes: {', '.join(line[3:] for line in dirty.splitlines())})"
-            if dirty
-            else ""
-        )
+        + (f" (uncommitted changes: {changed})" if dirty else "")
     )
     print(
         f"cpu {args.cpu}; sensitivity {n_trials} trials/point (coarse scan {coarse_trials}); "

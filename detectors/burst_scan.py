@@ -344,6 +344,8 @@ def merge_boxes(boxes: list[Box], reach_rows: int, reach_cols: int) -> list[Box]
         & (a[:, None, 2] < a[None, :, 3] + gap_c)
         & (a[None, :, 2] < a[:, None, 3] + gap_c)
     )
+    if len(boxes) <= _CLOSURE_MAX:
+        return _merged_by_closure(a, close)
     parent = list(range(len(boxes)))
 
     def root(i: int) -> int:
@@ -366,3 +368,39 @@ def merge_boxes(boxes: list[Box], reach_rows: int, reach_cols: int) -> list[Box]
             (int(g[:, 0].min()), int(g[:, 1].max()), int(g[:, 2].min()), int(g[:, 3].max()))
         )
     return merged
+
+
+_CLOSURE_MAX = 128  # boxes up to which `merge_boxes` groups them by a matrix closure
+
+
+def _merged_by_closure(a: NDArray[np.int64], close: NDArray[np.bool_]) -> list[Box]:
+    """`merge_boxes`' groups from its (reflexive, symmetric) `close` matrix: the transitive
+    closure by repeated squaring (a few small float32 matrix products, exact for these
+    counts), each group labelled by its first member, in the order of first members (as
+    the union-find gives them)."""
+    reach = close.astype(np.float32)
+    while True:
+        grown = (reach @ reach) > 0.0
+        if np.array_equal(grown, reach > 0.0):
+            break
+        reach = grown.astype(np.float32)
+    labels = np.argmax(reach > 0.0, axis=1)  # the first member of each box's group
+    firsts = np.flatnonzero(labels == np.arange(labels.shape[0]))
+    big = np.iinfo(np.int64).max
+    lo_r = np.full(a.shape[0], big, dtype=np.int64)
+    lo_c = np.full(a.shape[0], big, dtype=np.int64)
+    hi_r = np.zeros(a.shape[0], dtype=np.int64)
+    hi_c = np.zeros(a.shape[0], dtype=np.int64)
+    np.minimum.at(lo_r, labels, a[:, 0])
+    np.maximum.at(hi_r, labels, a[:, 1])
+    np.minimum.at(lo_c, labels, a[:, 2])
+    np.maximum.at(hi_c, labels, a[:, 3])
+    return list(
+        zip(
+            lo_r[firsts].tolist(),
+            hi_r[firsts].tolist(),
+            lo_c[firsts].tolist(),
+            hi_c[firsts].tolist(),
+            strict=True,
+        )
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors import burst_profiles, bursts
+from detectors import burst_profiles, burst_scan, bursts
 from detectors.cfar import box_sums
 from detectors.rf import MAX_ABS_SAMPLE, _within_range
 
@@ -62,6 +62,24 @@ def test_fine_ratio_is_the_box_average_of_the_ratio() -> None:
         )
         expected = (box_sums(power / floor, 3, 3) * np.float32(1.0 / 9.0))[region]
         np.testing.assert_array_equal(bursts._fine_ratio(power, floor, region), expected)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_merge_boxes_closure_matches_the_union_find(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(200):
+        n, size = int(rng.integers(0, 60)), int(rng.integers(20, 300))
+        boxes = []
+        corners = rng.integers(0, size, (n, 2)).tolist()
+        for r, c in corners:
+            boxes.append((r, r + int(rng.integers(1, 30)), c, c + int(rng.integers(1, 30))))
+        cases.append((boxes, int(rng.integers(0, 4)), int(rng.integers(0, 4))))
+    by_closure = [burst_scan.merge_boxes(*case) for case in cases]
+    monkeypatch.setattr(burst_scan, "_CLOSURE_MAX", -1)
+    assert [burst_scan.merge_boxes(*case) for case in cases] == by_closure
 
 
 @pytest.mark.parametrize(
