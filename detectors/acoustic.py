@@ -38,6 +38,7 @@ __all__ = [
     "analyse_comb",
     "comb_confidence",
     "detect_rotor",
+    "detect_rotor_comb",
     "harmonic_weights",
 ]
 
@@ -52,12 +53,28 @@ def detect_rotor(
     full_scale_db_spl: float | None = None,
     config: AcousticConfig = AcousticConfig(),
 ) -> list[AcousticDetection]:
+    """Detect a multirotor blade-pass comb in one audio frame (see `detect_rotor_comb`)."""
+    found, _comb = detect_rotor_comb(
+        audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config
+    )
+    return found
+
+
+def detect_rotor_comb(
+    audio: NDArray[Any],
+    sample_rate_hz: float,
+    *,
+    full_scale_db_spl: float | None = None,
+    config: AcousticConfig = AcousticConfig(),
+) -> tuple[list[AcousticDetection], CombAnalysis | None]:
     """Detect a multirotor blade-pass comb in one audio frame (typically 1 s).
 
     audio: (n_channels, n) or (n,) float32, full scale 1.0 (channels are averaged);
     sample_rate_hz: audio rate (analysed up to 0.45 x `config.working_rate_hz`);
     full_scale_db_spl: SPL of a signal of RMS 1.0 (a 1.0 = 1 Pa scale gives 93.98 dB).
-    Returns [] or one `AcousticDetection` with signature 'rotor_harmonics', kind 'drone'.
+    Returns ([] or one `AcousticDetection` with signature 'rotor_harmonics', kind 'drone';
+    the frame's `CombAnalysis`, None when the frame could not be analysed), the analysis
+    being what `acoustic_integrate` sums across frames.
     """
     if sample_rate_hz <= 0:
         raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
@@ -66,29 +83,28 @@ def detect_rotor(
     # a comb of min_lines harmonics of min_f0 must fit below Nyquist, with the high-pass below
     too_slow = sample_rate_hz < 2.5 * config.min_lines * config.min_f0_hz
     if x.shape[0] < 16 or too_slow or not np.any(x):
-        return []
+        return [], None
     if not float(np.max(np.abs(x))) <= 1e6:  # full scale is 1.0: not from a microphone
-        return []
+        return [], None
     comb = analyse_comb(x, sample_rate_hz, config)
     if comb is None:
-        return []
+        return [], None
     confidence = comb_confidence(comb, config)
     if confidence < config.min_confidence:
-        return []
+        return [], comb
     level = None
     if full_scale_db_spl is not None and comb.line_power > 0.0:
         level = full_scale_db_spl + power_to_db(comb.line_power)
-    return [
-        AcousticDetection(
-            signature="rotor_harmonics",
-            kind="drone",
-            t_start_s=0.0,
-            t_end_s=duration_s,
-            f0_hz=comb.f0_hz,
-            harmonics=int(np.count_nonzero(comb.present)),
-            # a noiseless synthetic comb has a zero floor: report a large finite SNR
-            snr_db=float(np.clip(np.mean(comb.band_snr_db[comb.present]), -MAX_SNR_DB, MAX_SNR_DB)),
-            confidence=round(confidence, 3),
-            level_db_spl=level,
-        )
-    ]
+    detection = AcousticDetection(
+        signature="rotor_harmonics",
+        kind="drone",
+        t_start_s=0.0,
+        t_end_s=duration_s,
+        f0_hz=comb.f0_hz,
+        harmonics=int(np.count_nonzero(comb.present)),
+        # a noiseless synthetic comb has a zero floor: report a large finite SNR
+        snr_db=float(np.clip(np.mean(comb.band_snr_db[comb.present]), -MAX_SNR_DB, MAX_SNR_DB)),
+        confidence=round(confidence, 3),
+        level_db_spl=level,
+    )
+    return [detection], comb

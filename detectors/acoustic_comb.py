@@ -151,7 +151,11 @@ def analyse_comb(
     present = present_all[i_best]
     f0 = float(grid[i_best])
     lo_b, hi_b = lo[i_best], hi[i_best]
-    ratio = range_sums(spec.csum_power, lo_b, hi_b) / range_sums(spec.csum_floor, lo_b, hi_b)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a noiseless frame has a 0 floor
+        ratio_all = np.where(
+            usable, range_sums(spec.csum_power, lo, hi) / range_sums(spec.csum_floor, lo, hi), 1.0
+        )
+    ratio = ratio_all[i_best]
     # refine f0: weighted least squares of band centroids (net excess power) vs k
     if np.count_nonzero(present) >= 2:
         sel = np.flatnonzero(present)
@@ -221,4 +225,6 @@ def analyse_comb(
         single_line_share=single,
         common_depth_db=envelope.depth_db,
         common_p_value=envelope.p_value,
+        z_grid=z,
+        ratio_grid=ratio_all,
     )

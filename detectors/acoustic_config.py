@@ -159,7 +159,10 @@ class CombAnalysis:
     low_fundamental_hz: set when the comb is the upper part of a denser comb whose
       fundamental f0/d lies below `min_f0_hz` (helicopter rotors, mowers, gensets, §4);
     strong_bands / single_line_share: `acoustic_cues.single_line_share`;
-    common_depth_db / common_p_value: `acoustic_subframes.common_envelope`.
+    common_depth_db / common_p_value: `acoustic_subframes.common_envelope`;
+    z_grid / ratio_grid: (f0_points, max_harmonics) clipped band z and band power over
+      floor at every f0 of the grid (0 / 1 beyond the band limit), for integration
+      across frames (`acoustic_integrate`).
     """
 
     f0_hz: float
@@ -180,6 +183,8 @@ class CombAnalysis:
     single_line_share: float = 0.0
     common_depth_db: float = 0.0
     common_p_value: float = 1.0
+    z_grid: F64 | None = None
+    ratio_grid: F64 | None = None
 
     @property
     def fill(self) -> float:

@@ -1,0 +1,282 @@
+"""Incoherent integration of the rotor-comb statistic across consecutive frames (issue 5).
+
+One 1 s frame gives 1 Hz bins; a distant drone's harmonics sit a few dB over that floor
+and the per-frame harmonic sum stays under the alert cut. A hovering rotor comb is steady
+over seconds (hover jitter p5-p95 ~1 %, SIGNALS.md §4), noise is independent from frame to
+frame, so summing the frames' per-band statistics grows the comb as n and the noise as
+sqrt(n).
+
+What is summed: every frame's `CombAnalysis.z_grid`, the clipped per-band peak-excess z at
+every f0 of the grid and every harmonic k (under noise alone each z is standardised:
+mean 0, variance 1). Over the last n <= `frames` frames,
+
+    Z(f0, k) = sum_i z_i(f0, k) / sqrt(n)
+
+again has mean 0 and variance 1 under noise, with a lighter tail than one frame's z (a sum
+of independent terms), so the harmonic sum S(f0) built from Z exactly as `analyse_comb`
+builds it from z has, per decision, at most the single-frame null law: the single-frame
+thresholds (`min_score`, `score_mid`, `line_z`) keep the false-alarm rate per decision.
+Nothing is calibrated on data. A slowly gliding f0 needs no search: a harmonic band is
+k*f0*(1 +- 4 %) wide, so drifts of a few % over the window stay in the same bands.
+
+Confusers: the cheap rules that need only the summed bands are applied again (f0 floor,
+lines, fill, octave checks, mains lock). The rules that need the waveform (dropouts, comb
+share, single partials, low fundamental, machine lines) run on each frame; a window
+holding a frame whose comb passed the score but was rejected or down-weighted by one of
+them does not integrate (`tainted`): integration is for combs too weak for any one frame,
+not for sources a rule already recognised.
+
+Pure logic, no I/O: `CombIntegrator` holds one sensor's history; `IntegratorRegistry`
+holds many, bounded in count and idle time, thread-safe (a lock per sensor state).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from detectors.acoustic_comb import _octave_checks, harmonic_weights
+from detectors.acoustic_config import F64, AcousticConfig, AcousticDetection, CombAnalysis
+from detectors.acoustic_rules import comb_confidence, mains_locked
+from detectors.units import power_to_db
+
+MAX_SNR_DB = 200.0
+
+
+@dataclass(frozen=True, slots=True)
+class IntegratorConfig:
+    """frames: window (frames summed, the newest included); min_frames: frames needed
+    before a decision; max_gap: a t0 step outside (0.5, max_gap) frame durations resets the
+    history (lost frames, replays, clock jumps); max_sensors / idle_s: the registry keeps at
+    most this many sensor states and drops those not updated for idle_s seconds."""
+
+    frames: int = 6
+    min_frames: int = 2
+    frame_z_cap: float = math.inf
+    max_gap: float = 1.5
+    max_sensors: int = 256
+    idle_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    t0_s: float
+    duration_s: float
+    sample_rate_hz: float
+    z: F64  # (P, K) clipped band z, float32 in memory
+    ratio: F64  # (P, K) band power over floor
+    tainted: bool
+
+
+def tainted(comb: CombAnalysis, config: AcousticConfig) -> bool:
+    """The frame's comb scored as a candidate but a confuser rule of `acoustic_rules`
+    rejected or down-weighted it (low fundamental, dropouts, comb share, loud few lines,
+    single partials, common envelope, machine lines). Too few lines, a low fill or a low
+    f0 are not confuser cues (a weak comb shows them) and do not taint."""
+    if comb.score < config.min_score:
+        return False
+    lines = int(np.count_nonzero(comb.present))
+    if comb.f0_hz < config.min_f0_hz or lines < config.min_lines or comb.fill < config.min_fill:
+        return False
+    plain = 1.0 / (1.0 + math.exp(-(comb.score - config.score_mid) / config.score_width))
+    return comb_confidence(comb, config) < 0.999 * plain
+
+
+@lru_cache(maxsize=8)
+def _weights(config: AcousticConfig, grid: tuple[float, ...]) -> tuple[F64, F64, F64]:
+    f0 = np.asarray(grid)
+    k = np.arange(1, config.max_harmonics + 1, dtype=np.float64)
+    usable = f0[:, None] * k[None, :] * (1 + config.tolerance) < config.band_limit_hz
+    w = np.where(usable, harmonic_weights(config)[None, :], 0.0)
+    partial = np.sqrt(np.maximum(np.cumsum(w * w, axis=1)[:, config.min_lines - 1 :], 1e-12))
+    return usable.astype(np.float64), w, partial
+
+
+def integrated_detection(
+    zs: list[F64],
+    ratios: list[F64],
+    grid_hz: F64,
+    duration_s: float,
+    config: AcousticConfig = AcousticConfig(),
+    frame_z_cap: float = math.inf,
+) -> AcousticDetection | None:
+    """Decide on the frames' summed band z (each (P, K), oldest first); None below the cut.
+    frame_z_cap: each frame's z is first clipped to it (`IntegratorConfig.frame_z_cap`)."""
+    n = len(zs)
+    if n == 0:
+        return None
+    usable_f, w, partial = _weights(config, tuple(float(v) for v in grid_hz))
+    usable = usable_f > 0
+    big_z = np.sum(np.minimum(np.asarray(zs, dtype=np.float64), frame_z_cap), axis=0) / math.sqrt(n)
+    z = np.where(usable, np.clip(big_z, config.z_min, config.z_cap), 0.0)
+    present_all = usable & (z >= config.line_z)
+    if config.partial_sums:
+        s = np.max(np.cumsum(w * z, axis=1)[:, config.min_lines - 1 :] / partial, axis=1)
+    else:
+        s = np.sum(w * z, axis=1) / np.sqrt(np.maximum(np.sum(w * w, axis=1), 1e-12))
+    if not np.isfinite(s).all():
+        return None
+    i_first = int(np.argmax(s))
+    i_best = _octave_checks(i_first, grid_hz, s, z, w, usable, present_all, config)
+    f0 = float(grid_hz[i_best])
+    present = present_all[i_best]
+    lines = int(np.count_nonzero(present))
+    score = float(s[i_best] - np.median(s))
+    if f0 < config.min_f0_hz or lines < config.min_lines or score < config.min_score:
+        return None
+    ks = np.flatnonzero(present)
+    if ks.shape[0] / (ks[-1] + 1) < config.min_fill or mains_locked(f0, config):
+        return None
+    confidence = 1.0 / (1.0 + math.exp(-(score - config.score_mid) / config.score_width))
+    if confidence < config.min_confidence:
+        return None
+    ratio = np.mean(np.asarray(ratios, dtype=np.float64)[:, i_best, :], axis=0)[present]
+    snr = float(np.mean(power_to_db(np.maximum(ratio, 1e-30))))
+    return AcousticDetection(
+        signature="rotor_harmonics",
+        kind="drone",
+        t_start_s=0.0,
+        t_end_s=duration_s,
+        f0_hz=f0,
+        harmonics=lines,
+        snr_db=float(np.clip(snr, -MAX_SNR_DB, MAX_SNR_DB)),
+        confidence=round(confidence, 3),
+        level_db_spl=None,
+    )
+
+
+class CombIntegrator:
+    """The last `frames` frames' band statistics of one sensor (one channel layout)."""
+
+    def __init__(
+        self,
+        config: IntegratorConfig = IntegratorConfig(),
+        acoustic: AcousticConfig = AcousticConfig(),
+    ) -> None:
+        self.config = config
+        self.acoustic = acoustic
+        self.lock = threading.Lock()
+        self._history: deque[_Entry] = deque(maxlen=config.frames)
+        self._grid: F64 | None = None
+        self.last_used = 0.0
+
+    def __len__(self) -> int:
+        return len(self._history)
+
+    def reset(self) -> None:
+        self._history.clear()
+        self._grid = None
+
+    def update(
+        self,
+        t0_s: float,
+        duration_s: float,
+        sample_rate_hz: float,
+        comb: CombAnalysis | None,
+        *,
+        reported: bool = False,
+    ) -> AcousticDetection | None:
+        """Add one frame (in time order; the caller holds `lock` when shared) and return the
+        integrated detection, or None. `reported`: the single-frame path already reported
+        this frame, so nothing is returned (the frame still enters the history)."""
+        if comb is None or comb.z_grid is None or comb.ratio_grid is None:
+            self.reset()
+            return None
+        if self._history:
+            last = self._history[-1]
+            step = (t0_s - last.t0_s) / max(last.duration_s, 1e-9)
+            if (
+                last.sample_rate_hz != sample_rate_hz
+                or abs(last.duration_s - duration_s) > 1e-3 * max(duration_s, 1e-9)
+                or not 0.5 < step <= self.config.max_gap
+                or self._grid is None
+                or self._grid.shape != comb.grid_hz.shape
+                or not np.array_equal(self._grid, comb.grid_hz)
+            ):
+                self.reset()
+        self._grid = comb.grid_hz
+        self._history.append(
+            _Entry(
+                t0_s, duration_s, sample_rate_hz,
+                comb.z_grid.astype(np.float32), comb.ratio_grid.astype(np.float32),
+                tainted(comb, self.acoustic),
+            )
+        )  # fmt: skip
+        n = len(self._history)
+        if reported or n < self.config.min_frames or any(e.tainted for e in self._history):
+            return None
+        return integrated_detection(
+            [e.z for e in self._history],
+            [e.ratio for e in self._history],
+            comb.grid_hz,
+            duration_s,
+            self.acoustic,
+            self.config.frame_z_cap,
+        )
+
+
+class IntegratorRegistry:
+    """Per-sensor `CombIntegrator`s keyed by e.g. (site, sensor_id, channels); bounded:
+    at most `max_sensors` states (least recently used dropped) and none idle longer than
+    `idle_s` (by `clock`, monotonic seconds). Thread-safe: the registry lock guards the
+    map, each state's lock its history."""
+
+    def __init__(
+        self,
+        config: IntegratorConfig = IntegratorConfig(),
+        acoustic: AcousticConfig = AcousticConfig(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.acoustic = acoustic
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._states: OrderedDict[Hashable, CombIntegrator] = OrderedDict()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._states)
+
+    def reset(self) -> None:
+        """Forget every sensor (tests, benches)."""
+        with self._lock:
+            self._states.clear()
+
+    def _state(self, key: Hashable) -> CombIntegrator:
+        now = self.clock()
+        with self._lock:
+            state = self._states.pop(key, None)
+            if state is None:
+                state = CombIntegrator(self.config, self.acoustic)
+            state.last_used = now
+            self._states[key] = state  # most recent last
+            while len(self._states) > self.config.max_sensors:
+                self._states.popitem(last=False)
+            while self._states:
+                oldest_key, oldest = next(iter(self._states.items()))
+                if now - oldest.last_used <= self.config.idle_s:
+                    break
+                del self._states[oldest_key]
+            return state
+
+    def update(
+        self,
+        key: Hashable,
+        t0_s: float,
+        duration_s: float,
+        sample_rate_hz: float,
+        comb: CombAnalysis | None,
+        *,
+        reported: bool = False,
+    ) -> AcousticDetection | None:
+        """`CombIntegrator.update` on the state of `key` (created on first use)."""
+        state = self._state(key)
+        with state.lock:
+            return state.update(t0_s, duration_s, sample_rate_hz, comb, reported=reported)
