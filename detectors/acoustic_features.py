@@ -166,6 +166,15 @@ def line_is_machine_like(
     return abs(error) <= phase_tolerance_rad
 
 
+def glide_bands(centres_hz: F64, tolerance: float, df: float, m: int) -> tuple[I64, I64]:
+    """First and last bin of ±tolerance (at least one bin) around each centre, clipped to
+    [0, m − 1]: the bands of a comb tried at several glides."""
+    half = np.maximum(centres_hz * tolerance / df, 1.0)
+    lo = np.clip(np.floor(centres_hz / df - half), 0, m - 1).astype(np.int64)
+    hi = np.clip(np.ceil(centres_hz / df + half), 0, m - 1).astype(np.int64)
+    return lo, hi
+
+
 def comb_dropouts(
     x: NDArray[np.float32],
     sample_rate_hz: float,
@@ -202,17 +211,11 @@ def comb_dropouts(
         float(centres_hz[0]) if centres_hz.shape[0] == 1 else float(np.min(np.diff(centres_hz)))
     )
 
-    def bands(c: F64) -> tuple[I64, I64]:
-        half = np.maximum(c * tolerance / df, 1.0)
-        lo = np.clip(np.floor(c / df - half), 0, m - 1).astype(np.int64)
-        hi = np.clip(np.ceil(c / df + half), 0, m - 1).astype(np.int64)
-        return lo, hi
-
     # the comb may glide (manoeuvres: ±10-30 % over 0.5-2 s): each piece takes its best
     # of f0 * (1 + shift) for shifts within ±max_glide
     scale = 1.0 + np.linspace(-max_glide, max_glide, 2 * round(max_glide / 0.01) + 1)
-    lo, hi = bands(np.outer(scale, centres_hz))
-    lo_off, hi_off = bands(np.outer(scale, centres_hz + 0.5 * spacing))
+    lo, hi = glide_bands(np.outer(scale, centres_hz), tolerance, df, m)
+    lo_off, hi_off = glide_bands(np.outer(scale, centres_hz + 0.5 * spacing), tolerance, df, m)
     csum = np.concatenate((np.zeros((sub_frames, 1)), np.cumsum(power, axis=1)), axis=1)
     on = np.sum(csum[:, hi + 1] - csum[:, lo], axis=2)  # (sub_frames, shifts)
     off = np.sum(csum[:, hi_off + 1] - csum[:, lo_off], axis=2)

@@ -24,7 +24,8 @@ import scipy.fft
 from numpy.typing import NDArray
 from scipy import special
 
-from detectors.acoustic_config import F64, I64
+from detectors.acoustic_config import F64
+from detectors.acoustic_features import glide_bands
 from detectors.acoustic_spectrum import hann32
 
 
@@ -60,16 +61,10 @@ def common_envelope(
     power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float64)
     spacing = float(np.min(np.diff(centres_hz)))
 
-    def bands(c: F64) -> tuple[I64, I64]:
-        half = np.maximum(c * tolerance / df, 1.0)
-        lo = np.clip(np.floor(c / df - half), 0, m - 1).astype(np.int64)
-        hi = np.clip(np.ceil(c / df + half), 0, m - 1).astype(np.int64)
-        return lo, hi
-
     # 2 % glide steps: each band is ±tolerance (4 %) wide, so a step never loses a line
     scale = 1.0 + np.linspace(-max_glide, max_glide, 2 * round(max_glide / 0.02) + 1)
-    lo, hi = bands(np.outer(scale, centres_hz))
-    lo_off, hi_off = bands(np.outer(scale, centres_hz + 0.5 * spacing))
+    lo, hi = glide_bands(np.outer(scale, centres_hz), tolerance, df, m)
+    lo_off, hi_off = glide_bands(np.outer(scale, centres_hz + 0.5 * spacing), tolerance, df, m)
     csum = np.concatenate((np.zeros((pieces, 1)), np.cumsum(power, axis=1)), axis=1)
     on = csum[:, hi + 1] - csum[:, lo]  # (pieces, glides, K)
     off = csum[:, hi_off + 1] - csum[:, lo_off]

@@ -38,12 +38,31 @@ def _median(values: NDArray[np.float64]) -> float:
     return (float(part[mid - 1]) + float(part[mid])) / 2.0
 
 
-def _runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
-    """(first, last) index of each run of True, in order."""
+def runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """[first, last + 1) of each run of True, in order."""
     steps = np.diff(flags.view(np.int8), prepend=np.int8(0), append=np.int8(0))
     starts = (steps == 1).nonzero()[0].tolist()
     stops = (steps == -1).nonzero()[0].tolist()
-    return [(a, b - 1) for a, b in zip(starts, stops, strict=True)]
+    return list(zip(starts, stops, strict=True))
+
+
+def carrier_burst(
+    spec: Spectrogram, band: tuple[float, float, float], excess: float, signal: float,
+    cells: int,
+) -> Burst:  # fmt: skip
+    """A carrier spanning the whole snapshot: band = (low edge, high edge, centroid) in
+    bins, excess its mean power over the noise, signal its power (full scale)."""
+    lo_edge, hi_edge, centroid = band
+    return Burst(
+        t_start_s=0.0,
+        duration_s=spec.n_frames * spec.frame_s,
+        freq_offset_hz=spec.bin_offset_hz(centroid),
+        bandwidth_hz=(hi_edge - lo_edge) * spec.bin_hz,
+        snr_db=power_to_db(excess),
+        mean_power_dbfs=power_to_db(signal),
+        peak_power_dbfs=power_to_db(signal),
+        cells=cells,
+    )
 
 
 def find_carriers(
@@ -67,9 +86,9 @@ def find_carriers(
     occupied = rel > db_to_power(min_excess_db)
     if not occupied.any():  # the usual case: no carrier
         return []
-    duration_s = spec.n_frames * spec.frame_s
     carriers = []
-    for lo, hi in _runs(occupied):
+    for lo, stop in runs(occupied):
+        hi = stop - 1
         if _is_receiver_artefact(lo, hi, spec.dc_bin, dc_guard_bins):
             continue
         pad = max(2, (hi - lo + 1) // 4)
@@ -84,15 +103,8 @@ def find_carriers(
         excess = float(np.mean(rel[b0:b1] - 1.0))
         signal = float(np.sum(per_bin[b0:b1] - receiver))
         carriers.append(
-            Burst(
-                t_start_s=0.0,
-                duration_s=duration_s,
-                freq_offset_hz=spec.bin_offset_hz(centroid),
-                bandwidth_hz=(hi_edge - lo_edge) * spec.bin_hz,
-                snr_db=power_to_db(excess),
-                mean_power_dbfs=power_to_db(signal),
-                peak_power_dbfs=power_to_db(signal),
-                cells=(b1 - b0) * spec.n_frames,
+            carrier_burst(
+                spec, (lo_edge, hi_edge, centroid), excess, signal, (b1 - b0) * spec.n_frames
             )
         )
     return carriers

@@ -30,9 +30,10 @@ from scipy import ndimage, special
 
 from detectors.burst_profiles import occupied_band
 from detectors.burst_types import Burst
+from detectors.carriers import carrier_burst, runs
 from detectors.floor import NoiseFloor
 from detectors.spectra import Spectrogram, effective_cells
-from detectors.units import db_to_power, power_to_db
+from detectors.units import db_to_power
 
 F64 = NDArray[np.float64]
 
@@ -57,14 +58,6 @@ class LineConfig:
     max_width_bins: int = 8
     carrier_excess_db: float = 6.0
     dc_guard_bins: int = 2
-
-
-def _runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
-    """[first, last + 1) of each run of True, in order."""
-    steps = np.diff(flags.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(steps == 1).tolist()
-    stops = np.flatnonzero(steps == -1).tolist()
-    return list(zip(starts, stops, strict=True))
 
 
 def _thresholds(spec: Spectrogram, rel_std: float, config: LineConfig) -> list[float]:
@@ -103,9 +96,8 @@ def find_lines(spec: Spectrogram, noise: NoiseFloor, config: LineConfig) -> list
     receiver = float(np.median(per_bin))
     carrier = per_bin > receiver * db_to_power(config.carrier_excess_db)
     near_carrier = ndimage.binary_dilation(carrier, iterations=config.max_width_bins)
-    duration_s = spec.n_frames * spec.frame_s
     lines = []
-    for first, last in _runs(flags):
+    for first, last in runs(flags):
         # a window's flags reach past the line: keep its bins over half its peak excess
         peak = float(excess[first:last].max())
         strong = np.flatnonzero(excess[first:last] >= 0.5 * peak)
@@ -121,16 +113,14 @@ def find_lines(spec: Spectrogram, noise: NoiseFloor, config: LineConfig) -> list
         if band is None:
             continue
         lo_edge, hi_edge, centroid = (v + lo for v in band)
+        hi_edge = max(hi_edge, lo_edge + 1.0)  # at least one bin wide
         lines.append(
-            Burst(
-                t_start_s=0.0,
-                duration_s=duration_s,
-                freq_offset_hz=spec.bin_offset_hz(centroid),
-                bandwidth_hz=max(hi_edge - lo_edge, 1.0) * spec.bin_hz,
-                snr_db=power_to_db(float(np.mean(excess[lo:hi]))),
-                mean_power_dbfs=power_to_db(float(np.sum(signal))),
-                peak_power_dbfs=power_to_db(float(np.sum(signal))),
-                cells=(hi - lo) * spec.n_frames,
+            carrier_burst(
+                spec,
+                (lo_edge, hi_edge, centroid),
+                float(np.mean(excess[lo:hi])),
+                float(np.sum(signal)),
+                (hi - lo) * spec.n_frames,
             )
         )
     return lines

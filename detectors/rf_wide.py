@@ -19,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from detectors.burst_profiles import occupied_band
 from detectors.burst_types import Burst
+from detectors.carriers import carrier_burst, runs
 from detectors.floor import NoiseFloor
 from detectors.spectra import Spectrogram
-from detectors.units import db_to_power, power_to_db
+from detectors.units import db_to_power
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +41,6 @@ class WideCarrierConfig:
     min_excess_db: float = 6.0
     min_bins: int = 8
     centred_tolerance: float = 0.1
-
-
-def _runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
-    """[first, last + 1) of each run of True, in order."""
-    steps = np.diff(flags.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(steps == 1).tolist()
-    stops = np.flatnonzero(steps == -1).tolist()
-    return list(zip(starts, stops, strict=True))
 
 
 def find_wide_carriers(
@@ -72,9 +64,8 @@ def find_wide_carriers(
         return []
     receiver = float(np.median(per_bin[~occupied]))
     dc = spec.dc_bin
-    duration_s = spec.n_frames * spec.frame_s
     carriers = []
-    for lo, hi in _runs(occupied):
+    for lo, hi in runs(occupied):
         width = hi - lo
         if width < config.min_bins:
             continue
@@ -88,18 +79,7 @@ def find_wide_carriers(
         band = occupied_band(signal, np.ones(width, dtype=bool))
         if band is None:
             continue
-        lo_edge, hi_edge, centroid = (v + lo for v in band)
+        edges = (band[0] + lo, band[1] + lo, band[2] + lo)
         total = float(np.sum(signal))
-        carriers.append(
-            Burst(
-                t_start_s=0.0,
-                duration_s=duration_s,
-                freq_offset_hz=spec.bin_offset_hz(centroid),
-                bandwidth_hz=(hi_edge - lo_edge) * spec.bin_hz,
-                snr_db=power_to_db(mean_excess),
-                mean_power_dbfs=power_to_db(total),
-                peak_power_dbfs=power_to_db(total),
-                cells=width * spec.n_frames,
-            )
-        )
+        carriers.append(carrier_burst(spec, edges, mean_excess, total, width * spec.n_frames))
     return carriers

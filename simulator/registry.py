@@ -288,7 +288,7 @@ class GatedRfEmitter(EmitterView):
 
 
 @dataclass
-class GatedAcousticSource:
+class GatedAcousticSource(EmitterView):
     """An acoustic source heard only for sound emitted while its schedule is on.
 
     The gate applies at emission time: reception minus the travel time from the source at
@@ -301,18 +301,6 @@ class GatedAcousticSource:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-    @property
-    def emitter_id(self) -> str:
-        return str(self.inner.emitter_id)
-
-    @property
-    def kind(self) -> str:
-        return str(self.inner.kind)
-
-    @property
-    def signature(self) -> str:
-        return str(self.inner.signature)
 
     def _emitted(self, mics_m: NDArray[np.float64], t_s: NDArray[np.float64]) -> NDArray[np.bool_]:
         """(m, n) True where the sound reaching microphone m at t_s left while on."""

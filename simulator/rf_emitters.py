@@ -106,8 +106,8 @@ def _salt(name: str) -> int:
 
 
 class EmitterView:
-    """Base of emitters that show another one (`inner`) differently (gated by a schedule,
-    reduced to chosen bursts): identity reads through, subclasses define `bursts`."""
+    """Base of emitters (RF or acoustic) that show another one (`inner`) differently (gated
+    by a schedule, reduced to chosen bursts): identity reads through."""
 
     inner: Any
 
