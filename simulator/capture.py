@@ -26,12 +26,13 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import sigmf
@@ -214,6 +215,23 @@ def _rf_annotations(
     return out
 
 
+#: Bytes written between `_release_written` calls.
+_RELEASE_BYTES = 64 << 20
+
+
+def _release_written(f: BinaryIO) -> None:
+    """Start writing `f`'s data to disk and drop it from the page cache once written.
+
+    A capture holds gigabytes that nobody reads back soon. Left to the page cache, they
+    fill memory until the kernel reclaims it inside `write` (on the machines measured, a
+    5 GB capture's writes fell from 5 GB/s to under 1 GB/s of the recorder's own CPU);
+    advising DONTNEED as it goes starts the writeback early and keeps the cache small.
+    """
+    if hasattr(os, "posix_fadvise"):  # POSIX only; elsewhere the OS's default stands
+        f.flush()
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 def _write_rf(
     scenario: Scenario,
     c: RfCollector,
@@ -235,10 +253,15 @@ def _write_rf(
     captures: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     plotted: set[str] = set()
+    unreleased = 0
     with data_path.open("wb") as f:
         for k in range(n_frames):
             payload = scenario.frame_payload(sid, k)
             f.write(payload.data)
+            unreleased += payload.nbytes
+            if unreleased >= _RELEASE_BYTES:
+                _release_written(f)
+                unreleased = 0
             if digest is not None:
                 digest.update(payload.data)
             t_s = c.frame_start_s(k)
