@@ -9,38 +9,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sensor_hub.site import SensorPlacement, SiteConfig
 
-class SensorPlacement(BaseModel):
-    """Where a known sensor sits (site-local metres) and which zone it watches."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sensor_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    modality: str | None = None
-    x_m: float = 0.0
-    y_m: float = 0.0
-    z_m: float = 0.0
-    zone: str | None = None
-
-
-class SiteConfig(BaseModel):
-    """The minimal site description of the walking skeleton (issue 6 grows it).
-
-    When `sensors` is non-empty, frames from sensors not listed are rejected
-    as `unknown_sensor`; when it is empty, any sensor is accepted and registered.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    site: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    zones: dict[str, list[tuple[float, float]]] = Field(default_factory=dict)
-    sensors: list[SensorPlacement] = Field(default_factory=list)
-
-    def placement(self, sensor_id: str) -> SensorPlacement | None:
-        for s in self.sensors:
-            if s.sensor_id == sensor_id:
-                return s
-        return None
+__all__ = ["FusionSettings", "SensorPlacement", "Settings", "SiteConfig"]
 
 
 class FusionSettings(BaseModel):
