@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 import sensor_hub
 from api.problems import install_problem_handlers
-from api.routes import alerts, events, health, page, readings, sensors
+from api.routes import alerts, events, health, page, readings, sensors, site
 from api.streams import DEFAULT_KEEPALIVE_S, LiveStreams
 from sensor_hub.hub import Hub
 from sensor_hub.schemas import FrameJSON
@@ -36,6 +36,7 @@ TAGS = [
     {"name": "readings", "description": "Ingest sensor frames over HTTP."},
     {"name": "alerts", "description": "Alerts, their evidence and operator actions."},
     {"name": "sensors", "description": "Sensor registry: online state, last frame, rejects."},
+    {"name": "site", "description": "Zones, cells, sensor positions, floor plan and rules."},
     {"name": "events", "description": "Live alert and sensor events, resumable by event id."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
 ]
@@ -73,7 +74,7 @@ def create_app(hub: Hub, *, keepalive_s: float = DEFAULT_KEEPALIVE_S) -> FastAPI
     app.state.hub = hub
     app.state.streams = streams
     install_problem_handlers(app)
-    for module in (readings, alerts, sensors, events, health, page):
+    for module in (readings, alerts, sensors, site, events, health, page):
         app.include_router(module.router)
     _add_extra_schemas(app)
     return app

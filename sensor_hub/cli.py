@@ -24,6 +24,7 @@ from sensor_hub import __version__
 from sensor_hub.errors import SensorHubError
 from sensor_hub.service import Running, run
 from sensor_hub.settings import Settings
+from sensor_hub.site import SiteFileError, load_site
 
 log = logging.getLogger("sensor_hub")
 
@@ -61,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default="sensor-hub.db", help="SQLite file or database URL")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--site",
+        default=None,
+        metavar="FILE",
+        help="site YAML: zones, cells, sensors, floor plan, allow rules (see README)",
+    )
 
     # the simulator's tools live in simulator/ (which may import sensor_hub, not the reverse
     # at import time): import their argument wiring here, when the CLI is built
@@ -124,8 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             mqtt_protocol=getattr(args, "mqtt_protocol", "auto"),
         )
+        if getattr(args, "site", None):
+            settings = settings.model_copy(update={"site": load_site(args.site)})
         asyncio.run(_main_async(settings, args.command == "demo", getattr(args, "speed", 1.0)))
-    except SensorHubError as exc:
+    except (SensorHubError, SiteFileError) as exc:
         print(f"sensor-hub: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
