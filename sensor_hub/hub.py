@@ -23,6 +23,7 @@ from sensor_hub.codec import Frame, Limits, decode_frame, decode_json_frame
 from sensor_hub.errors import FrameError
 from sensor_hub.events import EventBus
 from sensor_hub.fusion import AlertChange, Fusion
+from sensor_hub.health import SensorHealth, frame_level_db
 from sensor_hub.metrics import Metrics
 from sensor_hub.pipeline import detect_frame
 from sensor_hub.schemas import (
@@ -77,6 +78,8 @@ class Hub:
         self.metrics = Metrics()
         self.limits = Limits(settings.max_header_bytes, settings.max_payload_bytes)
         self.fusion = Fusion(settings.fusion, settings.site, clock)
+        self.health = SensorHealth(settings.health, settings.site, clock)
+        self._flagged: list[tuple[str, str]] = []  # sensors whose flags changed, to publish
         self.events = EventBus(
             first_id=store.last_event_id() + 1,
             history=settings.event_history,
@@ -161,9 +164,14 @@ class Hub:
         while True:
             await asyncio.sleep(1.0)
             try:
-                await self._apply(self.fusion.tick())
+                await self.tick()
             except Exception:
                 log.exception("unexpected error in the fusion tick")
+
+    async def tick(self) -> None:
+        """Once a second: resolve quiet alerts, raise silent sensors, publish flag changes."""
+        await self._apply(self.fusion.tick() + self.health.tick())
+        await self._publish_flags()
 
     # ---- MQTT ingest
 
@@ -206,6 +214,11 @@ class Hub:
             await self._emit_sensor_event(
                 key, "sensor.online" if status.state == "online" else "sensor.offline"
             )
+        if status.state == "online":
+            await self._apply(self.health.heard(*key))
+        else:
+            why = str(getattr(status, "reason", "") or "its status says offline (last will)")
+            await self._apply(self.health.went_offline(*key, why))
 
     # ---- ingest: shared by MQTT and HTTP
 
@@ -271,6 +284,9 @@ class Hub:
         self._save_sensor(key, force=not was_online)
         if not was_online:
             await self._emit_sensor_event(key, "sensor.online")
+        await self._apply(self.health.heard(*key))
+        if self.health.frame_accepted(*key, frame_level_db(frame)):
+            self._flags_changed(key)
         if duplicate:
             self.metrics.inc("sensorhub_frames_duplicate_total", sensor=h.sensor_id)
             return ReadingAccepted(
@@ -337,8 +353,14 @@ class Hub:
 
         NotFoundError and ConflictError propagate to the caller.
         """
-        alert = self.fusion.live_alert(alert_id) or self.store.get_alert(alert_id)
+        alert = (
+            self.fusion.live_alert(alert_id)
+            or self.health.live_alert(alert_id)
+            or self.store.get_alert(alert_id)
+        )
         change = self.fusion.operator_action(alert, action, body.note)
+        if change.alert.kind == "sensor_offline":
+            self.health.operator_changed(change.alert)
         self.store.add_audit(
             AuditEntry(
                 alert_id=alert_id, action=action, user=body.user, note=body.note, at=self.clock()
@@ -375,11 +397,27 @@ class Hub:
         )
         self._save_sensor(key)
         self.metrics.inc("sensorhub_frames_rejected_total", sensor=sid, reason=reason)
+        if self.health.frame_rejected(site, sid):
+            self._flags_changed(key)
         now = time.monotonic()
         last = self._reject_logged.get((sid, reason))
         if last is None or now - last >= _REJECT_LOG_INTERVAL_S:
             self._reject_logged[(sid, reason)] = now
             log.warning("rejected frame from sensor %s: %s: %s", sid, reason, detail)
+
+    def _flags_changed(self, key: tuple[str, str]) -> None:
+        """Copy the health flags onto the sensor; the next tick publishes `sensor.flagged`."""
+        flags = self.health.flags(*key)
+        self._sensors[key] = self._sensor(key).model_copy(update={"flags": flags})
+        self._save_sensor(key, force=True)
+        if key not in self._flagged:
+            self._flagged.append(key)
+        log.warning("sensor %s/%s flags: %s", *key, ", ".join(flags) or "cleared")
+
+    async def _publish_flags(self) -> None:
+        pending, self._flagged = self._flagged, []
+        for key in pending:
+            await self._emit_sensor_event(key, "sensor.flagged")
 
     def sensors(self) -> list[Sensor]:
         return sorted(self._sensors.values(), key=lambda s: (s.site, s.sensor_id))

@@ -241,6 +241,10 @@ class Sensor(_Strict):
     frames_total: int = 0
     rejects_total: int = 0
     rejects_by_reason: dict[str, int] = Field(default_factory=dict)
+    flags: list[str] = Field(
+        default_factory=list,
+        description="health flags: frames_rejected, noise_floor_jump (sensor_hub/health.py)",
+    )
 
 
 EventType = Literal[
@@ -250,6 +254,7 @@ EventType = Literal[
     "alert.resolved",
     "sensor.online",
     "sensor.offline",
+    "sensor.flagged",
 ]
 
 

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sensor_hub.site import SensorPlacement, SiteConfig
 
-__all__ = ["FusionSettings", "SensorPlacement", "Settings", "SiteConfig"]
+__all__ = ["FusionSettings", "HealthSettings", "SensorPlacement", "Settings", "SiteConfig"]
 
 
 class FusionSettings(BaseModel):
@@ -26,6 +26,18 @@ class FusionSettings(BaseModel):
     quiet_s: float = Field(default=60.0, gt=0)
     update_interval_s: float = Field(default=2.0, ge=0)
     min_confidence: float = Field(default=0.5, ge=0, le=1)
+
+
+class HealthSettings(BaseModel):
+    """Sensor silence and tamper flags (see `sensor_hub/health.py`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    offline_after_s: float = Field(default=30.0, gt=0)
+    reject_window_s: float = Field(default=60.0, gt=0)
+    reject_min: int = Field(default=10, ge=1)
+    floor_jump_db: float = Field(default=10.0, gt=0)
+    floor_jump_frames: int = Field(default=5, ge=1)
 
 
 class Settings(BaseSettings):
@@ -52,6 +64,7 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     event_history: int = Field(default=1000, ge=10)
     fusion: FusionSettings = Field(default_factory=FusionSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     site: SiteConfig = Field(default_factory=SiteConfig)
 
     @field_validator("mqtt_protocol")

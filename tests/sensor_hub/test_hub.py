@@ -41,7 +41,7 @@ def audio_frame(seq: int, *, sensor: str = "mic-1", boot: str = "b") -> bytes:
 def make_hub(tmp_path: Path, **site: object) -> tuple[Hub, FakeClock, InMemoryBus]:
     clock = FakeClock()
     bus = InMemoryBus()
-    settings = Settings(db_url=f"sqlite:///{tmp_path / 'h.db'}", site=SiteConfig(site="s", **site))  # type: ignore[arg-type]
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'h.db'}", site=SiteConfig(site="s", **site))
     hub = Hub(settings, Store.open(settings.db_url), clock=clock, bus=bus)
     return hub, clock, bus
 
@@ -143,8 +143,20 @@ def test_status_messages_track_online_state(tmp_path: Path) -> None:
     sensor = hub.sensor("s", "rf-9")
     assert sensor is not None and sensor.state == "offline"
     assert sensor.rejects_by_reason == {"bad_status": 1}
-    types = [json.loads(m.payload)["type"] for m in bus.published]
-    assert types == ["sensor.online", "sensor.offline"]
+    events = [json.loads(m.payload) for m in bus.published]
+    # the last will (offline status) raises a sensor_offline alert at once
+    assert [e["type"] for e in events] == ["sensor.online", "sensor.offline", "alert.created"]
+    alert = events[2]["alert"]
+    assert alert["kind"] == "sensor_offline" and alert["sensors"] == ["rf-9"]
+    assert "offline" in alert["note"]
+
+    async def back() -> None:
+        await hub.handle_message(InboundMessage(topic, b'{"state": "online"}', True))
+
+    run(back())
+    events = [json.loads(m.payload) for m in bus.published][3:]
+    assert [e["type"] for e in events] == ["sensor.online", "alert.resolved"]
+    assert events[1]["alert"]["id"] == alert["id"]
     hub.store.close()
 
 
@@ -200,3 +212,63 @@ def test_orphaned_alerts_from_a_previous_run_are_closed(tmp_path: Path) -> None:
     assert hub2.store.get_alert(str(alert_id)).state == "resolved"
     assert hub2.events.last_id > hub.events.last_id
     hub2.store.close()
+
+
+def test_a_silent_sensor_raises_sensor_offline_and_its_return_resolves_it(tmp_path: Path) -> None:
+    hub, clock, bus = make_hub(tmp_path, sensors=[SensorPlacement(sensor_id="mic-1")])
+
+    async def go() -> None:
+        await hub.ingest_bytes(audio_frame(1))
+        clock.advance(29.0)
+        await hub.tick()
+        assert [json.loads(m.payload)["type"] for m in bus.published] == ["sensor.online"]
+        clock.advance(1.0)
+        await hub.tick()
+        created = json.loads(bus.published[-1].payload)
+        assert created["type"] == "alert.created"
+        assert created["alert"]["kind"] == "sensor_offline"
+        assert created["alert"]["sensors"] == ["mic-1"]
+        assert hub.store.get_alert(created["alert"]["id"]).state == "active"
+        await hub.ingest_bytes(audio_frame(2))
+        resolved = json.loads(bus.published[-1].payload)
+        assert resolved["type"] == "alert.resolved"
+        assert resolved["alert"]["id"] == created["alert"]["id"]
+
+    run(go())
+    hub.store.close()
+
+
+def test_an_operator_can_ack_a_sensor_offline_alert(tmp_path: Path) -> None:
+    hub, clock, bus = make_hub(tmp_path, sensors=[SensorPlacement(sensor_id="mic-1")])
+
+    async def go() -> None:
+        clock.advance(31.0)
+        await hub.tick()  # listed, never heard
+        alert_id = json.loads(bus.published[-1].payload)["alert"]["id"]
+        acked = await hub.act(alert_id, "ack", AlertAction(note="cable cut? patrol sent"))
+        assert acked.state == "acknowledged" and acked.kind == "sensor_offline"
+        await hub.ingest_bytes(audio_frame(1))
+        resolved = json.loads(bus.published[-1].payload)
+        assert resolved["type"] == "alert.resolved" and resolved["alert"]["id"] == alert_id
+
+    run(go())
+    hub.store.close()
+
+
+def test_a_surge_of_rejected_frames_flags_the_sensor(tmp_path: Path) -> None:
+    hub, _, bus = make_hub(tmp_path)
+
+    async def go() -> None:
+        await hub.ingest_bytes(audio_frame(1))
+        for _ in range(12):
+            with pytest.raises(FrameError):
+                await hub.ingest_bytes(audio_frame(2)[:-3])  # payload cut short
+        await hub.tick()
+
+    run(go())
+    sensor = hub.sensor("s", "mic-1")
+    assert sensor is not None and sensor.flags == ["frames_rejected"]
+    flagged = json.loads(bus.published[-1].payload)
+    assert flagged["type"] == "sensor.flagged"
+    assert flagged["sensor"]["flags"] == ["frames_rejected"]
+    hub.store.close()
