@@ -227,4 +227,6 @@ def analyse_comb(
         common_p_value=envelope.p_value,
         z_grid=z,
         ratio_grid=ratio_all,
+        line_ratio=np.minimum(spec.power / np.maximum(spec.floor, 1e-300), 1e30),
+        bin_hz=spec.df,
     )

@@ -162,7 +162,9 @@ class CombAnalysis:
     common_depth_db / common_p_value: `acoustic_subframes.common_envelope`;
     z_grid / ratio_grid: (f0_points, max_harmonics) clipped band z and band power over
       floor at every f0 of the grid (0 / 1 beyond the band limit), for integration
-      across frames (`acoustic_integrate`).
+      across frames (`acoustic_integrate`);
+    line_ratio / bin_hz: (m,) power over floor of every bin up to the band limit and the
+      bin width, for the f0 and line-shape checks on the summed frames.
     """
 
     f0_hz: float
@@ -181,10 +183,12 @@ class CombAnalysis:
     low_fundamental_hz: float | None = None
     strong_bands: int = 0
     single_line_share: float = 0.0
-    common_depth_db: float = 0.0
+    common_depth_db: float = math.inf
     common_p_value: float = 1.0
     z_grid: F64 | None = None
     ratio_grid: F64 | None = None
+    line_ratio: F64 | None = None
+    bin_hz: float = 0.0
 
     @property
     def fill(self) -> float:

@@ -192,7 +192,7 @@ def comb_dropouts(
     ±tolerance (at least ±1 bin). The frame is cut into `sub_frames` Hann pieces (125 ms
     for 8 pieces of 1 s); in each, r = comb-band power / power in the same bands shifted
     by half a harmonic (the between-harmonics level, HIR of SIGNALS.md §6). When the best
-    piece has r >= min_peak_ratio (6 dB), returns the number of pieces whose excess r − 1
+    piece has r >= min_peak_ratio (10 dB), returns the number of pieces whose excess r − 1
     is under drop_fraction of the best piece's (a > 10 dB drop), else 0.
 
     A rotor comb is steady over 1 s (scintillation ±2-5 dB over seconds, SIGNALS.md §4);

@@ -20,11 +20,27 @@ Nothing is calibrated on data. A slowly gliding f0 needs no search: a harmonic b
 k*f0*(1 +- 4 %) wide, so drifts of a few % over the window stay in the same bands.
 
 Confusers: the cheap rules that need only the summed bands are applied again (f0 floor,
-lines, fill, octave checks, mains lock). The rules that need the waveform (dropouts, comb
-share, single partials, low fundamental, machine lines) run on each frame; a window
-holding a frame whose comb passed the score but was rejected or down-weighted by one of
-them does not integrate (`tainted`): integration is for combs too weak for any one frame,
-not for sources a rule already recognised.
+lines, fill, octave checks). The rules that need the waveform (dropouts, comb share,
+single partials, low fundamental, machine lines) run on each frame; a window holding a
+frame whose comb passed the score but was rejected or down-weighted by one of them does
+not integrate (`tainted`): integration is for combs too weak for any one frame, not for
+sources a rule already recognised. Three checks belong to the sum itself:
+
+- steady machinery: f0 is refined on the frames' mean power-over-floor spectrum (band
+  centroids, as `analyse_comb` does on one frame); a comb locked to k*50 or k*60 Hz
+  (mains, transformers) or whose harmonics k >= 2 are mostly one Hann main lobe over the
+  whole window is rejected. Hums, gensets and fans hold their frequency to < 0.1 % for
+  minutes (SIGNALS.md §4 `generator_hvac`), so n frames pile up in one bin; a rotor
+  harmonic is a cluster (rotors 1-5 % apart) that RPM jitter (σ 0.5-2 %, τ 0.2-1 s)
+  smears further over seconds;
+- carry-over: the evidence must be spread over the window: the sum without its
+  strongest frame must still reach `min_score`, and the newest frame must support the
+  comb on its own, its harmonic sum at the integrated f0 at least `support_z`
+  (2.0, a few % under noise). Otherwise a comb that one or two loud frames put into
+  the sum would be reported again in each following frame, and stage 2 would count
+  those frames as persistence;
+- frames the single-frame path reported enter the sum but the sum is not reported for
+  them (they already speak for themselves).
 
 Pure logic, no I/O: `CombIntegrator` holds one sensor's history; `IntegratorRegistry`
 holds many, bounded in count and idle time, thread-safe (a lock per sensor state).
@@ -43,8 +59,9 @@ from functools import lru_cache
 import numpy as np
 
 from detectors.acoustic_comb import _octave_checks, harmonic_weights
-from detectors.acoustic_config import F64, AcousticConfig, AcousticDetection, CombAnalysis
+from detectors.acoustic_config import F64, I64, AcousticConfig, AcousticDetection, CombAnalysis
 from detectors.acoustic_rules import comb_confidence, mains_locked
+from detectors.acoustic_spectrum import band_edges
 from detectors.units import power_to_db
 
 MAX_SNR_DB = 200.0
@@ -55,12 +72,18 @@ class IntegratorConfig:
     """frames: window (frames summed, the newest included); min_frames: frames needed
     before a decision; max_gap: a t0 step outside (0.5, max_gap) frame durations resets the
     history (lost frames, replays, clock jumps); max_sensors / idle_s: the registry keeps at
-    most this many sensor states and drops those not updated for idle_s seconds."""
+    most this many sensor states and drops those not updated for idle_s seconds; support_z:
+    the newest frame's own harmonic sum at the integrated f0 must reach this (the line_z
+    level: a one-sided ~2 % event for one N(0, 1) sum, a few % for the best of the partial
+    sums: the comb is still there); mains_hz: grid frequencies whose
+    multiples a summed comb may not be locked to."""
 
     frames: int = 6
     min_frames: int = 2
     frame_z_cap: float = math.inf
     max_gap: float = 1.5
+    support_z: float = 2.0
+    mains_hz: tuple[float, ...] = (50.0, 60.0)
     max_sensors: int = 256
     idle_s: float = 300.0
 
@@ -72,6 +95,7 @@ class _Entry:
     sample_rate_hz: float
     z: F64  # (P, K) clipped band z, float32 in memory
     ratio: F64  # (P, K) band power over floor
+    line_ratio: F64 | None  # (m,) bin power over floor
     tainted: bool
 
 
@@ -99,6 +123,62 @@ def _weights(config: AcousticConfig, grid: tuple[float, ...]) -> tuple[F64, F64,
     return usable.astype(np.float64), w, partial
 
 
+def refine_f0(mean_ratio: F64, bin_hz: float, f0_hz: float, ks: I64, weights: F64,
+              config: AcousticConfig) -> float:  # fmt: skip
+    """f0 from the centroids of the excess over `peak_threshold` (what stands clear of the
+    averaged noise) in the bands k*f0 (ks: (j,) harmonic numbers, weights: (j,)), by
+    weighted least squares of centroid vs k; f0_hz unchanged when no band has any."""
+    kf = ks.astype(np.float64)
+    lo, hi = band_edges(kf * f0_hz, bin_hz, mean_ratio.shape[0], config)
+    cents, use = [], []
+    for a, b in zip(lo, hi, strict=True):
+        e = np.maximum(mean_ratio[a : b + 1] - config.peak_threshold, 0.0)
+        total = float(np.sum(e))
+        use.append(total > 0.0)
+        cents.append(float(np.sum(e * np.arange(a, b + 1))) / total if total > 0.0 else 0.0)
+    sel = np.asarray(use)
+    if not np.any(sel):
+        return f0_hz
+    centroid = np.asarray(cents)[sel] * bin_hz
+    w, k = np.maximum(weights[sel], 1e-6), kf[sel]
+    return float(np.sum(w * k * centroid) / np.sum(w * k * k))
+
+
+def sharp_line_share(
+    mean_ratio: F64, bin_hz: float, f0_hz: float, ks: I64, config: AcousticConfig
+) -> tuple[int, float]:
+    """(bands, share of them that are one line) among harmonics k >= 2 of f0 in the mean
+    power-over-floor spectrum of the window: a band counts when its loudest bin clears
+    `peak_threshold`, and is one line when the Hann main lobe (±2 bins) of that bin holds
+    `single_lobe_fraction` of the band's excess over the threshold (as
+    `acoustic_cues.single_line_share` on one frame)."""
+    k = ks[ks >= 2].astype(np.float64)
+    if k.shape[0] == 0:
+        return 0, 0.0
+    lo, hi = band_edges(k * f0_hz, bin_hz, mean_ratio.shape[0], config)
+    bands = single = 0
+    for a, b in zip(lo, hi, strict=True):
+        r = mean_ratio[a : b + 1]
+        p = int(np.argmax(r))
+        excess = np.maximum(r - config.peak_threshold, 0.0)
+        total = float(np.sum(excess))
+        if total <= 0.0:
+            continue
+        bands += 1
+        single += float(np.sum(excess[max(p - 2, 0) : p + 3])) >= (
+            config.single_lobe_fraction * total
+        )
+    return bands, (single / bands if bands else 0.0)
+
+
+def _locked(f0_hz: float, grid_hz: tuple[float, ...], tolerance: float) -> bool:
+    for base in grid_hz:
+        n = round(f0_hz / base)
+        if n >= 1 and abs(f0_hz - n * base) <= tolerance * f0_hz:
+            return True
+    return False
+
+
 def integrated_detection(
     zs: list[F64],
     ratios: list[F64],
@@ -106,9 +186,18 @@ def integrated_detection(
     duration_s: float,
     config: AcousticConfig = AcousticConfig(),
     frame_z_cap: float = math.inf,
+    *,
+    line_ratios: list[F64] | None = None,
+    bin_hz: float = 0.0,
+    newest_sum: F64 | None = None,
+    support_z: float = -math.inf,
+    mains_hz: tuple[float, ...] = (50.0, 60.0),
 ) -> AcousticDetection | None:
     """Decide on the frames' summed band z (each (P, K), oldest first); None below the cut.
-    frame_z_cap: each frame's z is first clipped to it (`IntegratorConfig.frame_z_cap`)."""
+    frame_z_cap: each frame's z is first clipped to it (`IntegratorConfig.frame_z_cap`);
+    line_ratios: the frames' (m,) bin power over floor (bin width bin_hz), for the f0
+    refinement and the steady-machinery checks (skipped when None); newest_sum: (P,) the
+    newest frame's own harmonic sum, which must reach support_z at the chosen f0."""
     n = len(zs)
     if n == 0:
         return None
@@ -134,6 +223,30 @@ def integrated_detection(
     ks = np.flatnonzero(present)
     if ks.shape[0] / (ks[-1] + 1) < config.min_fill or mains_locked(f0, config):
         return None
+    if newest_sum is not None and not float(newest_sum[i_best]) >= support_z:
+        return None  # the comb is not in the newest frame: carried over by older ones
+    if n >= 2:
+        # spread: the sum must still make the cut without its strongest frame
+        rows = np.minimum(np.asarray(zs, dtype=np.float64)[:, i_best, :], frame_z_cap)
+        contrib = np.sum(w[i_best] * np.clip(rows, config.z_min, config.z_cap), axis=1)
+        rest = np.delete(rows, int(np.argmax(contrib)), axis=0)
+        z_rest = np.clip(np.sum(rest, axis=0) / math.sqrt(n - 1), config.z_min, config.z_cap)
+        z_rest = np.where(usable[i_best], z_rest, 0.0)
+        if config.partial_sums:
+            s_rest = float(np.max(np.cumsum(w[i_best] * z_rest)[config.min_lines - 1 :]
+                                  / partial[i_best]))  # fmt: skip
+        else:
+            s_rest = float(np.sum(w[i_best] * z_rest) / math.sqrt(np.sum(w[i_best] ** 2)))
+        if s_rest - float(np.median(s)) < config.min_score:
+            return None
+    if line_ratios and bin_hz > 0.0 and all(r.shape == line_ratios[0].shape for r in line_ratios):
+        mean_ratio = np.mean(np.asarray(line_ratios, dtype=np.float64), axis=0)
+        f0 = refine_f0(mean_ratio, bin_hz, f0, ks + 1, z[i_best][ks], config)
+        if _locked(f0, mains_hz, config.mains_tolerance):
+            return None
+        bands, single = sharp_line_share(mean_ratio, bin_hz, f0, ks + 1, config)
+        if bands >= 2 and single > config.max_single_line_share:
+            return None
     confidence = 1.0 / (1.0 + math.exp(-(score - config.score_mid) / config.score_width))
     if confidence < config.min_confidence:
         return None
@@ -206,6 +319,7 @@ class CombIntegrator:
             _Entry(
                 t0_s, duration_s, sample_rate_hz,
                 comb.z_grid.astype(np.float32), comb.ratio_grid.astype(np.float32),
+                None if comb.line_ratio is None else comb.line_ratio.astype(np.float32),
                 tainted(comb, self.acoustic),
             )
         )  # fmt: skip
@@ -219,6 +333,11 @@ class CombIntegrator:
             duration_s,
             self.acoustic,
             self.config.frame_z_cap,
+            line_ratios=[e.line_ratio for e in self._history if e.line_ratio is not None],
+            bin_hz=comb.bin_hz,
+            newest_sum=comb.harmonic_sum,
+            support_z=self.config.support_z,
+            mains_hz=self.config.mains_hz,
         )
 
 

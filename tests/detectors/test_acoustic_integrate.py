@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from detectors.acoustic import detect_rotor_comb
 from detectors.acoustic_config import AcousticConfig, CombAnalysis
@@ -15,6 +16,8 @@ from detectors.acoustic_integrate import (
     IntegratorConfig,
     IntegratorRegistry,
     integrated_detection,
+    refine_f0,
+    sharp_line_share,
     tainted,
 )
 from tests.detectors.test_acoustic import FS, line_snr_noise, pink, rotor_cluster_comb
@@ -74,7 +77,7 @@ def test_weak_comb_below_the_single_frame_cut_is_found_after_k_frames() -> None:
             assert d.signature == "rotor_harmonics" and d.kind == "drone"
             found.append(i)
     assert single <= 2
-    assert len(found) >= 6
+    assert len(found) >= 4  # the first frames lack the spread the sum needs
     assert min(found) >= 1  # needs at least two frames
 
 
@@ -164,3 +167,94 @@ def test_concurrent_updates_smoke() -> None:
         t.join()
     assert not errors
     assert len(reg) <= 8
+
+
+def _hum(rng: np.random.Generator, snr_db: float) -> NDArray[np.float64]:
+    """Transformer hum: exact lines at 100, 200, 300, 400 Hz (mains 50 Hz, ± 0.01 %) in
+    white noise; each line snr_db over the 1 Hz-bin floor."""
+    t = np.arange(int(FS)) / FS
+    grid = 1.0 + 1e-4 * rng.standard_normal()
+    x = sum(np.cos(2 * np.pi * k * 100.0 * grid * t + rng.uniform(0, 6.3)) for k in (1, 2, 3, 4))
+    s2 = (0.5 / 10 ** (snr_db / 10)) * FS / 2  # a unit cosine puts 1/2 in its 1 Hz bin
+    out: NDArray[np.float64] = np.asarray(x) + rng.standard_normal(int(FS)) * np.sqrt(s2)
+    return out
+
+
+def test_known_weak_rotor_comb_is_found_and_its_f0_refined() -> None:
+    """A 185 Hz rotor comb too weak for one frame: the summed frames report it within 2 %
+    (the refined f0, not only the 1 % grid)."""
+    rng = np.random.default_rng(81)
+    integ = CombIntegrator()
+    found = []
+    for i in range(10):
+        hit, comb = _drone_comb(rng, 13.0)
+        d = integ.update(float(i), 1.0, FS, comb, reported=hit)
+        if d is not None and d.confidence >= 0.5:
+            found.append(d.f0_hz)
+    assert len(found) >= 4
+    assert np.all(np.abs(np.asarray(found) / 185.0 - 1.0) < 0.02)
+
+
+def test_stable_mains_hum_is_never_reported_by_the_sum() -> None:
+    """Hum lines at k*100 Hz held to 0.01 %: one frame may not score, but the sum piles
+    them into single bins locked to the mains: rejected (f0 refined to 100 Hz and
+    single-lobe harmonics), frame after frame."""
+    rng = np.random.default_rng(82)
+    integ = CombIntegrator()
+    for i in range(12):
+        _found, comb = detect_rotor_comb(_hum(rng, 6.0).astype(np.float32), FS)
+        assert integ.update(float(i), 1.0, FS, comb) is None
+
+
+def test_stable_hum_off_the_mains_grid_is_rejected_by_its_line_shape() -> None:
+    """The same steady lines at 3 % off the 50/60 Hz grid (a fan, a genset): the window's
+    harmonics are single Hann lobes, so the sum rejects them too."""
+    zs, ratios, lines = [], [], []
+    rng = np.random.default_rng(83)
+    t = np.arange(int(FS)) / FS
+    for _ in range(6):
+        x = sum(np.cos(2 * np.pi * k * 103.0 * t + rng.uniform(0, 6.3)) for k in (1, 2, 3, 4))
+        x = np.asarray(x) + rng.standard_normal(int(FS)) * np.sqrt(0.5 / 10**0.6 * FS / 2)
+        _found, comb = detect_rotor_comb(x.astype(np.float32), FS)
+        assert comb is not None and comb.z_grid is not None and comb.line_ratio is not None
+        zs.append(comb.z_grid)
+        ratios.append(comb.ratio_grid)
+        lines.append(comb.line_ratio)
+    mean = np.mean(np.asarray(lines), axis=0)
+    ks = np.arange(1, 5)
+    assert refine_f0(mean, comb.bin_hz, 104.0, ks, np.ones(4), AcousticConfig()) == (
+        pytest.approx(103.0, rel=0.005)
+    )
+    bands, single = sharp_line_share(mean, comb.bin_hz, 103.0, ks, AcousticConfig())
+    assert bands == 3 and single == 1.0
+    assert integrated_detection(zs, ratios, comb.grid_hz, 1.0, line_ratios=lines,
+                                bin_hz=comb.bin_hz) is None  # fmt: skip
+
+
+def test_one_loud_frame_is_not_carried_over_into_the_next_frames() -> None:
+    """A single frame with a strong comb followed by noise: the sum never reports the
+    comb in the following frames (the sum without its strongest frame is noise, and the
+    newest frame does not hold the comb)."""
+    rng = np.random.default_rng(84)
+    integ = CombIntegrator()
+    hit, comb = _drone_comb(rng, 25.0)
+    assert hit
+    assert integ.update(0.0, 1.0, FS, comb, reported=True) is None
+    for i in range(1, 7):
+        c = _noise_comb(rng, pink_noise=bool(i % 2))
+        d = integ.update(float(i), 1.0, FS, c)
+        assert d is None or d.confidence < 0.5
+
+
+def test_two_loud_frames_need_support_in_the_newest_frame() -> None:
+    """Two loud frames then noise: leaving out the strongest still leaves a comb, but the
+    newest frame does not support it, so nothing is carried over."""
+    rng = np.random.default_rng(85)
+    integ = CombIntegrator()
+    for i in range(2):
+        hit, comb = _drone_comb(rng, 25.0)
+        assert hit
+        integ.update(float(i), 1.0, FS, comb, reported=True)
+    for i in range(2, 8):
+        d = integ.update(float(i), 1.0, FS, _noise_comb(rng, pink_noise=False))
+        assert d is None or d.confidence < 0.5
