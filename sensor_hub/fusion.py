@@ -1,11 +1,16 @@
-"""Stage 2: turn candidate detections into alerts (pure logic, injected clock).
+"""Stage 2: turn candidate detections into alerts, one per intruder (pure logic, injected
+clock).
 
-Grouping (walking skeleton): one open alert per (site, kind). Detections of
-kind ``other`` (Wi-Fi APs, ovens, staff radios) are stored by the caller and
-never alerted. Issue 6 splits groups by place and time to separate intruders.
+Tracks (`sensor_hub/tracks.py`): each threat detection (kind drone or handset, confidence
+at least `min_confidence`) joins the open track of its intruder, or starts one: a radio
+family heard at a consistent level per sensor, a rotor near a drone track. Detections of
+kind ``other`` (Wi-Fi APs, ovens, staff radios) are stored by the caller and never
+alerted. Each track is localised from its own evidence (RSSI multilateration, acoustic
+bearings, else the loudest sensor with a wide radius) and placed in the smallest zone and
+cell holding its fix.
 
-Persistence (M-of-N over time): a group raises an alert only once it has
-detections in at least M distinct frames within a window, per modality:
+Persistence (M-of-N over time): a track raises an alert only once it has detections in
+at least M distinct frames within a window, per modality:
 
     RF:        rf_min_frames (3) frames within rf_window_s (5 s)
     acoustic:  acoustic_min_frames (4) frames within acoustic_window_s (8 s)
@@ -18,49 +23,43 @@ P = sum_{k>=M} C(n,k) p^k (1-p)^(n-k) ≈ C(n,M) p^M for small p. With the demo'
 P ≈ 2300 · 1e-9 = 2.3e-6 per window; windows start at most F times a second,
 so the false-alert rate is ≤ 5 · 3600 · 24 · 2.3e-6 ≈ 1 per day per sensor;
 p = 1e-4 gives ≈ 1e-3 per day. The detector's per-frame false-detection
-rate of threat labels is what the bench scripts measure.
+rate of threat labels is what the bench scripts measure. Splitting detections into
+tracks never adds false alerts: a track's frames are a subset of its kind's.
 
-Lifecycle: created -> updated (at most every update_interval_s, plus whenever
-the set of sensors or signatures grows) -> acknowledged (operator) ->
-resolved (operator, or automatically after quiet_s without a detection). A
-resolved group starts afresh: a later detection needs persistence again and
-opens a new alert.
+Suppression (`sensor_hub/suppression.py`): a detection matching an allow rule, or from
+a sensor in maintenance, is annotated with the reason (``suppressed``) and stored. A
+track most of whose detections are suppressed is shown as an alert in state
+``suppressed`` (event ``alert.suppressed``): visible, never paging.
+
+Lifecycle: created -> updated (at most every update_interval_s, plus whenever the set
+of sensors or signatures grows, the zone changes or severity rises) -> acknowledged
+(operator) -> resolved (operator, or automatically after quiet_s without a detection).
+A resolved track is remembered for reopen_s: a recurrence of the same intruder in that
+time reopens the same alert (``alert.reopened``, same id) instead of paging anew.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sensor_hub.errors import ConflictError, NotFoundError
-from sensor_hub.schemas import Alert, AlertKind, Detection, EventType, Severity
+from sensor_hub.schemas import Alert, AlertKind, Detection, EventType, Location, Severity
 from sensor_hub.settings import FusionSettings, SiteConfig
+from sensor_hub.suppression import suppression_reason
+from sensor_hub.tracks import Track, TrackSettings, choose_track, family_of, localise_track
 
 Clock = Callable[[], datetime]
+
+_RANK = ["low", "medium", "high", "critical"]
 
 
 @dataclass(frozen=True, slots=True)
 class AlertChange:
     type: EventType
     alert: Alert
-
-
-@dataclass(slots=True)
-class _Group:
-    site: str
-    kind: AlertKind
-    frames: deque[tuple[datetime, str, str]] = field(
-        default_factory=deque
-    )  # (t_end, modality, sensor)
-    alert: Alert | None = None
-    last_rx: datetime | None = None
-    last_emit: datetime | None = None
-    best_confidence: dict[str, float] = field(default_factory=dict)  # sensor/signature -> max conf
-    zone_votes: dict[str, float] = field(default_factory=dict)
-    emitted_sensors: list[str] = field(default_factory=list)
 
 
 def _new_id() -> str:
@@ -84,12 +83,22 @@ def _severity(kind: AlertKind, modalities: set[str]) -> Severity:
 
 
 class Fusion:
-    def __init__(self, settings: FusionSettings, site: SiteConfig, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: FusionSettings,
+        site: SiteConfig,
+        clock: Clock,
+        tracks: TrackSettings = TrackSettings(),
+    ) -> None:
         self._settings = settings
         self._site = site
         self._clock = clock
-        self._groups: dict[tuple[str, str], _Group] = {}
-        self._by_alert: dict[str, _Group] = {}
+        self._track_settings = tracks
+        self._tracks: list[Track] = []  # open, then resolved ones kept for reopen_s
+        self._by_alert: dict[str, Track] = {}
+        #: the last `process` call's detections (annotated with `suppressed` where a rule
+        #: applies) and the alert each now belongs to, for the caller to store
+        self.links: list[tuple[Detection, str | None]] = []
 
     def _window(self, modality: str) -> tuple[timedelta, int]:
         s = self._settings
@@ -97,134 +106,185 @@ class Fusion:
             return timedelta(seconds=s.acoustic_window_s), s.acoustic_min_frames
         return timedelta(seconds=s.rf_window_s), s.rf_min_frames
 
-    def _persistent(self, group: _Group, modality: str, now_t: datetime) -> bool:
+    def _persistent(self, track: Track, modality: str, now_t: datetime) -> bool:
         window, needed = self._window(modality)
         frames = {
-            (t, sensor) for t, m, sensor in group.frames if m == modality and t >= now_t - window
+            (t, sensor) for t, m, sensor in track.frames if m == modality and t >= now_t - window
         }
         return len(frames) >= needed
 
+    def _places(self, track: Track) -> set[str] | None:
+        """The zone and cell of the track's fix (None: use the sensor's zone)."""
+        if track.fix is None or track.fix.method == "sensor":
+            return None  # the sensor's own zone (suppression's default)
+        zone, cell = self._site.place_of(track.fix.x_m, track.fix.y_m)
+        return {p for p in (zone, cell) if p is not None}
+
     def process(self, detections: Iterable[Detection]) -> list[AlertChange]:
-        """Feed one frame's detections (or several); return the alert changes they cause."""
+        """Feed one frame's detections (or several); return the alert changes they cause.
+        `self.links` then says where each detection went."""
         now = self._clock()
         changes: list[AlertChange] = []
-        touched: dict[int, _Group] = {}
+        touched: dict[int, Track] = {}
+        placed: list[tuple[Detection, Track | None]] = []
+        horizon = max(self._settings.rf_window_s, self._settings.acoustic_window_s)
         for det in detections:
             if det.kind == "other" or det.confidence < self._settings.min_confidence:
+                reason = suppression_reason(det, self._site)
+                placed.append((det.model_copy(update={"suppressed": reason}), None))
                 continue
-            key = (det.site, det.kind)
-            group = self._groups.get(key)
-            if group is None:
-                group = self._groups[key] = _Group(site=det.site, kind=det.kind)
-            self._absorb(group, det, now)
-            touched[id(group)] = group
-        for group in touched.values():
-            change = self._evaluate(group, now)
+            track = choose_track(det, self._live(now), self._site, self._track_settings)
+            if track is None:
+                track = Track(site=det.site, kind=det.kind, family=family_of(det))
+                self._tracks.append(track)
+            elif track.family == "acoustic" and det.modality == "rf":
+                track.family = family_of(det)  # the rotor's radio is heard now
+            reason = suppression_reason(det, self._site, self._places(track))
+            track.add(det, reason, horizon)
+            track.last_rx = now
+            placement = self._site.placement(det.sensor_id)
+            if placement is not None and placement.zone:
+                votes = track.zone_votes
+                votes[placement.zone] = votes.get(placement.zone, 0.0) + det.confidence
+            touched[id(track)] = track
+            placed.append((det.model_copy(update={"suppressed": reason}), track))
+        for track in touched.values():
+            change = self._evaluate(track, now)
             if change is not None:
                 changes.append(change)
+        # the alert each detection now belongs to (a track's first alert covers its frame)
+        self.links = [
+            (det, track.alert.id if track is not None and track.alert is not None else None)
+            for det, track in placed
+        ]
         return changes
 
-    def _absorb(self, group: _Group, det: Detection, now: datetime) -> None:
-        group.frames.append((det.t_end, det.modality, det.sensor_id))
-        horizon = det.t_end - timedelta(
-            seconds=max(self._settings.rf_window_s, self._settings.acoustic_window_s)
-        )
-        while group.frames and group.frames[0][0] < horizon:
-            group.frames.popleft()
-        group.last_rx = now
-        tag = f"{det.sensor_id}/{det.signature}"
-        group.best_confidence[tag] = max(group.best_confidence.get(tag, 0.0), det.confidence)
-        placement = self._site.placement(det.sensor_id)
-        if placement is not None and placement.zone:
-            group.zone_votes[placement.zone] = (
-                group.zone_votes.get(placement.zone, 0.0) + det.confidence
-            )
-        if group.alert is not None:
-            a = group.alert
-            group.alert = a.model_copy(
-                update={
-                    "last_seen": max(a.last_seen, det.t_end),
-                    "first_seen": min(a.first_seen, det.t_start),
-                    "detection_count": a.detection_count + 1,
-                    "sensors": sorted({*a.sensors, det.sensor_id}),
-                    "signatures": sorted({*a.signatures, det.signature}),
-                }
-            )
+    def _live(self, now: datetime) -> list[Track]:
+        """Open tracks, and resolved ones still within reopen_s."""
+        reopen = timedelta(seconds=self._settings.reopen_s)
+        return [t for t in self._tracks if t.last_rx is not None and now - t.last_rx < reopen]
 
-    def _evaluate(self, group: _Group, now: datetime) -> AlertChange | None:
-        confidence = combine_confidence(group.best_confidence.values())
-        zone = (
-            max(group.zone_votes, key=lambda z: group.zone_votes[z]) if group.zone_votes else None
+    def _locate(self, track: Track, now: datetime) -> None:
+        if track.last_fix is not None and (now - track.last_fix).total_seconds() < 1.0:
+            return
+        track.last_fix = now
+        track.fix = localise_track(track, now, self._site, self._track_settings)
+
+    def _alert_fields(self, track: Track, now: datetime) -> dict[str, object]:
+        self._locate(track, now)
+        fix = track.fix
+        zone = cell = None
+        if fix is not None and fix.method != "sensor":
+            zone, cell = self._site.place_of(fix.x_m, fix.y_m)
+        if zone is None and track.zone_votes:
+            zone = max(track.zone_votes, key=lambda z: track.zone_votes[z])
+        location = (
+            Location(x_m=round(fix.x_m, 1), y_m=round(fix.y_m, 1), radius_m=round(fix.radius_m, 1))
+            if fix is not None
+            else None
         )
-        if group.alert is None:
-            latest = max(t for t, _, _ in group.frames)
-            modalities = {m for _, m, _ in group.frames}
-            if not any(self._persistent(group, m, latest) for m in modalities):
+        return {"zone": zone, "cell": cell, "location": location}
+
+    def _evaluate(self, track: Track, now: datetime) -> AlertChange | None:
+        confidence = combine_confidence(track.best_confidence.values())
+        modalities = {m for _, m, _ in track.frames}
+        suppressed = track.suppression()
+        latest = max(t for t, _, _ in track.frames)
+        if track.alert is None:
+            if not any(self._persistent(track, m, latest) for m in modalities):
                 return None
-            recent = list(group.frames)
+            frames = list(track.frames)
             alert = Alert(
                 id=_new_id(),
-                site=group.site,
-                zone=zone,
-                kind=group.kind,
-                signatures=sorted({k.split("/", 1)[1] for k in group.best_confidence}),
-                state="active",
-                severity=_severity(group.kind, modalities),
+                site=track.site,
+                kind=track.kind,
+                signatures=sorted({k.split("/", 1)[1] for k in track.best_confidence}),
+                state="suppressed" if suppressed else "active",
+                severity=_severity(track.kind, modalities),
                 confidence=confidence,
-                first_seen=min(t for t, _, _ in recent),
+                first_seen=min(t for t, _, _ in frames),
                 last_seen=latest,
                 updated_at=now,
-                sensors=sorted({s for _, _, s in recent}),
-                detection_count=len(recent),
+                sensors=sorted({s for _, _, s in frames}),
+                detection_count=len(frames),
+                note=f"suppressed: {suppressed}" if suppressed else None,
+                **self._alert_fields(track, now),
             )
-            group.alert = alert
-            group.last_emit = now
-            group.emitted_sensors = list(alert.sensors)
-            self._by_alert[alert.id] = group
-            return AlertChange("alert.created", alert)
-        old = group.alert
-        modalities = {m for _, m, _ in group.frames}
-        severity = _severity(group.kind, modalities)
-        rank = ["low", "medium", "high", "critical"]
-        if rank.index(old.severity) > rank.index(severity):
+            track.alert = alert
+            track.last_emit = now
+            track.emitted_sensors = list(alert.sensors)
+            self._by_alert[alert.id] = track
+            return AlertChange("alert.suppressed" if suppressed else "alert.created", alert)
+        old = track.alert
+        reopened = old.state == "resolved"
+        if reopened and not any(self._persistent(track, m, latest) for m in modalities):
+            return None  # a stray detection does not reopen: the intruder must persist again
+        severity = _severity(track.kind, modalities)
+        if not reopened and _RANK.index(old.severity) > _RANK.index(severity):
             severity = old.severity
+        state = old.state
+        if reopened:
+            state = "suppressed" if suppressed else "active"
         new = old.model_copy(
             update={
-                "confidence": max(confidence, old.confidence),
-                "zone": zone or old.zone,
+                "state": state,
+                "confidence": max(confidence, old.confidence) if not reopened else confidence,
                 "severity": severity,
                 "updated_at": now,
+                "last_seen": max(old.last_seen, latest),
+                "signatures": sorted({*old.signatures,
+                                      *(k.split("/", 1)[1] for k in track.best_confidence)}),
+                "sensors": sorted({*old.sensors, *(s for _, _, s in track.frames)}),
+                "detection_count": old.detection_count + 1,
+                "note": "reopened: the intruder is back" if reopened else old.note,
+                **self._alert_fields(track, now),
             }
+        )  # fmt: skip
+        track.alert = new
+        if reopened:
+            self._by_alert[new.id] = track
+            track.last_emit = now
+            track.emitted_sensors = list(new.sensors)
+            return AlertChange("alert.reopened", new)
+        grew = (
+            set(new.sensors) != set(track.emitted_sensors)
+            or new.severity != old.severity
+            or new.zone != old.zone
+            or new.signatures != old.signatures
         )
-        group.alert = new
-        grew = set(new.sensors) != set(group.emitted_sensors) or new.severity != old.severity
         interval = self._settings.update_interval_s
-        due = group.last_emit is None or (now - group.last_emit).total_seconds() >= interval
+        due = track.last_emit is None or (now - track.last_emit).total_seconds() >= interval
         if grew or due:
-            group.last_emit = now
-            group.emitted_sensors = list(new.sensors)
-            return AlertChange("alert.updated", new)
+            track.last_emit = now
+            track.emitted_sensors = list(new.sensors)
+            kind: EventType = "alert.suppressed" if new.state == "suppressed" else "alert.updated"
+            return AlertChange(kind, new)
         return None
 
     def tick(self) -> list[AlertChange]:
-        """Resolve alerts quiet for quiet_s; drop stale unconfirmed groups."""
+        """Resolve alerts quiet for quiet_s; forget tracks quiet for reopen_s."""
         now = self._clock()
         quiet = timedelta(seconds=self._settings.quiet_s)
+        reopen = timedelta(seconds=max(self._settings.reopen_s, self._settings.quiet_s))
         changes: list[AlertChange] = []
-        for key, group in list(self._groups.items()):
-            if group.last_rx is not None and now - group.last_rx < quiet:
-                continue
-            if group.alert is not None and group.alert.state != "resolved":
-                resolved = group.alert.model_copy(
-                    update={
-                        "state": "resolved",
-                        "updated_at": now,
-                        "note": "auto-resolved after quiet period",
-                    }
-                )
+        keep: list[Track] = []
+        for track in self._tracks:
+            idle = now - track.last_rx if track.last_rx is not None else quiet
+            alert = track.alert
+            if idle >= quiet and alert is not None and alert.state in ("active", "acknowledged"):
+                resolved = alert.model_copy(
+                    update={"state": "resolved", "updated_at": now,
+                            "note": "auto-resolved after quiet period"}
+                )  # fmt: skip
+                track.alert = resolved
                 changes.append(AlertChange("alert.resolved", resolved))
-                self._by_alert.pop(resolved.id, None)
-            del self._groups[key]
+            if idle >= quiet and alert is None:
+                continue  # never persistent: nothing to reopen
+            if idle < reopen:
+                keep.append(track)
+            elif track.alert is not None:
+                self._by_alert.pop(track.alert.id, None)
+        self._tracks = keep
         return changes
 
     def operator_action(self, alert: Alert, action: str, note: str) -> AlertChange:
@@ -240,26 +300,28 @@ class Fusion:
             new_state, type_ = "resolved", "alert.resolved"
         else:
             raise NotFoundError(f"no action {action!r}")
-        group = self._by_alert.get(alert.id)
-        current = group.alert if group is not None and group.alert is not None else alert
+        track = self._by_alert.get(alert.id)
+        current = track.alert if track is not None and track.alert is not None else alert
         updated = current.model_copy(
             update={"state": new_state, "updated_at": now, "note": note or None}
         )
-        if group is not None:
-            if new_state == "resolved":
-                self._by_alert.pop(alert.id, None)
-                for key, g in list(self._groups.items()):
-                    if g is group:
-                        del self._groups[key]
-            else:
-                group.alert = updated
+        if track is not None:
+            track.alert = updated
         return AlertChange(type_, updated)  # type: ignore[arg-type]
 
     def live_alert(self, alert_id: str) -> Alert | None:
-        group = self._by_alert.get(alert_id)
-        return group.alert if group is not None else None
+        track = self._by_alert.get(alert_id)
+        if track is None or track.alert is None or track.alert.state == "resolved":
+            return None
+        return track.alert
 
     def alert_id_for(self, site: str, kind: str) -> str | None:
-        """The open alert a detection of this site and kind now belongs to, if any."""
-        group = self._groups.get((site, kind))
-        return group.alert.id if group is not None and group.alert is not None else None
+        """The most recently heard open alert of this site and kind, if any."""
+        best: Track | None = None
+        for track in self._tracks:
+            a = track.alert
+            if a is None or a.site != site or a.kind != kind or a.state == "resolved":
+                continue
+            if best is None or (track.last_rx or a.updated_at) > (best.last_rx or a.updated_at):
+                best = track
+        return best.alert.id if best is not None and best.alert is not None else None

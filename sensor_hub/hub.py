@@ -308,16 +308,18 @@ class Hub:
             )
         changes = self.fusion.process(detections)
         by_alert: dict[str | None, list[Detection]] = {}
-        for d in detections:
-            alert_id = None if d.kind == "other" else self.fusion.alert_id_for(d.site, d.kind)
+        for d, alert_id in self.fusion.links:  # annotated with any suppression
             by_alert.setdefault(alert_id, []).append(d)
         for alert_id, group in by_alert.items():
             self.store.add_detections(group, alert_id)
         for change in changes:
-            if change.type == "alert.created":
+            if (
+                change.type in ("alert.created", "alert.suppressed")
+                and change.alert.detection_count
+            ):
                 # the frames that built up to the alert are its evidence too
                 a = change.alert
-                self.store.link_detections(a.site, a.kind, a.first_seen, a.id)
+                self.store.link_detections(a.site, a.kind, a.first_seen, a.id, a.signatures)
         await self._apply(changes)
 
     async def _apply(self, changes: list[AlertChange]) -> None:

@@ -19,7 +19,7 @@ Datatype = Literal["ci8", "ci16_le", "cf32_le", "ri16_le", "rf32_le"]
 Modality = Literal["rf", "acoustic"]
 DetectionKind = Literal["drone", "handset", "other"]
 AlertKind = Literal["drone", "handset", "sensor_offline"]
-AlertState = Literal["active", "acknowledged", "resolved"]
+AlertState = Literal["active", "acknowledged", "resolved", "suppressed"]
 Severity = Literal["low", "medium", "high", "critical"]
 SensorState = Literal["online", "offline", "unknown"]
 
@@ -160,6 +160,11 @@ class Detection(_Strict):
     elevation_deg: float | None = None
     burst_count: int | None = None
     frame_seq: int | None = None
+    suppressed: str | None = Field(
+        default=None,
+        description="set by stage 2 when a site rule keeps it from alerting: "
+        "'allow:<rule>' or 'maintenance:<window>'",
+    )
 
 
 class Location(_Strict):
@@ -174,6 +179,7 @@ class Alert(_Strict):
     id: str
     site: Identifier
     zone: str | None = None
+    cell: str | None = None
     kind: AlertKind
     signatures: list[str]
     state: AlertState
@@ -252,6 +258,8 @@ EventType = Literal[
     "alert.updated",
     "alert.acknowledged",
     "alert.resolved",
+    "alert.reopened",
+    "alert.suppressed",
     "sensor.online",
     "sensor.offline",
     "sensor.flagged",

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -42,12 +43,9 @@ class Running:
     embedded_broker: bool
 
 
-def demo_site_settings(settings: Settings, site: str = "demo") -> tuple[Settings, object]:
-    """Settings whose site configuration is the built-in demo scenario's, and that scenario."""
-    from simulator.demo import demo_scenario
-
-    scenario = demo_scenario(site=site)
-    site_config = SiteConfig(
+def site_config_of(scenario: Any) -> SiteConfig:
+    """The site configuration a simulator scenario describes (zones, sensor placements)."""
+    return SiteConfig(
         site=scenario.site,
         zones={name: list(poly) for name, poly in scenario.zones.items()},
         sensors=[
@@ -62,7 +60,14 @@ def demo_site_settings(settings: Settings, site: str = "demo") -> tuple[Settings
             for s in scenario.sensors
         ],
     )
-    return settings.model_copy(update={"site": site_config}), scenario
+
+
+def demo_site_settings(settings: Settings, site: str = "demo") -> tuple[Settings, object]:
+    """Settings whose site configuration is the built-in demo scenario's, and that scenario."""
+    from simulator.demo import demo_scenario
+
+    scenario = demo_scenario(site=site)
+    return settings.model_copy(update={"site": site_config_of(scenario)}), scenario
 
 
 async def run(

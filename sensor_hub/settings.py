@@ -24,6 +24,7 @@ class FusionSettings(BaseModel):
     acoustic_window_s: float = Field(default=8.0, gt=0)
     acoustic_min_frames: int = Field(default=4, ge=1)
     quiet_s: float = Field(default=60.0, gt=0)
+    reopen_s: float = Field(default=300.0, ge=0)
     update_interval_s: float = Field(default=2.0, ge=0)
     min_confidence: float = Field(default=0.5, ge=0, le=1)
 

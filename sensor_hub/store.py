@@ -197,22 +197,29 @@ class Store:
         with self._begin() as conn:
             conn.execute(insert(t.detections), rows)
 
-    def link_detections(self, site: str, kind: str, since: datetime, alert_id: str) -> int:
-        """Attach unlinked detections of (site, kind) ending at or after `since` to an alert.
+    def link_detections(
+        self,
+        site: str,
+        kind: str,
+        since: datetime,
+        alert_id: str,
+        signatures: Sequence[str] | None = None,
+    ) -> int:
+        """Attach unlinked detections of (site, kind) ending at or after `since` (and of one
+        of `signatures`, when given) to an alert.
 
         Used when persistence is reached: the frames that built up to the alert become its
         evidence. Returns the number of detections linked.
         """
-        stmt = (
-            update(t.detections)
-            .where(
-                t.detections.c.alert_id.is_(None),
-                t.detections.c.site == site,
-                t.detections.c.kind == kind,
-                t.detections.c.t_end >= as_utc(since, "since"),
-            )
-            .values(alert_id=alert_id)
-        )
+        where = [
+            t.detections.c.alert_id.is_(None),
+            t.detections.c.site == site,
+            t.detections.c.kind == kind,
+            t.detections.c.t_end >= as_utc(since, "since"),
+        ]
+        if signatures is not None:
+            where.append(t.detections.c.signature.in_(list(signatures)))
+        stmt = update(t.detections).where(*where).values(alert_id=alert_id)
         with self._begin() as conn:
             return int(conn.execute(stmt).rowcount or 0)
 

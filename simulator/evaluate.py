@@ -33,9 +33,10 @@ Windows and scope
 Candidates and matching
     A threat alert and an intruder are candidates when their kinds agree and the
     closed interval [first_seen, last_seen] intersects the intruder's window. If the
-    alert has a location, then among its candidates that have a track only the one
-    nearest the location at the alert's last_seen is kept (candidates without a track
-    stay). Matching then runs in two steps:
+    alert has a location, then among its candidates that have a track only those within
+    the alert's radius_m of the location at the alert's last_seen are kept, or the
+    nearest one if none is (candidates without a track stay): a wide radius claims
+    little, a tight one picks its intruder. Matching then runs in two steps:
 
     1. primary: a one-to-one assignment (``scipy.optimize.linear_sum_assignment``)
        that maximises the number of matched intruders, then the total overlap in
@@ -399,7 +400,8 @@ def _candidates(
     }
     if dist:
         nearest = min(dist, key=lambda j: (dist[j], j))
-        found = {j: v for j, v in found.items() if j == nearest or j not in dist}
+        inside = {j for j, d in dist.items() if d <= loc.radius_m} or {nearest}
+        found = {j: v for j, v in found.items() if j in inside or j not in dist}
     return found
 
 
@@ -419,7 +421,7 @@ def _assign(cands: Sequence[dict[int, float]], n_intruders: int) -> tuple[dict[i
     primary = set(out)
     for i, c in enumerate(cands):
         if i not in out and c:
-            out[i] = min(c, key=lambda j: (-c[j], j))  # location already kept only the nearest
+            out[i] = min(c, key=lambda j: (-c[j], j))  # location already filtered them
     return out, primary
 
 

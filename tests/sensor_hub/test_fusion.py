@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 import pytest
@@ -34,7 +35,7 @@ def det(
         sensor_id=sensor,
         modality=modality,
         kind=kind,
-        signature=sig,  # type: ignore[arg-type]
+        signature=sig,
         t_start=t - timedelta(milliseconds=20),
         t_end=t,
         confidence=conf,
@@ -44,7 +45,7 @@ def det(
 
 def make(**over: float) -> tuple[Fusion, FakeClock]:
     clock = FakeClock()
-    return Fusion(FusionSettings(**over), SITE, clock), clock  # type: ignore[arg-type]
+    return Fusion(FusionSettings(**over), SITE, clock), clock
 
 
 def test_persistence_then_one_alert_updated_in_place() -> None:
@@ -115,8 +116,8 @@ def test_handset_and_drone_are_separate_alerts() -> None:
     assert kinds["handset"].zone == "cell-block-a" and kinds["handset"].severity == "medium"
 
 
-def test_auto_resolve_after_quiet_period_and_fresh_alert_after() -> None:
-    fusion, clock = make(quiet_s=30.0)
+def test_auto_resolve_then_a_recurrence_reopens_the_same_alert() -> None:
+    fusion, clock = make(quiet_s=30.0, reopen_s=300.0)
     first = None
     for _ in range(3):
         for c in fusion.process([det(clock.now)]):
@@ -129,11 +130,35 @@ def test_auto_resolve_after_quiet_period_and_fresh_alert_after() -> None:
     resolved = fusion.tick()
     assert [c.type for c in resolved] == ["alert.resolved"]
     assert resolved[0].alert.id == first.id and resolved[0].alert.state == "resolved"
+    assert fusion.live_alert(first.id) is None
+    clock.advance(60.0)
+    assert fusion.process([det(clock.now)]) == []  # one stray detection does not reopen
+    again = []
+    for _ in range(3):
+        clock.advance(0.2)
+        again += fusion.process([det(clock.now)])
+    assert [c.type for c in again] == ["alert.reopened"]
+    assert again[0].alert.id == first.id and again[0].alert.state == "active"
+    assert fusion.live_alert(first.id) is not None
+
+
+def test_after_the_reopen_window_a_fresh_alert() -> None:
+    fusion, clock = make(quiet_s=30.0, reopen_s=120.0)
+    first = None
+    for _ in range(3):
+        for c in fusion.process([det(clock.now)]):
+            first = c.alert
+        clock.advance(0.2)
+    assert first is not None
+    clock.advance(31.0)
+    fusion.tick()
+    clock.advance(100.0)
+    fusion.tick()  # 131 s after the last detection: the track is forgotten
     again = []
     for _ in range(3):
         again += fusion.process([det(clock.now)])
         clock.advance(0.2)
-    assert again[0].type == "alert.created" and again[0].alert.id != first.id
+    assert [c.type for c in again] == ["alert.created"] and again[0].alert.id != first.id
 
 
 def test_operator_actions() -> None:
@@ -164,3 +189,96 @@ def test_operator_actions() -> None:
 )
 def test_combine_confidence(values: list[float], expected: float) -> None:
     assert combine_confidence(values) == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------- issue 6: one alert per intruder
+
+GRID = SiteConfig.model_validate(
+    {
+        "site": "s",
+        "zones": {"yard": [[-400, -100], [400, -100], [400, 300], [-400, 300]],
+                  "block-a": [[100, 100], [200, 100], [200, 200], [100, 200]]},
+        "cells": {"a-01": [[100, 100], [120, 100], [120, 120], [100, 120]]},
+        "sensors": [
+            {"sensor_id": f"rf-{i}", "x_m": x, "y_m": y, "z_m": 6, "zone": "yard"}
+            for i, (x, y) in enumerate([(0, 0), (300, 0), (0, 250), (300, 250)])
+        ] + [{"sensor_id": "mic-1", "x_m": 150, "y_m": 0, "zone": "yard"}],
+        "allow": [{"name": "survey", "signatures": ["dji_droneid"]}],
+        "path_loss_exponent": 2.0,
+    }
+)  # fmt: skip
+
+
+def rf(t: datetime, sensor: str, sig: str, rssi: float | None, kind: str = "drone",
+       freq: float = 2.44e9) -> Detection:  # fmt: skip
+    return Detection(site="s", sensor_id=sensor, modality="rf", kind=kind,
+                     signature=sig, t_start=t - timedelta(milliseconds=2), t_end=t,
+                     confidence=0.8, snr_db=15.0, freq_hz=freq, rssi_dbm=rssi)  # fmt: skip
+
+
+def rssi_at(sensor: int, q: tuple[float, float, float], eirp: float, freq: float) -> float:
+    x, y = [(0, 0), (300, 0), (0, 250), (300, 250)][sensor]
+    d = ((q[0] - x) ** 2 + (q[1] - y) ** 2 + (q[2] - 6) ** 2) ** 0.5
+    return eirp - 20 * math.log10(4 * math.pi * freq / 299_792_458.0) - 20 * math.log10(d)
+
+
+def grid_fusion() -> tuple[Fusion, FakeClock]:
+    clock = FakeClock()
+    return Fusion(FusionSettings(), GRID, clock), clock
+
+
+def test_two_radio_families_are_two_intruders_and_a_rotor_joins_a_drone() -> None:
+    fusion, clock = grid_fusion()
+    created = []
+    for _ in range(5):
+        created += fusion.process([
+            rf(clock.now, "rf-0", "elrs_2g4", -70.0),
+            rf(clock.now, "rf-1", "gsm_uplink", -60.0, kind="handset", freq=900e6),
+            rf(clock.now, "rf-2", "lte_uplink", -65.0, kind="handset", freq=847e6),
+            det(clock.now, sensor="mic-1", sig="rotor_harmonics", modality="acoustic"),
+        ])  # fmt: skip
+        clock.advance(0.5)
+    alerts = {c.alert.id: c.alert for c in created}
+    assert sorted((a.kind, tuple(a.signatures)) for a in alerts.values()) == [
+        ("drone", ("elrs_2g4", "rotor_harmonics")),
+        ("handset", ("gsm_uplink",)),
+        ("handset", ("lte_uplink",)),
+    ]
+    links = dict((d.sensor_id, a) for d, a in fusion.links)
+    assert links["mic-1"] == links["rf-0"] and links["rf-1"] != links["rf-2"]
+
+
+def test_rssi_from_four_sensors_places_the_handset_in_its_cell() -> None:
+    fusion, clock = grid_fusion()
+    phone = (110.0, 110.0, 1.5)
+    last = None
+    for k in range(8):
+        found = [rf(clock.now, f"rf-{i}", "gsm_uplink",
+                    rssi_at(i, phone, 23.0 - k, 900e6),  # power control steps down
+                    kind="handset", freq=900e6) for i in range(4)]  # fmt: skip
+        for c in fusion.process(found):
+            last = c.alert
+        clock.advance(0.5)
+    assert last is not None and last.location is not None
+    assert math.hypot(last.location.x_m - 110, last.location.y_m - 110) < 3.0
+    assert (last.zone, last.cell) == ("block-a", "a-01")
+
+
+def test_allow_listed_drone_is_a_suppressed_alert_not_a_page() -> None:
+    fusion, clock = grid_fusion()
+    changes = []
+    for _ in range(5):
+        changes += fusion.process([rf(clock.now, "rf-0", "dji_droneid", -70.0)])
+        clock.advance(0.5)
+    assert changes and {c.type for c in changes} == {"alert.suppressed"}
+    assert {c.alert.state for c in changes} == {"suppressed"}
+    assert changes[0].alert.note == "suppressed: allow:survey"
+    assert [d.suppressed for d, _ in fusion.links] == ["allow:survey"]
+
+
+def test_other_kind_detections_carry_their_suppression() -> None:
+    fusion, clock = grid_fusion()
+    staff = rf(clock.now, "rf-0", "dji_droneid", -70.0).model_copy(update={"kind": "other"})
+    assert fusion.process([staff]) == []
+    ((stored, alert_id),) = fusion.links
+    assert stored.suppressed == "allow:survey" and alert_id is None

@@ -255,6 +255,18 @@ def test_location_picks_the_nearest_intruder() -> None:
     assert r.location_errors_m == pytest.approx([(25 + 9) ** 0.5])
 
 
+def test_a_wide_radius_keeps_every_intruder_inside_it() -> None:
+    """Two handsets 120 m apart, each alert placed at the one sensor that heard it with a
+    500 m radius: the location cannot tell them apart, so the time overlap does."""
+    a = emission("phone-a", "handset", 10, 170, track=[[0, 60, 80, 1.5]])
+    b = emission("phone-b", "handset", 40, 150, track=[[0, -60, 80, 1.5]])
+    alerts = [alert("gsm", "handset", 10, 170, xy=(0, 55), radius_m=500.0),
+              alert("lte", "handset", 41, 150, xy=(0, 55), radius_m=500.0)]  # fmt: skip
+    r = evaluate(truth(a, b), alerts)
+    assert [i.alert_ids for i in r.per_intruder] == [["gsm"], ["lte"]]
+    assert r.false_alerts == 0 and r.alerts_per_intruder == 1.0
+
+
 def test_assignment_detects_every_intruder_it_can() -> None:
     # no locations. "long" overlaps b's window most (99 s vs 79 s), but only it can cover a:
     # a greedy choice by overlap would give both alerts to b and miss a

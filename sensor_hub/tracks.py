@@ -1,0 +1,247 @@
+"""Stage 2 tracks: which detections belong to one intruder, and where it is (pure logic).
+
+A *track* is one emitter (or one drone with its radio links) as stage 2 believes it to
+be; its alert is the operator's view of it. A threat detection joins a track when
+
+- kinds agree (drone, handset);
+- RF: the signature belongs to the same *family* (one radio system: `dji_droneid` and
+  `dji_ocusync_video` are one DJI drone; `lte_uplink` and `lte_prach` one phone), and,
+  where the track already has recent RSSIs at the same sensor, the new RSSI is within
+  `rssi_gate_db` of their range: two phones of one technology in different wings are
+  heard at very different levels by the same sensor, while one phone's own levels
+  spread over tens of dB (LTE control and data channels at different powers, power
+  control, fading), hence a range and a wide gate;
+- acoustic (`rotor_harmonics`, a drone without a radio family): the drone track last
+  heard, preferring one whose location the microphone can hear (within
+  `acoustic_range_m`); a rotor heard with no radio track starts its own.
+
+Otherwise the detection starts a new track. Tracks are localised from their own
+evidence (`localise_track`): RSSI multilateration over three or more sensor positions,
+else two or more acoustic bearings crossed, else the strongest sensor's position with a
+wide radius.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sensor_hub.localise import (
+    BearingObservation,
+    Fix,
+    RssiObservation,
+    bearing_fix,
+    rssi_fix,
+)
+from sensor_hub.schemas import Alert, AlertKind, Detection
+from sensor_hub.site import SiteConfig
+
+#: signature -> radio system; detections of one family from one place are one emitter
+FAMILY: dict[str, str] = {
+    "elrs_2g4": "elrs",
+    "elrs_900": "elrs",
+    "frsky_d16": "frsky",
+    "flysky_afhds2a": "flysky",
+    "dsmx": "dsmx",
+    "dji_droneid": "dji",
+    "dji_ocusync_video": "dji",
+    "wifi_drone": "wifi_drone",
+    "remote_id": "remote_id",
+    "fpv_analog_video": "fpv",
+    "gsm_uplink": "gsm",
+    "lte_uplink": "lte",
+    "lte_prach": "lte",
+    "nr_uplink": "nr",
+}
+
+#: nominal EIRP (dBm) per family (SIGNALS.md §2) and the spread of real units around it:
+#: the prior on P0 that tells RSSI multilateration's twin solutions apart. Handsets
+#: follow network power control (tens of dB): a weak prior.
+EIRP_DBM: dict[str, tuple[float, float]] = {
+    "elrs": (20.0, 6.0),
+    "frsky": (20.0, 6.0),
+    "flysky": (20.0, 6.0),
+    "dsmx": (20.0, 6.0),
+    "dji": (23.0, 6.0),
+    "wifi_drone": (19.0, 6.0),
+    "remote_id": (10.0, 8.0),
+    "fpv": (20.0, 8.0),
+    "gsm": (23.0, 12.0),
+    "lte": (15.0, 12.0),
+    "nr": (15.0, 12.0),
+}
+
+#: assumed emitter heights (m): a drone in flight, a handset at hand height
+HEIGHT_M: dict[str, float] = {"drone": 30.0, "handset": 1.5}
+
+SPEED_OF_LIGHT_M_S = 299_792_458.0
+
+
+def family_of(det: Detection) -> str:
+    if det.modality == "acoustic":
+        return "acoustic"
+    return FAMILY.get(det.signature, det.signature)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSettings:
+    rssi_gate_db: float = (
+        20.0  # same sensor and family, this far outside the track's range: another emitter
+    )
+    rssi_window_s: float = 10.0  # RSSI and bearings older than this are forgotten
+    acoustic_range_m: float = 600.0  # a rotor is not heard further than this (SIGNALS.md §4)
+    min_rssi_sigma_db: float = 1.0  # floor of an RSSI median's uncertainty (model error)
+    rssi_sigma_db: float = 4.0  # one detection's RSSI spread (fading, power control)
+    bearing_sigma_deg: float = 5.0
+
+
+@dataclass(slots=True)
+class Track:
+    """One believed intruder: its evidence, its place and its alert (once persistent)."""
+
+    site: str
+    kind: AlertKind
+    family: str  # the radio family, or "acoustic" for a rotor heard with no radio yet
+    frames: deque[tuple[datetime, str, str]] = field(default_factory=deque)  # t, modality, sensor
+    rssi: dict[str, deque[tuple[datetime, float, float]]] = field(default_factory=dict)
+    bearings: dict[str, tuple[datetime, float]] = field(default_factory=dict)
+    families: set[str] = field(default_factory=set)
+    best_confidence: dict[str, float] = field(default_factory=dict)  # sensor/signature
+    zone_votes: dict[str, float] = field(default_factory=dict)
+    suppressed: dict[str, int] = field(default_factory=dict)  # reason -> detections
+    threats: int = 0  # detections that were not suppressed
+    alert: Alert | None = None
+    fix: Fix | None = None
+    last_rx: datetime | None = None
+    last_emit: datetime | None = None
+    last_fix: datetime | None = None
+    emitted_sensors: list[str] = field(default_factory=list)
+
+    def rssi_span(self, sensor_id: str, since: datetime) -> tuple[float, float] | None:
+        """(lowest, highest) RSSI of the track at a sensor since `since`, if any."""
+        got = [r for t, r, _ in self.rssi.get(sensor_id, ()) if t >= since]
+        return (min(got), max(got)) if got else None
+
+    def add(self, det: Detection, reason: str | None, horizon_s: float) -> None:
+        """Take a detection's evidence (suppressed ones count towards the reason only)."""
+        self.frames.append((det.t_end, det.modality, det.sensor_id))
+        horizon = det.t_end - timedelta(seconds=horizon_s)
+        while self.frames and self.frames[0][0] < horizon:
+            self.frames.popleft()
+        if det.modality == "rf" and det.rssi_dbm is not None and det.freq_hz:
+            q = self.rssi.setdefault(det.sensor_id, deque(maxlen=64))
+            q.append((det.t_end, det.rssi_dbm, det.freq_hz))
+        if det.bearing_deg is not None:
+            self.bearings[det.sensor_id] = (det.t_end, det.bearing_deg)
+        if det.modality == "rf":
+            self.families.add(family_of(det))
+        if reason is not None:
+            self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
+        else:
+            self.threats += 1
+        tag = f"{det.sensor_id}/{det.signature}"
+        self.best_confidence[tag] = max(self.best_confidence.get(tag, 0.0), det.confidence)
+
+    def suppression(self) -> str | None:
+        """The reason most of the track's detections were suppressed for, if most were."""
+        total = sum(self.suppressed.values())
+        if total == 0 or total < self.threats:
+            return None
+        return max(self.suppressed, key=lambda r: self.suppressed[r])
+
+
+def _distance_to(track: Track, x: float, y: float) -> float | None:
+    if track.fix is None:
+        return None
+    return math.hypot(track.fix.x_m - x, track.fix.y_m - y)
+
+
+def choose_track(
+    det: Detection, tracks: Iterable[Track], site: SiteConfig, s: TrackSettings
+) -> Track | None:
+    """The open track `det` belongs to (see the module docstring), or None."""
+    family = family_of(det)
+    since = det.t_end - timedelta(seconds=s.rssi_window_s)
+    best: tuple[float, Track] | None = None
+    for tr in tracks:
+        if tr.site != det.site or tr.kind != det.kind or tr.last_rx is None:
+            continue
+        if det.modality == "rf":
+            if tr.family != family and not (tr.family == "acoustic" and det.kind == "drone"):
+                continue
+            if det.rssi_dbm is not None:
+                span = tr.rssi_span(det.sensor_id, since)
+                if span is not None and not (
+                    span[0] - s.rssi_gate_db <= det.rssi_dbm <= span[1] + s.rssi_gate_db
+                ):
+                    continue
+            score = -tr.last_rx.timestamp()  # the most recently heard
+        else:  # a rotor: the drone track the microphone can hear, else the last heard
+            placement = site.placement(det.sensor_id)
+            d = _distance_to(tr, placement.x_m, placement.y_m) if placement else None
+            if d is not None and d > s.acoustic_range_m:
+                continue
+            score = (0.0 if d is not None else 1e6) - tr.last_rx.timestamp() * 1e-6
+        if best is None or score < best[0]:
+            best = (score, tr)
+    return best[1] if best is not None else None
+
+
+def _fspl_1m_db(freq_hz: float) -> float:
+    return 20.0 * math.log10(4.0 * math.pi * freq_hz / SPEED_OF_LIGHT_M_S)
+
+
+def localise_track(track: Track, now: datetime, site: SiteConfig, s: TrackSettings) -> Fix | None:
+    """Where the track's emitter is, from its recent evidence (module docstring)."""
+    since = now - timedelta(seconds=s.rssi_window_s)
+    family = next(iter(sorted(track.families)), track.family)
+    height = HEIGHT_M.get(track.kind, 1.5)
+    by_place: dict[tuple[float, float, float], list[float]] = {}
+    freqs: list[float] = []
+    for sid, q in track.rssi.items():
+        p = site.placement(sid)
+        recent = [(r, f) for t, r, f in q if t >= since]
+        if p is None or not recent:
+            continue
+        by_place.setdefault((p.x_m, p.y_m, p.z_m), []).extend(r for r, _ in recent)
+        freqs += [f for _, f in recent]
+    n_exp = site.path_loss_exponent
+    if len(by_place) >= 3 and freqs:
+        obs = [
+            RssiObservation(x, y, z, statistics.median(levels),
+                            sigma_db=max(s.rssi_sigma_db / math.sqrt(len(levels)),
+                                         s.min_rssi_sigma_db))
+            for (x, y, z), levels in by_place.items()
+        ]  # fmt: skip
+        eirp, spread = EIRP_DBM.get(family, (20.0, 10.0))
+        p0 = eirp - _fspl_1m_db(statistics.median(freqs))
+        fix = rssi_fix(obs, exponent=n_exp, z_m=height, p0_dbm=p0, p0_sigma_db=spread)
+        if fix is not None:
+            return fix
+    bearings = []
+    for sid, (t, az) in track.bearings.items():
+        p = site.placement(sid)
+        if p is not None and t >= since:
+            bearings.append(BearingObservation(p.x_m, p.y_m, az + p.orientation_deg,
+                                               sigma_deg=s.bearing_sigma_deg))  # fmt: skip
+    fix = bearing_fix(bearings)
+    if fix is not None:
+        return fix
+    # one place: the loudest sensor's, as far as the emitter's nominal EIRP says it can be
+    if by_place and freqs:
+        (x, y, _), levels = max(by_place.items(), key=lambda kv: statistics.median(kv[1]))
+        eirp, spread = EIRP_DBM.get(family, (20.0, 10.0))
+        p0 = eirp + spread - _fspl_1m_db(statistics.median(freqs))
+        reach = 10.0 ** ((p0 - statistics.median(levels)) / (10.0 * n_exp))
+        return Fix(x, y, float(min(max(reach, 30.0), 3000.0)), "sensor", 1)
+    heard = [site.placement(sid) for _, _, sid in track.frames]
+    places = {(p.x_m, p.y_m) for p in heard if p is not None}
+    if len(places) == 1:
+        x, y = places.pop()
+        return Fix(x, y, s.acoustic_range_m if track.family == "acoustic" else 1000.0,
+                   "sensor", 1)  # fmt: skip
+    return None
