@@ -32,6 +32,17 @@ def test_page_lists_live_alerts_and_acknowledges_one(
         browser.wait_for(f"!!document.getElementById('alert-{alert['id']}')")
     text = browser.evaluate("document.body.innerText")
     assert "gsm_uplink" in text and "cell-block-a" in text
+    # the site map: the site's zones and sensors, and a ring where each located alert is
+    site = httpx.get(f"{svc.url}/v1/site").json()
+    browser.wait_for(
+        f"document.querySelectorAll('#map polygon.zone').length === {len(site['zones'])}"
+    )
+    assert browser.evaluate("document.querySelectorAll('#map circle.sensor-dot').length") == len(
+        site["sensors"]
+    )
+    for alert in alerts.values():
+        if alert.get("location"):
+            browser.wait_for(f"!!document.getElementById('where-{alert['id']}')")
     # click Ack on the handset alert, answer the note prompt, and watch the row update
     handset = alerts["handset"]["id"]
     browser.prompt_answer = "checked cell 14 on CCTV"
