@@ -8,12 +8,14 @@ the box's effective number of independent cells (Hann bins are correlated) and t
 floor's own uncertainty. A burst of T x B cells meets a box within a factor sqrt(2) of
 its size and offset by at most one block in each dimension.
 
-Cost: the full-resolution spectrogram is read once (frame pairs, normalised by the
-floor); every level is built from the previous one by adding neighbouring rows or
-columns, and the levels of one df are stacked in one array so that the box sums and the
-threshold test are a few whole-array operations per df (total work about 6 passes over
-half the spectrogram). Only levels with hot boxes go on to labelling, which runs on
-their (small) hot grids.
+Cost: the full-resolution spectrogram is read once, as the frame pairs it shares with
+the noise floor (`spectra.frame_pairs`), normalised by the floor; every level is built
+from the previous one by adding neighbouring rows or columns (`scan_levels`), and the
+levels of one df are stacked in one array so that the box sums and the threshold test
+are a few whole-array operations per df, or for all of them at once when the
+spectrogram is small (a GSM uplink at 2 MS/s: 36 levels on one array of 60 columns).
+Only levels with hot boxes go on to labelling, which runs on their (small) hot grids;
+on a small spectrogram the residual test below runs on every level at once too.
 
 A hot box is kept unless a box found at a finer level lies within one block of it:
 coarse boxes are for weak, wide bursts, and would otherwise bridge the gaps between
@@ -22,130 +24,28 @@ strong ones (a GSM call). Boxes within `merge` cells of each other form one regi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, special
+from scipy import ndimage
 
-from detectors.cfar import known_noise_threshold
-from detectors.spectra import effective_cells
+from detectors.scan_levels import (
+    ScanPlan,
+    box_sums3,
+    box_sums3_in_place,
+    box_sums3_rows,
+    fill_ladder,
+    fill_side,
+    scan_plan,
+)
+from detectors.spectra import frame_pairs
 
 F32 = NDArray[np.float32]
 Box = tuple[int, int, int, int]  # rows [r0, r1) x bins [c0, c1), cells
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
-
-
-def box_threshold(pfa: float, n_eff: float, floor_rel_std: float, bins: int) -> float:
-    """Known-noise threshold on a box mean, raised for the floor's own uncertainty: the
-    floor of `bins` independent bins is off by floor_rel_std / sqrt(bins), which a box of
-    many cells would otherwise read as signal (the "SNR wall")."""
-    base = known_noise_threshold(pfa, n_eff)
-    z = float(special.ndtri(1.0 - pfa)) if pfa < 0.5 else 0.0
-    return float(base * (1.0 + z * floor_rel_std / math.sqrt(max(bins, 1))))
-
-
-def ladder(size: int, first: int = 2) -> list[int]:
-    """Block sizes first, 2 first, 4 first ... while a 3-block box fits in `size` cells."""
-    out = []
-    d = first
-    while 3 * d <= size:
-        out.append(d)
-        d *= 2
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class ScanPlan:
-    """Levels of a scan of an (n_frames, n_bins) spectrogram and their thresholds.
-
-    dts: time block sizes; offsets[i]: first row of level dts[i] in the stacked array;
-    rows[i]: its number of rows; dfs: bin block sizes; limits[k]: (stacked rows - 2,)
-    float32 threshold on the 3 x 3 box sums of block level dfs[k] (inf on rows whose box
-    would reach into the next level).
-    """
-
-    dts: tuple[int, ...]
-    offsets: tuple[int, ...]
-    rows: tuple[int, ...]
-    dfs: tuple[int, ...]
-    limits: tuple[F32, ...]
-
-    @property
-    def bounds(self) -> list[int]:
-        """First row and end of the box positions of each time level, in turn."""
-        return [
-            v
-            for first, n in zip(self.offsets, self.rows, strict=True)
-            for v in (first, first + n - 2)
-        ]
-
-    @property
-    def n_levels(self) -> int:
-        return len(self.dts) * len(self.dfs)
-
-
-@lru_cache(maxsize=64)
-def scan_plan(
-    n_frames: int,
-    n_bins: int,
-    window: str,
-    nfft: int,
-    pfa_frame: float,
-    floor_rel_std: float,
-) -> ScanPlan:
-    """The levels and thresholds for a frame of this shape (cached: the same sensor sends
-    the same shape every frame; `floor_rel_std` is rounded by the caller)."""
-    dts, dfs = ladder(n_frames), ladder(n_bins)
-    offsets, rows = [], []
-    total = 0
-    for dt in dts:
-        offsets.append(total)
-        rows.append(n_frames // dt)
-        total += n_frames // dt
-    n_levels = len(dts) * len(dfs)
-    limits = []
-    for df in dfs:
-        cols = n_bins // df
-        limit = np.full(max(total - 2, 0), np.inf, dtype=np.float32)
-        for dt, first, count in zip(dts, offsets, rows, strict=True):
-            positions = (count - 2) * (cols - 2)
-            pfa = pfa_frame / n_levels / positions
-            n_eff = effective_cells(window, nfft, 3 * dt, 3 * df)
-            mean = box_threshold(pfa, n_eff, floor_rel_std, 3 * df)
-            limit[first : first + count - 2] = mean * 9 * dt * df
-        limits.append(limit)
-    return ScanPlan(tuple(dts), tuple(offsets), tuple(rows), tuple(dfs), tuple(limits))
-
-
-def _box_sums3(level: F32) -> F32:
-    """Sums over the 3 x 3 boxes of `level` (rows, cols) lying inside it: (rows - 2,
-    cols - 2), entry (i, j) the box whose top-left block is (i, j)."""
-    rows, cols = level.shape
-    if cols > _NARROW or not level.flags.c_contiguous:
-        across = level[:, :-2] + level[:, 1:-1]
-        across += level[:, 2:]
-        sums = across[:-2] + across[1:-1]
-        sums += across[2:]
-        return sums
-    # narrow rows: add along the flat array (one contiguous pass instead of a short one
-    # per row); the two sums per row that run into the next row are cut off at the end
-    flat = level.reshape(-1)
-    along = np.empty(rows * cols, dtype=level.dtype)
-    np.add(flat[:-2], flat[1:-1], out=along[:-2])
-    along[:-2] += flat[2:]
-    along[-2:] = 0.0
-    wide = along.reshape(rows, cols)
-    out = wide[:-2] + wide[1:-1]
-    out += wide[2:]
-    narrow: F32 = out[:, : cols - 2]
-    return narrow
-
-
-_NARROW = 64  # columns up to which `_box_sums3` works on the flat array
 
 
 class _Residual:
@@ -181,6 +81,11 @@ class _Residual:
             c, d = max(0, (c0 - df) // 2), min(cols, (c1 + df) // 2)
             self._painted[a:b, c:d] = np.float32(4.0)  # the noise mean of a 2 x 2 block
             self._rects.append((a, b, c, d))
+
+    @property
+    def painted(self) -> F32:
+        """The (2, 2) blocks with the found boxes painted (the blocks until one is)."""
+        return self._blocks if self._painted is None else self._painted
 
     def _level(self, h: int, w: int) -> F32:
         """The painted image summed over blocks of h x w 2 x 2-blocks (h, w powers of 2)."""
@@ -221,7 +126,7 @@ class _Residual:
         # painted box sum, S the box sum, C its cells and L the threshold on S:
         # R - C <= (L - C) / 2 or R - C <= (S - C) / 4, i.e. 4 R - 3 C <= max(2 L - C, S)
         cells = 9 * dt * df
-        rest = _box_sums3(painted)
+        rest = box_sums3(painted)
         rest *= np.float32(4.0)
         rest -= np.float32(3 * cells)
         hot = level.hot
@@ -259,6 +164,11 @@ def _component_boxes(level: _HotLevel) -> list[Box]:
     return boxes
 
 
+#: level cells up to which the bin levels are tested side by side (512 kB of float32: the
+#: arrays stay in cache, and few enough that the heap is not trimmed and re-faulted)
+SIDE_BY_SIDE_CELLS = 1 << 17
+
+
 def scan_boxes(
     power: F32,
     floor: F32,
@@ -267,68 +177,154 @@ def scan_boxes(
     nfft: int,
     pfa_frame: float,
     floor_rel_std: float,
+    pairs: F32 | None = None,
+    side_by_side_cells: int = SIDE_BY_SIDE_CELLS,
 ) -> list[Box]:
     """Boxes (cells) of the hot regions of `power` (n_frames, n_bins) float32 with per-bin
-    noise `floor` (n_bins,), finest level first; [] when nothing crosses."""
+    noise `floor` (n_bins,), finest level first; [] when nothing crosses. pairs: the
+    frame pairs of `power` (`spectra.frame_pairs`), if already summed. Spectrograms whose
+    levels hold at most `side_by_side_cells` block sums are scanned every level at once
+    (`_scan_side_by_side`; the same boxes up to float32 rounding of the painted sums)."""
     n, m = power.shape
     plan = scan_plan(n, m, window, nfft, pfa_frame, round(floor_rel_std, 4))
     if not plan.dts or not plan.dfs:
         return []
     inv = np.float32(1.0) / np.maximum(floor, np.float32(1e-30))
-    half = n // 2 * 2
-    pairs = np.add(power[0:half:2], power[1:half:2])  # the only full-size pass
-    pairs *= inv
-    width = m // 2 * 2
-    stacked = np.empty((plan.offsets[-1] + plan.rows[-1], m // 2), dtype=np.float32)
-    np.add(pairs[:, 0:width:2], pairs[:, 1:width:2], out=stacked[: plan.rows[0]])
-    for k in range(1, len(plan.dts)):
-        prev = stacked[plan.offsets[k - 1] : plan.offsets[k - 1] + plan.rows[k - 1]]
-        even, first = plan.rows[k] * 2, plan.offsets[k]
-        np.add(prev[0:even:2], prev[1:even:2], out=stacked[first : first + plan.rows[k]])
-    base = stacked[: plan.rows[0]]  # level (2, 2)
+    if pairs is None:
+        pairs = frame_pairs(power)  # the only full-size pass
+    total_rows = plan.offsets[-1] + plan.rows[-1]
+    stacked = np.empty((total_rows, m // 2), dtype=np.float32)
+    _normalised_blocks(pairs, inv, stacked[: plan.rows[0]])
+    if total_rows * plan.columns[-1] <= side_by_side_cells:
+        return _scan_side_by_side(plan, stacked)
+    parts = fill_ladder(plan, stacked)
+    hots, sums_k = [], []
+    for k, part in enumerate(parts):
+        rows_k = box_sums3_rows(part)  # whole rows: the test is one contiguous pass
+        sums_k.append(rows_k[:, :-2])
+        hots.append((rows_k > plan.level_limits(k)[:, np.newaxis])[:, :-2])
+    if not any(h.any() for h in hots):  # noise-only frames stop here
+        return []
     hot_levels: list[_HotLevel] = []
-    for k, df in enumerate(plan.dfs):
-        if k:
-            stacked = _pair_columns(stacked)
-        sums = _box_sums3(stacked)
-        hot = sums > plan.limits[k][:, np.newaxis]
-        if not hot.any():  # noise-only frames stop here
-            continue
-        hot_rows = np.flatnonzero(hot.any(axis=1))
-        ends = np.searchsorted(hot_rows, plan.bounds).tolist()
-        # per level, the columns with a hot position (the last 2 rows of each level are
-        # never hot: their boxes would reach into the next level)
-        level_cols = np.logical_or.reduceat(hot, plan.offsets, axis=0)
-        for i, (dt, first) in enumerate(zip(plan.dts, plan.offsets, strict=True)):
-            lo, hi = ends[2 * i], ends[2 * i + 1]
-            if lo == hi:
-                continue
-            r0, r1 = int(hot_rows[lo]), int(hot_rows[hi - 1]) + 1
-            hot_cols = np.flatnonzero(level_cols[i])
-            c0, c1 = int(hot_cols[0]), int(hot_cols[-1]) + 1
-            limit = float(plan.limits[k][first])
-            origin = (r0 - first, c0)
-            hot_levels.append(
-                _HotLevel(dt, df, origin, hot[r0:r1, c0:c1], sums[r0:r1, c0:c1], limit)
-            )
-    residual = _Residual(base)
+    for k in range(len(plan.dfs)):
+        hot_levels += _hot_levels(plan, k, hots[k], sums_k[k])
+    residual = _Residual(stacked[: plan.rows[0]])  # level (2, 2)
     for level in sorted(hot_levels, key=lambda h: (h.dt * h.df, h.dt, h.df)):
         if residual.still_hot(level):
             residual.add(_component_boxes(level), level.dt, level.df)
     return residual.found
 
 
-def _pair_columns(x: F32) -> F32:
-    """Sums of neighbouring column pairs of x (rows, cols): (rows, cols // 2), C-ordered.
-    With an even number of columns the pairs never straddle two rows, so they are taken
-    along the flat array (one strided pass instead of a short one per row)."""
-    rows, cols = x.shape
-    if cols % 2 == 0 and x.flags.c_contiguous:
-        flat = x.reshape(-1)
-        paired: F32 = np.add(flat[0::2], flat[1::2]).reshape(rows, cols // 2)
-        return paired
-    even = cols // 2 * 2
-    return np.add(x[:, 0:even:2], x[:, 1:even:2])
+def _hot_levels(plan: ScanPlan, k: int, hot: NDArray[np.bool_], sums: F32) -> list[_HotLevel]:
+    """The levels of bin level dfs[k] with hot positions in `hot` (stacked rows x
+    positions), cut to their bounding boxes."""
+    df = plan.dfs[k]
+    hot_rows = np.flatnonzero(hot.any(axis=1))
+    if not hot_rows.size:
+        return []
+    ends = np.searchsorted(hot_rows, plan.bounds).tolist()
+    # per level, the columns with a hot position (the last 2 rows of each level are
+    # never hot: their boxes would reach into the next level)
+    level_cols = np.logical_or.reduceat(hot, plan.offsets, axis=0)
+    out = []
+    for i, (dt, first) in enumerate(zip(plan.dts, plan.offsets, strict=True)):
+        lo, hi = ends[2 * i], ends[2 * i + 1]
+        if lo == hi:
+            continue
+        r0, r1 = int(hot_rows[lo]), int(hot_rows[hi - 1]) + 1
+        hot_cols = np.flatnonzero(level_cols[i])
+        c0, c1 = int(hot_cols[0]), int(hot_cols[-1]) + 1
+        limit = float(plan.limit[first, plan.columns[k]])
+        origin = (r0 - first, c0)
+        out.append(_HotLevel(dt, df, origin, hot[r0:r1, c0:c1], sums[r0:r1, c0:c1], limit))
+    return out
+
+
+def _normalised_blocks(pairs: F32, inv: NDArray[np.floating[Any]], out: F32) -> None:
+    """out[i, j] = pairs[i, 2j] inv[2j] + pairs[i, 2j + 1] inv[2j + 1]: the ratio to the
+    floor summed over 2 x 2 cells (its full-size temporary freed on return: the scan
+    keeps its big temporaries few, so that the heap is not trimmed and faulted in again
+    every frame)."""
+    width = out.shape[1] * 2
+    normalised = pairs * inv
+    np.add(normalised[:, 0:width:2], normalised[:, 1:width:2], out=out)
+
+
+def _level_at(plan: ScanPlan, i: int, k: int, flags: NDArray[np.bool_], sums: F32) -> _HotLevel:
+    """Level (dts[i], dfs[k]) of the side-by-side `flags` (which has positions set there)
+    and `sums`, cut to the bounding box of its set positions."""
+    first, c_lo = plan.offsets[i], plan.columns[k]
+    rows = slice(first, first + plan.rows[i] - 2)
+    cols = slice(c_lo, plan.columns[k + 1] - 2)
+    own = flags[rows, cols]
+    set_rows = np.flatnonzero(own.any(axis=1))
+    set_cols = np.flatnonzero(own.any(axis=0))
+    r0, r1 = int(set_rows[0]), int(set_rows[-1]) + 1
+    c0, c1 = int(set_cols[0]), int(set_cols[-1]) + 1
+    return _HotLevel(
+        plan.dts[i],
+        plan.dfs[k],
+        (r0, c0),
+        own[r0:r1, c0:c1],
+        sums[rows, cols][r0:r1, c0:c1],
+        float(plan.limit[first, c_lo]),
+    )
+
+
+def _scan_side_by_side(plan: ScanPlan, stacked: F32) -> list[Box]:
+    """`scan_boxes` for a small spectrogram, every level at once: the bin levels side by
+    side in one array (boxes straddling two of them get inf limits), so that the box sums
+    and the test of all the levels are a few whole-array operations; and so is the
+    residual test (`_Residual`) of every level still to go: after each level that finds
+    boxes, the painted image's levels are summed again the same way (most frames need
+    that once or twice: the finest level finds the bursts, coarser ones are explained
+    by them), and the next level in turn with positions left finds the next boxes.
+    stacked: (stacked rows, n_bins // 2) float32 with the (2, 2) blocks in its first rows.
+    """
+    rows0 = plan.rows[0]
+    side = np.empty((stacked.shape[0], plan.columns[-1]), dtype=np.float32)
+    fill_side(plan, stacked, side)
+    work = np.empty_like(side)
+    sums = box_sums3_in_place(side, work)  # written over `side`
+    hot = sums > plan.limit
+    if not hot.any():  # noise-only frames stop here
+        return []
+    base = stacked[:rows0].copy()  # `stacked` takes the painted image below
+    n_df = len(plan.dfs)
+    row_starts = np.asarray(plan.offsets, dtype=np.intp)
+    col_starts = np.asarray(plan.columns[:-1], dtype=np.intp)
+
+    def level_any(flags: NDArray[np.bool_]) -> list[bool]:
+        """Whether each level (index i * n_df + k) has a position set in `flags`."""
+        by_row = np.logical_or.reduceat(flags, row_starts, axis=0)
+        listed: list[bool] = np.logical_or.reduceat(by_row, col_starts, axis=1).ravel().tolist()
+        return listed
+
+    on = level_any(hot)
+    pending = [ik for ik in plan.order if on[ik[0] * n_df + ik[1]]]
+    residual = _Residual(base)
+    flags = hot  # the first level with hot positions has nothing to be explained by
+    painted: F32 | None = None
+    while pending:
+        i, k = pending.pop(0)
+        level = _level_at(plan, i, k, flags, sums)
+        residual.add(_component_boxes(level), level.dt, level.df)
+        if not pending:
+            break
+        if painted is None:
+            painted = np.empty_like(side)
+        stacked[:rows0] = residual.painted
+        fill_side(plan, stacked, painted)
+        rest = box_sums3_in_place(painted, work)
+        # explained as in `_Residual.still_hot`: 4 R - 3 C <= max(2 L - C, S)
+        rest *= np.float32(4.0)
+        rest -= plan.three_cells
+        bound = np.maximum(sums, plan.explained, out=work[: sums.shape[0]])
+        flags = hot & (rest > bound)
+        left = level_any(flags)
+        while pending and not left[pending[0][0] * n_df + pending[0][1]]:
+            pending.pop(0)
+    return residual.found
 
 
 def merge_boxes(boxes: list[Box], reach_rows: int, reach_cols: int) -> list[Box]:

@@ -340,6 +340,7 @@ def _regions(
         nfft=spec.nfft,
         pfa_frame=config.pfa_frame,
         floor_rel_std=noise.rel_std,
+        pairs=spec.pairs,
     )
     boxes = merge_boxes(boxes, config.merge_frames, config.merge_bins)
     if len(boxes) > config.max_regions:

@@ -146,6 +146,7 @@ def spectrum_floor(spectrum: F32, *, quantile: float = 0.5) -> float:
     return max(kth / order_statistic_mean(n, k), float(_TINY))
 
 
+@lru_cache(maxsize=64)
 def _truncated_gamma_moments(shape: int, censor: float) -> tuple[float, float, float]:
     """(P(X < c), E[X | X < c], E[X^2 | X < c]) of X ~ Gamma(shape, scale 1/shape) (unit
     mean: the mean of `shape` unit exponential cells), censored at c = `censor`."""
@@ -156,6 +157,29 @@ def _truncated_gamma_moments(shape: int, censor: float) -> tuple[float, float, f
     return kept, first, second
 
 
+@lru_cache(maxsize=256)
+def _gamma_quantile(shape: int, q: float) -> float:
+    """q-quantile of a Gamma(shape, 1) variable (cached: a sensor's frames share it)."""
+    return float(special.gammaincinv(shape, q))
+
+
+def _block_sums_by_bin(power: F32, g: int, n_blocks: int, pairs: F32 | None) -> F32:
+    """(n_bins, n_blocks) sums of g consecutive frames, transposed (one contiguous row per
+    bin): from the frame pairs by pairwise additions when g is a power of two and they
+    are given (a quarter of a pass over the spectrogram instead of a whole one), the last
+    addition written straight into the transposed layout; else summed directly."""
+    if pairs is not None and g >= 4 and g & (g - 1) == 0:
+        level = pairs[: n_blocks * (g // 2)]
+        while level.shape[0] > 2 * n_blocks:
+            level = np.add(level[0::2], level[1::2])
+        by_bin = np.empty((level.shape[1], n_blocks), dtype=np.float32)
+        np.add(level[0::2], level[1::2], out=by_bin.T)
+        return by_bin
+    sums = np.add.reduce(power[: n_blocks * g].reshape(n_blocks, g, -1), axis=1)
+    transposed: F32 = np.ascontiguousarray(sums.T)
+    return transposed
+
+
 def block_floor(
     power: F32,
     *,
@@ -163,6 +187,7 @@ def block_floor(
     quantile: float = 0.05,
     smooth_bins: int = 7,
     censor: float = 2.0,
+    pairs: F32 | None = None,
 ) -> NoiseFloor:
     """`time_floor` from sums of `frames_per_block` consecutive frames per bin: the order
     statistic and the censored mean (cells below `censor` times the estimate, conditional
@@ -171,7 +196,11 @@ def block_floor(
     keeps ~99 % of the cells at c = 2 for g = 8). Falls back to `time_floor` when the
     frame holds fewer than 16 blocks.
 
-    power: (n_frames, n_bins) float32. Costs one pass over `power` (the block sums).
+    power: (n_frames, n_bins) float32; pairs: its frame pairs (`spectra.frame_pairs`), if
+    already summed. Costs at most one pass over `power` (the block sums); the rest runs
+    on the (n_bins, n_blocks) transposed block sums, contiguous per bin, with the
+    censored sums as float32 matrix-vector products (BLAS; 1e-6 relative, far inside
+    the estimate's own scatter).
     """
     if power.ndim != 2:
         raise ValueError(f"power must be (n_frames, n_bins), got {power.shape=}")
@@ -181,24 +210,25 @@ def block_floor(
     n_blocks = power.shape[0] // g
     if g < 1 or n_blocks < 16:
         return time_floor(power, quantile=quantile, smooth_bins=smooth_bins)
-    blocks = np.add.reduce(power[: n_blocks * g].reshape(n_blocks, g, -1), axis=1)
+    blocks = _block_sums_by_bin(power, g, n_blocks, pairs)  # (bins, blocks)
     k = min(n_blocks, max(1, round(quantile * n_blocks)))
-    # rank each bin's blocks along a contiguous row (the same value as along axis 0)
-    kth = np.partition(blocks.T.copy(), k - 1, axis=1)[:, k - 1]
+    kth = np.sort(blocks, axis=1)[:, k - 1]  # short contiguous rows: faster than partition
     # the k-th smallest of n_blocks Gamma(g, 1) sums sits near their k / (n + 1) quantile
-    unit_kth = float(special.gammaincinv(g, k / (n_blocks + 1.0)))
+    unit_kth = _gamma_quantile(g, k / (n_blocks + 1.0))
     mu = np.maximum(kth * np.float32(g / unit_kth), _TINY)  # mean of a block sum
     kept, first, second = _truncated_gamma_moments(g, censor)
     limit = np.float32(censor)
-    wide = blocks.astype(np.float64)  # sums in double precision, added row by row
+    ones = np.ones(n_blocks, dtype=np.float32)
     previous: NDArray[np.bool_] | None = None
     for _ in range(3):
-        below = blocks < limit * mu
+        below = blocks < (limit * mu)[:, np.newaxis]
         if previous is not None and np.array_equal(below, previous):
             break  # the same cells again: the same estimate
-        count = np.maximum(np.add.reduce(below, axis=0, dtype=np.intp), 1)
-        total = np.add.reduce(np.where(below, wide, 0.0), axis=0)
-        mu = np.maximum((total / count / first).astype(np.float32), _TINY)
+        kept_cells = below.astype(np.float32)
+        count = np.maximum(kept_cells @ ones, np.float32(1.0))
+        kept_cells *= blocks
+        total = kept_cells @ ones
+        mu = np.maximum(total / count / np.float32(first), _TINY)
         previous = below
     per_bin = (mu / np.float32(g)).astype(np.float32)
     rel_std = math.sqrt((second - first * first) / (first * first) / (n_blocks * kept))

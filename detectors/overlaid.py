@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.cfar import box_sums
 from detectors.floor import NoiseFloor
 from detectors.spectra import Spectrogram
 
@@ -37,6 +36,25 @@ def dilate_runs(flags: Flags, reach: int) -> Flags:
         grown[k:] |= flags[:-k]
         grown[:-k] |= flags[k:]
     return grown
+
+
+def dilate_box(flags: Flags, frames: int, bins: int) -> Flags:
+    """Binary dilation of a 2-D mask by a `frames` x `bins` box centred as
+    `scipy.ndimage` centres it (an even size reaches one cell further back), nothing
+    beyond the edges: `cfar.box_sums(flags, frames, bins, pad_value=False)`, from shifted
+    ORs along time and a running count along frequency (a few small-array operations)."""
+    rows, cols = flags.shape
+    grown = flags.copy()
+    for k in range(1, frames // 2 + 1):  # a cell's box reaches frames // 2 back
+        grown[k:] |= flags[: rows - k]
+    for k in range(1, (frames - 1) // 2 + 1):  # ... and (frames - 1) // 2 forward
+        grown[: rows - k] |= flags[k:]
+    before, after = bins // 2, (bins - 1) // 2
+    counts = np.zeros((rows, before + cols + after + 1), dtype=np.int32)
+    np.cumsum(grown, axis=1, out=counts[:, before + 1 : before + 1 + cols])
+    counts[:, before + 1 + cols :] = counts[:, before + cols : before + cols + 1]
+    near: Flags = counts[:, bins:] > counts[:, :cols]
+    return near
 
 
 def longest_run(flags: Flags) -> int:
@@ -109,7 +127,7 @@ def split_overlaid(
     n_strong = np.count_nonzero(strong)
     if n_strong < 9 or n_strong > 0.5 * n_hot:
         return []
-    near = box_sums(strong, 3, 7, pad_value=False)  # +-1 frame, Hann main lobe +-2 bins
+    near = dilate_box(strong, 3, 7)  # +-1 frame, Hann main lobe +-2 bins
     plateau = hot & ~near
     strong_bins = strong.any(axis=0).nonzero()[0]
     if np.count_nonzero(plateau) < 0.3 * n_hot or np.count_nonzero(

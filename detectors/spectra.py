@@ -74,12 +74,16 @@ class Spectrogram:
     units: the bins of one frame sum to the mean |x|^2 of that frame (white noise of power
     1.0 reads 1/nfft per bin; a unit tone on a bin reads 1/ENBW = 2/3 there with Hann and
     1.0 summed over its main lobe). Frames do not overlap (hop = nfft).
+    pairs: (n_frames // 2, nfft) float32 sums of frames 2i and 2i + 1, or None: the first
+    step of both the noise floor's block sums and the burst scan's ladder, computed once
+    (`frame_pairs`) and shared by them.
     """
 
     power: F32
     sample_rate_hz: float
     nfft: int
     window: str
+    pairs: F32 | None = None
 
     @property
     def n_frames(self) -> int:
@@ -125,16 +129,32 @@ def _spectrogram_window(name: str, nfft: int) -> F32:
     return out
 
 
+def frame_pairs(power: F32) -> F32:
+    """(n_frames // 2, n_bins) sums of frames 2i and 2i + 1 of power (n_frames, n_bins)
+    (a trailing odd frame is dropped): one pass over the spectrogram."""
+    half = power.shape[0] // 2 * 2
+    pairs: F32 = np.add(power[0:half:2], power[1:half:2])
+    return pairs
+
+
 def spectrogram(
-    iq: NDArray[Any], sample_rate_hz: float, nfft: int, *, window: str = "hann", workers: int = 1
+    iq: NDArray[Any],
+    sample_rate_hz: float,
+    nfft: int,
+    *,
+    window: str = "hann",
+    workers: int = 1,
+    with_pairs: bool = False,
 ) -> Spectrogram:
     """Non-overlapping windowed FFT power of complex baseband.
 
     iq: (n,) complex, full scale 1.0; trailing samples that do not fill a frame are dropped.
     workers: FFT threads; one by default, since a frame is a few ms of work and a hub runs
     frames side by side (`scipy.fft` workers=-1 for every core).
-    Cost: one windowing pass into a new complex64 array, an in-place FFT and one pass for
-    the squared magnitude (scale and fftshift are folded into the window).
+    with_pairs: also sum neighbouring frames (`Spectrogram.pairs`).
+    Cost: one windowing pass into a new complex64 array, an in-place FFT, an in-place
+    square and one addition for the squared magnitude (scale and fftshift are folded into
+    the window).
     """
     x = np.asarray(iq)
     if x.ndim != 1:
@@ -145,11 +165,17 @@ def spectrogram(
     w = _spectrogram_window(window, nfft)
     frames = x[: n_frames * nfft].astype(np.complex64, copy=False).reshape(n_frames, nfft) * w
     spec = scipy.fft.fft(frames, axis=1, overwrite_x=True, workers=workers)
-    power: F32 = np.square(spec.real)
-    power += np.square(spec.imag)
+    # squares in place on the interleaved (re, im) floats, then one strided addition: the
+    # same re^2 + im^2, one pass and one temporary fewer than squaring the parts apart
+    parts = np.ascontiguousarray(spec).view(np.float32)
+    np.multiply(parts, parts, out=parts)
+    power: F32 = np.add(parts[:, 0::2], parts[:, 1::2])
     if nfft % 2:
         power = np.fft.fftshift(power, axes=1)
-    return Spectrogram(power=power, sample_rate_hz=sample_rate_hz, nfft=nfft, window=window)
+    pairs = frame_pairs(power) if with_pairs else None
+    return Spectrogram(
+        power=power, sample_rate_hz=sample_rate_hz, nfft=nfft, window=window, pairs=pairs
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,11 @@ import pytest
 
 from detectors import burst_profiles, burst_scan, bursts
 from detectors.cfar import box_sums
+from detectors.floor import block_floor
+from detectors.overlaid import dilate_box
 from detectors.rf import MAX_ABS_SAMPLE, _within_range
+from detectors.spectra import frame_pairs, spectrogram
+from tests.detectors import detector_signals as sig
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -97,3 +101,49 @@ def test_within_range_bounds_the_magnitude(sample: complex, inside: bool) -> Non
     x = np.full(64, 0.1 + 0.1j, dtype=np.complex64)
     x[17] = sample
     assert _within_range(x) is inside
+
+
+def test_dilate_box_is_the_boolean_box_sum() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        n, m = (int(v) for v in rng.integers(1, 40, size=2))
+        flags = rng.random((n, m)) < rng.random() * 0.3
+        for frames, bins in ((3, 7), (1, 1), (2, 4), (5, 3), (4, 8)):
+            frames, bins = min(frames, n), min(bins, m)
+            expected = box_sums(flags, frames, bins, pad_value=False)
+            np.testing.assert_array_equal(dilate_box(flags, frames, bins), expected)
+
+
+def _gsm_spectrogram(seed: int, snr_db: float) -> tuple[np.ndarray, np.ndarray, float]:
+    rate = 2e6
+    rng = np.random.default_rng(seed)
+    x = sig.gsm_call(100_000, rate, 10, snr_db, 300e3, rng)
+    # a weak wide burst beside the call: found by coarser levels than the call's bursts
+    wide = sig.band_noise_burst(8e-3, 800e3, -3.0, rate, rng)
+    sig.add_at(x, wide, 30_000, -500e3, rate)
+    spec = spectrogram(x, rate, 64, with_pairs=True)
+    assert spec.pairs is not None
+    noise = block_floor(spec.power, pairs=spec.pairs)
+    return spec.power, noise.floor, noise.rel_std
+
+
+def test_frame_pairs_feed_the_same_floor() -> None:
+    rng = np.random.default_rng(5)
+    x = sig.gsm_call(100_000, 2e6, 10, 20.0, 300e3, rng)
+    spec = spectrogram(x, 2e6, 64, with_pairs=True)
+    assert spec.pairs is not None
+    np.testing.assert_array_equal(spec.pairs, frame_pairs(spec.power))
+    direct = block_floor(spec.power)
+    shared = block_floor(spec.power, pairs=spec.pairs)
+    np.testing.assert_allclose(shared.floor, direct.floor, rtol=1e-5)
+    assert shared.rel_std == direct.rel_std
+
+
+@pytest.mark.parametrize(("seed", "snr_db"), [(0, 40.0), (1, 10.0), (2, 78.0)])
+def test_side_by_side_scan_finds_the_level_by_level_boxes(seed: int, snr_db: float) -> None:
+    power, floor, rel_std = _gsm_spectrogram(seed, snr_db)
+    kwargs = {"window": "hann", "nfft": 64, "pfa_frame": 1e-4, "floor_rel_std": rel_std}
+    side = burst_scan.scan_boxes(power, floor, **kwargs)
+    by_level = burst_scan.scan_boxes(power, floor, side_by_side_cells=0, **kwargs)
+    assert side  # the call is found
+    assert side == by_level
