@@ -11,7 +11,9 @@ on in seconds (the cache is keyed by the scenario file and the detectors' source
 
 Default scenario: multi_intruder. Prints, per scenario: intruders, detected, Pd, alerts
 per detected intruder, false alerts, median location error (m) and the share within
-the alert's radius, and each alert (kind, signatures, sensors, interval, location).
+the alert's radius; suppressed alerts and sensor outages (detected, resolved, latency
+from the cut to the sensor_offline alert: the hub's health check runs on a 1 s tick at
+frame time, as in the hub); then each intruder and each alert.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ sys.path.insert(0, str(REPO))
 
 from sensor_hub.codec import decode_frame  # noqa: E402
 from sensor_hub.fusion import Fusion  # noqa: E402
+from sensor_hub.health import SensorHealth  # noqa: E402
 from sensor_hub.pipeline import detect_frame  # noqa: E402
 from sensor_hub.schemas import Alert, Detection  # noqa: E402
 from sensor_hub.service import site_config_of  # noqa: E402
-from sensor_hub.settings import FusionSettings  # noqa: E402
+from sensor_hub.settings import FusionSettings, HealthSettings  # noqa: E402
 from sensor_hub.testing import FakeClock  # noqa: E402
 from simulator.capture import truth_document  # noqa: E402
 from simulator.commands import load_scenario  # noqa: E402
@@ -43,7 +46,7 @@ from simulator.evaluate import Truth, evaluate  # noqa: E402
 LIBRARY = REPO / "simulator" / "scenarios"
 START_NS = 1_790_000_000_000_000_000
 
-Frames = list[tuple[float, list[Detection]]]
+Frames = list[tuple[float, str, list[Detection]]]  # due_s, sensor_id, detections
 
 
 def _source_key(path: Path) -> str:
@@ -64,19 +67,20 @@ def stage1(path: Path, cache: Path | None, *, any_detectors: bool = False) -> Fr
         out: Frames = []
         for line in cached.read_text().splitlines():
             row = json.loads(line)
-            out.append((row["t"], [Detection.model_validate(d) for d in row["d"]]))
+            out.append((row["t"], row["s"], [Detection.model_validate(d) for d in row["d"]]))
         return out
     scenario = load_scenario(str(path))
     frames: Frames = []
     for msg in scenario.messages(START_NS):
         if "/frames/" not in msg.topic:
             continue
-        frames.append((msg.due_s, detect_frame(decode_frame(msg.payload))))
+        frame = decode_frame(msg.payload)
+        frames.append((msg.due_s, frame.header.sensor_id, detect_frame(frame)))
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text("".join(
-            json.dumps({"t": t, "d": [d.model_dump(mode="json") for d in ds]}) + "\n"
-            for t, ds in frames
+            json.dumps({"t": t, "s": sid, "d": [d.model_dump(mode="json") for d in ds]}) + "\n"
+            for t, sid, ds in frames
         ))  # fmt: skip
     return frames
 
@@ -85,11 +89,16 @@ def stage2(path: Path, frames: Frames, settings: FusionSettings) -> list[Alert]:
     scenario = load_scenario(str(path))
     start = datetime.fromtimestamp(START_NS / 1e9, UTC)
     clock = FakeClock(start)
-    fusion = Fusion(settings, site_config_of(scenario), clock)
+    site = site_config_of(scenario, START_NS)
+    fusion = Fusion(settings, site, clock)
+    health = SensorHealth(HealthSettings(), site, clock)
     latest: dict[str, Alert] = {}
-    for due_s, found in frames:
-        clock.now = start + timedelta(seconds=due_s)
-        for change in fusion.process(found) + fusion.tick():
+    for due_s, sensor_id, found in frames:
+        while clock.now < start + timedelta(seconds=due_s):  # the hub ticks once a second
+            clock.now = min(clock.now + timedelta(seconds=1), start + timedelta(seconds=due_s))
+            for change in fusion.tick() + health.tick():
+                latest[change.alert.id] = change.alert
+        for change in health.heard(scenario.site, sensor_id) + fusion.process(found):
             latest[change.alert.id] = change.alert
     clock.now = start + timedelta(seconds=scenario.duration_s + 3600)
     for change in fusion.tick():
@@ -130,6 +139,10 @@ def main() -> int:
               f"alerts/intruder {r.alerts_per_intruder}  false alerts {r.false_alerts}  "
               f"location median {'-' if loc is None else f'{loc:.1f} m'}  "
               f"within radius {r.location_within_radius}")  # fmt: skip
+        print(f"  suppressed alerts {r.suppressed_alerts}  outages {r.outages}  detected "
+              f"{r.outages_detected}  resolved {r.outages_resolved}  offline latency "
+              f"{[round(x, 1) for x in r.offline_latencies_s]} s  false offline "
+              f"{r.false_offline_alerts}")  # fmt: skip
         for i in r.per_intruder:
             errs = ", ".join(f"{e:.0f}" for e in i.location_errors_m)
             print(f"  intruder {i.intruder_id:<12} {i.kind:<8} {','.join(i.signatures):<40} "
@@ -141,8 +154,9 @@ def main() -> int:
             where = "" if a.location is None else (
                 f" at ({a.location.x_m:.0f}, {a.location.y_m:.0f}) ±{a.location.radius_m:.0f} m"
             )  # fmt: skip
-            print(f"  {a.kind:<14} {','.join(a.signatures):<40} {s0:6.1f}-{s1:6.1f} s "
-                  f"zone {a.zone} sensors {','.join(a.sensors)}{where}")  # fmt: skip
+            print(f"  {a.kind:<14} {a.state:<10} {','.join(a.signatures):<40} "
+                  f"{s0:6.1f}-{s1:6.1f} s zone {a.zone} cell {a.cell} "
+                  f"sensors {','.join(a.sensors)}{where}")  # fmt: skip
     return 0
 
 

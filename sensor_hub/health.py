@@ -5,7 +5,8 @@ Cutting a sensor is an intruder's first move, so silence is an alert of its own:
 
 - a sensor is *heard* when a frame from it is accepted or it publishes an `online`
   status (collectors send one every 10 s by default, DESIGN.md);
-- it is *silent* once nothing was heard for `offline_after_s` (30 s by default) by the
+- it is *silent* once nothing was heard for `offline_after_s` (25 s by default: two and a
+  half heartbeats, so that with the 1 s tick the alert comes within 30 s) by the
   hub's clock, or at once when its status says `offline` (the broker publishes the
   collector's last will when its connection drops);
 - a silent sensor gets one `sensor_offline` alert, resolved automatically when it is
@@ -137,7 +138,8 @@ class SensorHealth:
             last = w.last_heard or w.since
             if now - last >= limit:
                 heard = "never heard since the hub started" if w.last_heard is None else (
-                    f"nothing heard for {(now - last).total_seconds():.0f} s"
+                    f"nothing heard for {(now - last).total_seconds():.0f} s "
+                    f"(since {last:%Y-%m-%d %H:%M:%S} UTC)"
                 )  # fmt: skip
                 out += self._raise(site, sid, w, heard)
         return out
@@ -156,7 +158,7 @@ class SensorHealth:
             state="active",
             severity="high",
             confidence=1.0,
-            first_seen=w.last_heard or w.since,
+            first_seen=now,  # when the hub raised it; the note says since when it is silent
             last_seen=now,
             updated_at=now,
             sensors=[sensor_id],

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import uvicorn
@@ -43,22 +44,45 @@ class Running:
     embedded_broker: bool
 
 
-def site_config_of(scenario: Any) -> SiteConfig:
-    """The site configuration a simulator scenario describes (zones, sensor placements)."""
-    return SiteConfig(
-        site=scenario.site,
-        zones={name: list(poly) for name, poly in scenario.zones.items()},
-        sensors=[
-            SensorPlacement(
-                sensor_id=s.sensor_id,
-                modality=s.modality,
-                x_m=s.position[0],
-                y_m=s.position[1],
-                z_m=s.position[2],
-                zone=s.zone,
-            )
-            for s in scenario.sensors
-        ],
+def site_config_of(scenario: Any, start_time_ns: int | None = None) -> SiteConfig:
+    """The site configuration a simulator scenario describes: zones, cells, sensor
+    placements, path-loss exponent, and its allow rules with their windows (scenario
+    seconds) placed at `start_time_ns` (a rule with windows is dropped without it)."""
+    allow = []
+    for rule in scenario.allow:
+        windows = rule.get("windows") or []
+        if windows and start_time_ns is None:
+            continue
+        t0 = datetime.fromtimestamp((start_time_ns or 0) / 1e9, UTC)
+        allow.append(
+            {
+                **rule,
+                "windows": [
+                    {"start": t0 + timedelta(seconds=w["start_s"]),
+                     "end": t0 + timedelta(seconds=w["end_s"])}
+                    for w in windows
+                ],
+            }
+        )  # fmt: skip
+    return SiteConfig.model_validate(
+        {
+            "site": scenario.site,
+            "zones": {name: list(poly) for name, poly in scenario.zones.items()},
+            "cells": {name: list(poly) for name, poly in scenario.cells.items()},
+            "path_loss_exponent": scenario.path_loss_exponent,
+            "allow": allow,
+            "sensors": [
+                SensorPlacement(
+                    sensor_id=s.sensor_id,
+                    modality=s.modality,
+                    x_m=s.position[0],
+                    y_m=s.position[1],
+                    z_m=s.position[2],
+                    zone=s.zone,
+                )
+                for s in scenario.sensors
+            ],
+        }
     )
 
 

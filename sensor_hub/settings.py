@@ -34,7 +34,7 @@ class HealthSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    offline_after_s: float = Field(default=30.0, gt=0)
+    offline_after_s: float = Field(default=25.0, gt=0)
     reject_window_s: float = Field(default=60.0, gt=0)
     reject_min: int = Field(default=10, ge=1)
     floor_jump_db: float = Field(default=10.0, gt=0)

@@ -528,4 +528,10 @@ def truth_document(
         "zones": {k: [list(p) for p in v] for k, v in sorted(scenario.zones.items())},
         "sensors": sensors,
         "emissions": emissions,
+        "outages": [
+            {"sensor_id": sid, "start_s": a, "end_s": min(b, duration_s)}
+            for sid, spans in sorted(scenario.outages.items())
+            for a, b in spans
+            if a < duration_s
+        ],
     }

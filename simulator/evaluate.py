@@ -28,7 +28,17 @@ Windows and scope
     duration_s + tolerance_after_s] are out of scope (another run in the same hub)
     and are only counted (``alerts_out_of_scope``). ``sensor_offline`` alerts are
     counted apart (``sensor_offline_alerts``) and take no part in Pd, false alerts,
-    latency or the confusion matrix.
+    latency or the confusion matrix; nor do alerts in state ``suppressed`` (a site rule
+    recognised the emitter: ``suppressed_alerts``).
+
+Sensor outages
+    truth.outages lists the intervals in which a sensor was cut (no frames, no
+    heartbeats). An outage is *detected* by the earliest ``sensor_offline`` alert for that
+    sensor alone whose first_seen (the hub raises it with first_seen = now) lies in
+    [start_s - tolerance_before_s, end_s]; ``offline_latencies_s`` holds first_seen -
+    start_s per detected outage; it is *resolved* when that alert ends resolved with
+    last_seen >= end_s - 1 s (the sensor's return resolved it). Offline alerts that
+    detect no outage are ``false_offline_alerts``.
 
 Candidates and matching
     A threat alert and an intruder are candidates when their kinds agree and the
@@ -99,7 +109,9 @@ THREAT_KINDS: tuple[str, ...] = ("drone", "handset")
 TRUTH_ROWS: tuple[str, ...] = ("drone", "handset", "other", "none")
 ALERT_COLUMNS: tuple[str, ...] = ("drone", "handset", "none")
 SNR_BIN_EDGES_DB: tuple[float, ...] = tuple(float(e) for e in range(-20, 45, 5))
-AlertStatus = Literal["matched", "duplicate", "false", "sensor_offline", "out_of_scope"]
+AlertStatus = Literal[
+    "matched", "duplicate", "false", "sensor_offline", "suppressed", "out_of_scope"
+]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -130,6 +142,12 @@ class TruthEmission(_Reader):
     snr_db: dict[str, float] = Field(default_factory=dict)
 
 
+class TruthOutage(_Reader):
+    sensor_id: str
+    start_s: float
+    end_s: float
+
+
 class Truth(_Reader):
     duration_s: float = Field(gt=0)
     seed: int
@@ -138,6 +156,7 @@ class Truth(_Reader):
     zones: dict[str, list[tuple[float, float]]] = Field(default_factory=dict)
     sensors: list[TruthSensor] = Field(default_factory=list)
     emissions: list[TruthEmission] = Field(default_factory=list)
+    outages: list[TruthOutage] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -278,6 +297,12 @@ class EvaluationResult(_Out):
     alerts_duplicate: int
     alerts_out_of_scope: int
     sensor_offline_alerts: int
+    suppressed_alerts: int
+    outages: int
+    outages_detected: int
+    outages_resolved: int
+    offline_latencies_s: list[float]
+    false_offline_alerts: int
     false_alerts: int
     hours: float
     sensors: int
@@ -465,7 +490,11 @@ def evaluate(
     ]
     scope = [(-s.tolerance_before_s, truth.duration_s + s.tolerance_after_s)]
     in_scope = {k for k, t in enumerate(timed) if _overlap(t.lo, t.hi, scope)[0]}
-    threat_idx = [k for k in sorted(in_scope) if timed[k].alert.kind in THREAT_KINDS]
+    threat_idx = [
+        k
+        for k in sorted(in_scope)
+        if timed[k].alert.kind in THREAT_KINDS and timed[k].alert.state != "suppressed"
+    ]
     threats = [timed[k] for k in threat_idx]
     assigned, primary = _assign(
         [_candidates(t, intruders, windows) for t in threats], len(intruders)
@@ -520,8 +549,12 @@ def evaluate(
 
     for k, t in enumerate(timed):
         if k not in rows:
-            other: AlertStatus = "sensor_offline" if k in in_scope else "out_of_scope"
+            other: AlertStatus = "out_of_scope"
+            if k in in_scope:
+                other = "suppressed" if t.alert.state == "suppressed" else "sensor_offline"
             rows[k] = _alert_row(t, other, None, "", None)
+    offline = [timed[k] for k in sorted(in_scope) if timed[k].alert.kind == "sensor_offline"]
+    outage_hits = _outages(truth, offline, s)
 
     hours = truth.duration_s / 3600.0
     n_false = len(threats) - len(assigned)
@@ -549,6 +582,12 @@ def evaluate(
         alerts_duplicate=len(assigned) - len(primary),
         alerts_out_of_scope=len(timed) - len(in_scope),
         sensor_offline_alerts=sum(r.status == "sensor_offline" for r in rows.values()),
+        suppressed_alerts=sum(r.status == "suppressed" for r in rows.values()),
+        outages=len(truth.outages),
+        outages_detected=sum(h is not None for h in outage_hits),
+        outages_resolved=sum(h is not None and h[1] for h in outage_hits),
+        offline_latencies_s=[h[0] for h in outage_hits if h is not None],
+        false_offline_alerts=len(offline) - sum(h is not None for h in outage_hits),
         false_alerts=n_false,
         hours=hours,
         sensors=len(truth.sensors),
@@ -565,6 +604,32 @@ def evaluate(
         per_intruder=per_intruder,
         per_alert=[rows[k] for k in range(len(timed))],
     )
+
+
+def _outages(
+    truth: Truth, offline: Sequence[_Timed], s: MatchSettings
+) -> list[tuple[float, bool] | None]:
+    """Per truth outage: (latency s, resolved after the sensor's return) of the earliest
+    `sensor_offline` alert for its sensor raised within the outage (first_seen is when the
+    hub raised it), or None. Each alert serves one outage."""
+    used: set[str] = set()
+    out: list[tuple[float, bool] | None] = []
+    for o in sorted(truth.outages, key=lambda o: o.start_s):
+        hits = [
+            t
+            for t in offline
+            if t.alert.sensors == [o.sensor_id]
+            and t.alert.id not in used
+            and o.start_s - s.tolerance_before_s <= t.lo <= o.end_s
+        ]
+        if not hits:
+            out.append(None)
+            continue
+        first = min(hits, key=lambda t: t.lo)
+        used.add(first.alert.id)
+        resolved = first.alert.state == "resolved" and first.hi >= o.end_s - 1.0
+        out.append((first.lo - o.start_s, resolved))
+    return out
 
 
 def _alert_row(

@@ -278,6 +278,21 @@ async def send_frames(
     return summary
 
 
+def without_outages(
+    frames: Iterator[CapturedFrame], outages: Sequence[dict[str, Any]]
+) -> Iterator[CapturedFrame]:
+    """Drop the frames a recorded sensor outage (truth.json `outages`) says were never sent,
+    as the live simulator does: a cut sensor sends nothing."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for o in outages:
+        spans.setdefault(str(o["sensor_id"]), []).append((float(o["start_s"]), float(o["end_s"])))
+    for fr in frames:
+        topic = parse_topic(fr.topic)
+        cut = spans.get(topic.sensor_id, ()) if isinstance(topic, FrameTopic) else ()
+        if not any(a <= fr.due_s < b for a, b in cut):
+            yield fr
+
+
 async def replay_async(
     paths: str | Path | Sequence[str | Path],
     *,
@@ -308,6 +323,7 @@ async def replay_async(
         site=site,
         boot_id=secrets.token_hex(8) if boot_id is None else boot_id,
     )
+    frames = without_outages(frames, (capture.truth or {}).get("outages") or [])
     sink = make_sink(broker_url=broker_url, http_url=http_url, mqtt_protocol=mqtt_protocol,
                      http_transport=http_transport)  # fmt: skip
     summary = await send_frames(frames, sink, speed=speed, progress=progress)

@@ -94,6 +94,13 @@ class Scenario:
     truth_intervals: list[TruthInterval]
     status_interval_s: float = 10.0
     description: str = ""
+    #: rooms inside the zones (the hub's site cells)
+    cells: dict[str, Polygon] = field(default_factory=dict)
+    #: the site's allow rules, windows in scenario seconds (`AllowSpec` as dicts)
+    allow: list[dict[str, Any]] = field(default_factory=list)
+    #: sensor id -> [(start_s, end_s)] when the sensor is cut: no frames, no heartbeats
+    outages: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    path_loss_exponent: float = 2.0
     _index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +113,10 @@ class Scenario:
     @property
     def default_boot_id(self) -> str:
         return f"sim-{self.seed}"
+
+    def silent(self, sensor_id: str, t_s: float) -> bool:
+        """True while the sensor is cut (`outages`): it sends nothing due at t_s."""
+        return any(a <= t_s < b for a, b in self.outages.get(sensor_id, ()))
 
     def truth(self) -> list[TruthInterval]:
         return list(self.truth_intervals)
@@ -193,6 +204,8 @@ class Scenario:
         for due, what, i, k in plan:
             c = self.collectors[i]
             sid = c.spec.sensor_id
+            if self.silent(sid, due):
+                continue
             if what == 0:
                 status = SensorStatusMessage(state="online", t=(start_time_ns / 1e9) + due)
                 yield Message(due, status_topic(self.site, sid),

@@ -52,7 +52,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, cast, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from sensor_hub.errors import ConfigError
 from simulator.acoustic_emitters import AcousticSource, Ambience, Medium
@@ -99,9 +106,38 @@ class WeatherSpec(_Model):
     wind_m_s: Annotated[float, Field(ge=0)] = 3.0
 
 
+class IntervalSpec(_Model):
+    """[start_s, end_s) in scenario seconds."""
+
+    start_s: Annotated[float, Field(ge=0)]
+    end_s: PositiveFloat
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntervalSpec:
+        if self.end_s <= self.start_s:
+            raise ValueError("end_s must be after start_s")
+        return self
+
+
+class AllowSpec(_Model):
+    """A site allow rule (`sensor_hub.site.AllowRule`) whose windows are scenario seconds."""
+
+    name: Id
+    signatures: list[str] = []
+    band_hz: tuple[float, float] | None = None
+    zones: list[str] = []
+    sensors: list[str] = []
+    windows: list[IntervalSpec] = []
+    note: str = ""
+
+
 class SiteSpec(_Model):
     name: Id
     zones: dict[Id, Annotated[list[Point2], Field(min_length=3)]]
+    #: cells (rooms) as polygons: the hub places handsets in the smallest one holding them
+    cells: dict[Id, Annotated[list[Point2], Field(min_length=3)]] = {}
+    #: the site's own emitters: detections matching a rule are suppressed, not alerted
+    allow: list[AllowSpec] = []
     walls: list[WallSpec] = []
     path_loss_exponent: Annotated[float, Field(ge=1.5, le=6.0)] = 2.0
     weather: WeatherSpec = WeatherSpec()
@@ -151,6 +187,8 @@ class SensorEntry(_Model):
     zone: str
     rf: RfSettings | None = None
     acoustic: AcousticSettings | None = None
+    #: the sensor is cut (no frames, no heartbeats) in these intervals
+    outages: list[IntervalSpec] = []
 
 
 # ---------------------------------------------------------------- emitters
@@ -373,6 +411,12 @@ def build_scenario(
         duration_s=spec.duration_s,
         seed=run_seed,
         zones={name: list(poly) for name, poly in spec.site.zones.items()},
+        cells={name: list(poly) for name, poly in spec.site.cells.items()},
+        allow=[rule.model_dump() for rule in spec.site.allow],
+        outages={
+            s.id: [(o.start_s, o.end_s) for o in s.outages] for s in spec.sensors if s.outages
+        },
+        path_loss_exponent=spec.site.path_loss_exponent,
         collectors=collectors,
         rf_emitters=rf,
         acoustic_sources=acoustic,

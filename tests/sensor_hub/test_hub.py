@@ -219,7 +219,7 @@ def test_a_silent_sensor_raises_sensor_offline_and_its_return_resolves_it(tmp_pa
 
     async def go() -> None:
         await hub.ingest_bytes(audio_frame(1))
-        clock.advance(29.0)
+        clock.advance(24.0)
         await hub.tick()
         assert [json.loads(m.payload)["type"] for m in bus.published] == ["sensor.online"]
         clock.advance(1.0)

@@ -16,6 +16,7 @@ from sensor_hub.schemas import Alert, AlertPage, Location
 from simulator.evaluate import (
     MatchSettings,
     Truth,
+    TruthOutage,
     evaluate,
     intruders_of,
     scenario_seconds,
@@ -522,3 +523,35 @@ def test_command_fails_cleanly_without_truth(
 def test_source_is_required() -> None:
     with pytest.raises(SystemExit):
         _args("somewhere")
+
+
+def test_sensor_outages_latency_resolution_and_false_offline_alerts() -> None:
+    t = truth(emission("drone-1", "drone", 0, 100)).model_copy(
+        update={"outages": [TruthOutage(sensor_id="rf-2", start_s=40.0, end_s=100.0),
+                            TruthOutage(sensor_id="rf-3", start_s=10.0, end_s=20.0)]}
+    )  # fmt: skip
+
+    def offline(alert_id: str, sensor: str, raised_s: float, last_s: float, state: str) -> Alert:
+        return alert(alert_id, "sensor_offline", raised_s, last_s).model_copy(
+            update={"sensors": [sensor], "signatures": [], "state": state}
+        )
+
+    alerts = [
+        alert("d", "drone", 1, 90),
+        offline("cut", "rf-2", 66.0, 100.5, "resolved"),
+        offline("late", "rf-3", 30.0, 40.0, "resolved"),  # after rf-3 was back: not it
+        offline("other", "rf-1", 50.0, 60.0, "resolved"),
+    ]
+    r = evaluate(t, alerts)
+    assert (r.outages, r.outages_detected, r.outages_resolved) == (2, 1, 1)
+    assert r.offline_latencies_s == pytest.approx([26.0])
+    assert r.false_offline_alerts == 2 and r.sensor_offline_alerts == 3
+    assert r.false_alerts == 0 and r.pd == 1.0
+
+
+def test_suppressed_alerts_are_neither_matches_nor_false_alerts() -> None:
+    t = truth(emission("drone-1", "drone", 0, 100), emission("survey", "drone", 0, 50))
+    survey = alert("s", "drone", 5, 50).model_copy(update={"state": "suppressed"})
+    r = evaluate(t, [alert("d", "drone", 1, 90), survey])
+    assert r.suppressed_alerts == 1 and r.false_alerts == 0 and r.alerts_matched == 1
+    assert {a.alert_id: a.status for a in r.per_alert}["s"] == "suppressed"
