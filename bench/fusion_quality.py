@@ -42,6 +42,7 @@ from sensor_hub.testing import FakeClock  # noqa: E402
 from simulator.capture import truth_document  # noqa: E402
 from simulator.commands import load_scenario  # noqa: E402
 from simulator.evaluate import Truth, evaluate  # noqa: E402
+from simulator.scenario import Scenario  # noqa: E402
 
 LIBRARY = REPO / "simulator" / "scenarios"
 START_NS = 1_790_000_000_000_000_000
@@ -86,7 +87,12 @@ def stage1(path: Path, cache: Path | None, *, any_detectors: bool = False) -> Fr
 
 
 def stage2(path: Path, frames: Frames, settings: FusionSettings) -> list[Alert]:
-    scenario = load_scenario(str(path))
+    return stage2_scenario(load_scenario(str(path)), frames, settings)
+
+
+def stage2_scenario(scenario: Scenario, frames: Frames, settings: FusionSettings) -> list[Alert]:
+    """The hub's stage 2 and health check over stage 1's output, clock at frame time, a
+    tick per second; every alert's last version."""
     start = datetime.fromtimestamp(START_NS / 1e9, UTC)
     clock = FakeClock(start)
     site = site_config_of(scenario, START_NS)

@@ -171,11 +171,24 @@ class Fusion:
         track.fix = localise_track(track, now, self._site, self._track_settings)
 
     def _alert_fields(self, track: Track, now: datetime) -> dict[str, object]:
+        """Location, zone and cell: the fix's zone when the fix is tight enough to tell
+        zones apart (radius <= zone_radius_m), its cell when it is tighter still (<=
+        cell_radius_m); otherwise the zone of the loudest sensor (indoors walls make RSSI
+        distances unreliable, but the nearest sensor is still the loudest), else of the
+        sensors that heard it most."""
         self._locate(track, now)
         fix = track.fix
+        s = self._settings
         zone = cell = None
-        if fix is not None and fix.method != "sensor":
+        if fix is not None and fix.method != "sensor" and fix.radius_m <= s.zone_radius_m:
             zone, cell = self._site.place_of(fix.x_m, fix.y_m)
+            if fix.radius_m > s.cell_radius_m:
+                cell = None
+        if zone is None:
+            since = now - timedelta(seconds=self._track_settings.rssi_window_s)
+            loudest = track.loudest(since)
+            placement = self._site.placement(loudest) if loudest is not None else None
+            zone = placement.zone if placement is not None else None
         if zone is None and track.zone_votes:
             zone = max(track.zone_votes, key=lambda z: track.zone_votes[z])
         location = (

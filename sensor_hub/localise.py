@@ -84,14 +84,19 @@ class Fix:
 
 def _rssi_residuals(
     params: F64, p: F64, rssi: F64, w_sqrt: F64, z_m: float, exponent: float,
-    prior: tuple[float, float] | None,
+    prior: tuple[float, float] | None, z_sigma_m: float | None,
 ) -> F64:  # fmt: skip
-    x, y, p0 = params
-    d = np.sqrt((x - p[:, 0]) ** 2 + (y - p[:, 1]) ** 2 + (z_m - p[:, 2]) ** 2)
+    """Weighted residuals over (x, y, P0) or, with z_sigma_m, (x, y, P0, z) with z ~ z_m."""
+    x, y, p0 = params[:3]
+    z = params[3] if z_sigma_m is not None else z_m
+    d = np.sqrt((x - p[:, 0]) ** 2 + (y - p[:, 1]) ** 2 + (z - p[:, 2]) ** 2)
     r = w_sqrt * (rssi - p0 + 10.0 * exponent * np.log10(np.maximum(d, 1.0)))
+    extra = []
     if prior is not None:
-        r = np.append(r, (p0 - prior[0]) / prior[1])
-    return np.asarray(r)
+        extra.append((p0 - prior[0]) / prior[1])
+    if z_sigma_m is not None:
+        extra.append((z - z_m) / z_sigma_m)
+    return np.asarray(np.append(r, extra))
 
 
 def _grid_starts(
@@ -134,13 +139,16 @@ def rssi_fix(
     max_radius_m: float = 2000.0,
     p0_dbm: float | None = None,
     p0_sigma_db: float = 6.0,
+    z_sigma_m: float | None = None,
 ) -> Fix | None:
     """Multilaterate one emitter from three or more sensors' RSSI; None with fewer.
 
     exponent: the site's path-loss exponent (2 in free space, 2.5-4 among buildings);
     z_m: the assumed emitter height; reach_m: how far outside the sensors' hull to look;
     p0_dbm, p0_sigma_db: a prior on P0 (the signature's nominal EIRP less the path loss
-    at 1 m), which tells the Apollonius twins apart.
+    at 1 m), which tells the Apollonius twins apart; z_sigma_m: estimate the height too,
+    with z_m ± z_sigma_m as its prior (a drone 60 m up over a sensor is 30 m further from
+    it than one at 30 m: the height matters close in).
     """
     if len(observations) < 3:
         return None
@@ -150,10 +158,13 @@ def rssi_fix(
     w = 1.0 / sigma**2
     dof = len(observations) - 3 + (p0_dbm is not None)
     prior = None if p0_dbm is None else (p0_dbm, max(p0_sigma_db, 0.1))
-    args = (p, rssi, np.sqrt(w), z_m, exponent, prior)
+    args = (p, rssi, np.sqrt(w), z_m, exponent, prior, z_sigma_m)
+    starts = _grid_starts(p, rssi, w, z_m, exponent, reach_m, prior)
+    if z_sigma_m is not None:
+        starts = [np.append(x0, z_m) for x0 in starts]
     sols = [
         least_squares(_rssi_residuals, start, args=args, method="lm" if dof > 0 else "trf")
-        for start in _grid_starts(p, rssi, w, z_m, exponent, reach_m, prior)
+        for start in starts
     ]
     costs = [float(np.sum(r.fun**2)) for r in sols]
     # with no prior on P0, of the fits as good as the best (Δχ² < 1) the one nearest the
@@ -164,7 +175,7 @@ def rssi_fix(
         (r for r, c in zip(sols, costs, strict=True) if c <= min(costs) + tie),
         key=lambda r: float(np.hypot(*(r.x[:2] - centre))),
     )
-    x, y, _ = sol.x
+    x, y = sol.x[:2]
     jac = sol.jac
     chi2 = float(np.sum(sol.fun**2))
     scale = max(1.0, chi2 / dof) if dof > 0 else 1.0

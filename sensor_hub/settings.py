@@ -25,6 +25,8 @@ class FusionSettings(BaseModel):
     acoustic_min_frames: int = Field(default=4, ge=1)
     quiet_s: float = Field(default=60.0, gt=0)
     reopen_s: float = Field(default=300.0, ge=0)
+    zone_radius_m: float = Field(default=30.0, gt=0)  # a fix this tight names its zone
+    cell_radius_m: float = Field(default=5.0, gt=0)  # and this tight its cell
     update_interval_s: float = Field(default=2.0, ge=0)
     min_confidence: float = Field(default=0.5, ge=0, le=1)
 

@@ -76,7 +76,9 @@ EIRP_DBM: dict[str, tuple[float, float]] = {
 }
 
 #: assumed emitter heights (m): a drone in flight, a handset at hand height
-HEIGHT_M: dict[str, float] = {"drone": 30.0, "handset": 1.5}
+HEIGHT_M: dict[str, float] = {"drone": 40.0, "handset": 1.5}
+#: how far a drone's height may be from that (estimated with the position); handsets: fixed
+HEIGHT_SIGMA_M: dict[str, float] = {"drone": 30.0}
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 
@@ -94,7 +96,7 @@ class TrackSettings:
     )
     rssi_window_s: float = 10.0  # RSSI and bearings older than this are forgotten
     acoustic_range_m: float = 600.0  # a rotor is not heard further than this (SIGNALS.md §4)
-    min_rssi_sigma_db: float = 1.0  # floor of an RSSI median's uncertainty (model error)
+    min_rssi_sigma_db: float = 0.5  # floor of an RSSI median's uncertainty (model error)
     rssi_sigma_db: float = 4.0  # one detection's RSSI spread (fading, power control)
     bearing_sigma_deg: float = 5.0
 
@@ -125,6 +127,16 @@ class Track:
         """(lowest, highest) RSSI of the track at a sensor since `since`, if any."""
         got = [r for t, r, _ in self.rssi.get(sensor_id, ()) if t >= since]
         return (min(got), max(got)) if got else None
+
+    def loudest(self, since: datetime) -> str | None:
+        """The sensor with the highest median RSSI since `since` (the nearest in path loss:
+        indoors, where walls make distances unreliable, its zone is the best guess)."""
+        levels = {
+            sid: statistics.median(got)
+            for sid, q in self.rssi.items()
+            if (got := [r for t, r, _ in q if t >= since])
+        }
+        return max(levels, key=lambda sid: levels[sid]) if levels else None
 
     def add(self, det: Detection, reason: str | None, horizon_s: float) -> None:
         """Take a detection's evidence (suppressed ones count towards the reason only)."""
@@ -219,7 +231,8 @@ def localise_track(track: Track, now: datetime, site: SiteConfig, s: TrackSettin
         ]  # fmt: skip
         eirp, spread = EIRP_DBM.get(family, (20.0, 10.0))
         p0 = eirp - _fspl_1m_db(statistics.median(freqs))
-        fix = rssi_fix(obs, exponent=n_exp, z_m=height, p0_dbm=p0, p0_sigma_db=spread)
+        fix = rssi_fix(obs, exponent=n_exp, z_m=height, p0_dbm=p0, p0_sigma_db=spread,
+                       z_sigma_m=HEIGHT_SIGMA_M.get(track.kind))  # fmt: skip
         if fix is not None:
             return fix
     bearings = []
