@@ -22,6 +22,7 @@ from sensor_hub import topics
 from sensor_hub.codec import Frame, Limits, decode_frame, decode_json_frame
 from sensor_hub.errors import FrameError
 from sensor_hub.events import EventBus
+from sensor_hub.evidence_capture import EvidenceCapture, EvidenceJob, render_job
 from sensor_hub.fusion import AlertChange, Fusion
 from sensor_hub.health import SensorHealth, frame_level_db
 from sensor_hub.metrics import Metrics
@@ -94,6 +95,8 @@ class Hub:
         self._queue: asyncio.Queue[InboundLike] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._on_done: Callable[[], None] = lambda: None
+        self.evidence = EvidenceCapture(clock)
+        self._evidence_tasks: set[asyncio.Task[None]] = set()
         self.started_at = clock()
 
     # ---- lifecycle
@@ -114,6 +117,7 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.evidence_settled()
         self.events.close()
         for key in list(self._sensors):
             self._save_sensor(key, force=True)
@@ -172,6 +176,7 @@ class Hub:
         """Once a second: resolve quiet alerts, raise silent sensors, publish flag changes."""
         await self._apply(self.fusion.tick() + self.health.tick())
         await self._publish_flags()
+        self._start_evidence(self.evidence.due())
 
     # ---- MQTT ingest
 
@@ -296,19 +301,26 @@ class Hub:
         started = time.perf_counter()
         detections = await loop.run_in_executor(self._executor, detect_frame, frame)
         self.metrics.inc("sensorhub_stage1_seconds_total", time.perf_counter() - started)
-        await self._fuse(detections)
+        links = await self._fuse(detections)
+        try:
+            self._start_evidence(self.evidence.offer(frame, links))
+        except Exception:  # evidence is a by-product: it must not lose the reading
+            log.exception("evidence capture failed for a frame of %s", h.sensor_id)
         return ReadingAccepted(
             site=h.site, sensor_id=h.sensor_id, seq=h.seq, duplicate=False, detections=detections
         )
 
-    async def _fuse(self, detections: list[Detection]) -> None:
+    async def _fuse(self, detections: list[Detection]) -> list[tuple[Detection, str | None]]:
+        """Stage 2 for one frame's detections; returns where each went (`Fusion.links`,
+        taken before any await: another consumer's frame may be fused meanwhile)."""
         for d in detections:
             self.metrics.inc(
                 "sensorhub_detections_total", modality=d.modality, signature=d.signature
             )
         changes = self.fusion.process(detections)
+        links = self.fusion.links
         by_alert: dict[str | None, list[Detection]] = {}
-        for d, alert_id in self.fusion.links:  # annotated with any suppression
+        for d, alert_id in links:  # annotated with any suppression
             by_alert.setdefault(alert_id, []).append(d)
         for alert_id, group in by_alert.items():
             self.store.add_detections(group, alert_id)
@@ -321,6 +333,45 @@ class Hub:
                 a = change.alert
                 self.store.link_detections(a.site, a.kind, a.first_seen, a.id, a.signatures)
         await self._apply(changes)
+        return links
+
+    # ---- evidence: spectrogram PNG / audio clip per alert, rendered off the loop
+
+    def _start_evidence(self, jobs: list[EvidenceJob]) -> None:
+        for job in jobs:
+            task = asyncio.create_task(self._render_evidence(job), name="evidence")
+            self._evidence_tasks.add(task)
+            task.add_done_callback(self._evidence_tasks.discard)
+
+    def _store_evidence(self, job: EvidenceJob) -> bool:
+        """In the executor: render and store (the store keeps the stronger of two racers)."""
+        started = time.perf_counter()
+        info, content = render_job(job, self.clock())
+        self.metrics.inc(
+            "sensorhub_evidence_render_seconds_total",
+            time.perf_counter() - started,
+            modality=job.modality,
+        )
+        return self.store.save_evidence(info, content)
+
+    async def _render_evidence(self, job: EvidenceJob) -> None:
+        loop = asyncio.get_running_loop()
+        stored = False
+        try:
+            stored = await loop.run_in_executor(self._executor, self._store_evidence, job)
+        except Exception:
+            log.exception(
+                "could not render or store %s evidence of alert %s", job.modality, job.alert_id
+            )
+        finally:
+            self.evidence.finished(job, stored)
+        if stored:
+            self.metrics.inc("sensorhub_evidence_stored_total", modality=job.modality)
+
+    async def evidence_settled(self) -> None:
+        """Wait for the evidence renders under way (tests, and `stop`)."""
+        while self._evidence_tasks:
+            await asyncio.gather(*self._evidence_tasks, return_exceptions=True)
 
     async def _apply(self, changes: list[AlertChange]) -> None:
         for change in changes:

@@ -210,10 +210,57 @@ class AuditEntry(_Strict):
     at: datetime
 
 
+EvidenceMediaType = Literal["image/png", "audio/wav"]
+
+
+class EvidenceInfo(_Strict):
+    """What one stored evidence item of an alert holds (the media bytes are kept beside it).
+
+    One item per (alert, modality): the spectrogram PNG of the alert's strongest RF frame,
+    or a WAV clip (at most 10 s) ending with its strongest audio frame. `t` is the start of
+    the media, `duration_s` its length; spectrograms span freq_min_hz..freq_max_hz (low at
+    the bottom) with colour `dynamic_range_db` below `top_db` (dBFS for IQ, dBm for PSD).
+    """
+
+    alert_id: str
+    modality: Modality
+    media_type: EvidenceMediaType
+    site: Identifier
+    sensor_id: Identifier
+    signature: str
+    snr_db: float
+    t: datetime
+    duration_s: float = Field(ge=0)
+    size_bytes: int = Field(ge=0)
+    created_at: datetime
+    frame_seq: int | None = None
+    sample_rate_hz: float | None = None
+    channels: int | None = None
+    width_px: int | None = None
+    height_px: int | None = None
+    freq_min_hz: float | None = None
+    freq_max_hz: float | None = None
+    top_db: float | None = None
+    dynamic_range_db: float | None = None
+
+
+class EvidencePublic(EvidenceInfo):
+    """An evidence item as the API lists it, with where to fetch its media."""
+
+    url: str
+
+
+class EvidenceList(_Strict):
+    items: list[EvidencePublic]
+
+
 class AlertDetail(_Strict):
     alert: Alert
     detections: list[Detection]
     audit: list[AuditEntry]
+    evidence: list[EvidencePublic] = Field(
+        default_factory=list, description="spectrogram / audio clip, see .../evidence"
+    )
 
 
 class AlertPage(_Strict):

@@ -16,7 +16,9 @@ Retention (`purge_before`):
   still open (active or acknowledged): their evidence stays while they are open;
 - frames_seen rows recorded before the cutoff (idempotency only needs to cover
   redelivery, which is minutes, not days);
-- resolved alerts whose last_seen and updated_at are both before the cutoff;
+- resolved alerts whose last_seen and updated_at are both before the cutoff, and with
+  them their evidence media (spectrogram PNG, audio clip): evidence lives exactly as long
+  as its alert, and each item is capped at `MAX_EVIDENCE_BYTES`;
 - live events before the cutoff, except the newest one, so that
   `last_event_id()` never goes back and event ids stay monotonic across restarts;
 - the audit trail is KEPT: it is the accountability record of operator actions
@@ -54,10 +56,22 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sensor_hub import store_tables as t
 from sensor_hub.errors import ConflictError, NotFoundError
-from sensor_hub.schemas import Alert, AlertPage, AuditEntry, Detection, Event, Sensor, utc_now
+from sensor_hub.schemas import (
+    Alert,
+    AlertPage,
+    AuditEntry,
+    Detection,
+    Event,
+    EvidenceInfo,
+    Sensor,
+    utc_now,
+)
 from sensor_hub.store_tables import as_utc
 
-__all__ = ["Store"]
+__all__ = ["MAX_EVIDENCE_BYTES", "Store"]
+
+#: the largest evidence item the store accepts (renderers aim far lower: 1 MB PNG, 2 MB WAV)
+MAX_EVIDENCE_BYTES = 4 * 1024 * 1024
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -314,6 +328,59 @@ class Store:
             items=[Alert.model_validate(r.data) for r in page], next_cursor=next_cursor
         )
 
+    # -- evidence -------------------------------------------------------------
+
+    def save_evidence(self, info: EvidenceInfo, content: bytes) -> bool:
+        """Keep `content` as the alert's evidence of `info.modality` unless the stored item
+        has an equal or higher snr_db; True if stored. Safe against racing writers: the
+        comparison happens in the database. ValueError beyond MAX_EVIDENCE_BYTES."""
+        if len(content) > MAX_EVIDENCE_BYTES:
+            raise ValueError(
+                f"evidence of {len(content)} bytes exceeds the limit of {MAX_EVIDENCE_BYTES}"
+            )
+        info = info.model_copy(update={"size_bytes": len(content)})
+        row = {
+            "alert_id": info.alert_id,
+            "modality": info.modality,
+            "media_type": info.media_type,
+            "snr_db": info.snr_db,
+            "created_at": as_utc(info.created_at, "EvidenceInfo.created_at"),
+            "data": info.model_dump(mode="json"),
+            "content": content,
+        }
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(t.evidence).values(row)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["alert_id", "modality"],
+            set_={
+                name: stmt.excluded[name] for name in row if name not in ("alert_id", "modality")
+            },
+            where=stmt.excluded.snr_db > t.evidence.c.snr_db,
+        ).returning(t.evidence.c.alert_id)
+        with self._begin() as conn:
+            return conn.execute(upsert).first() is not None
+
+    def list_evidence(self, alert_id: str) -> list[EvidenceInfo]:
+        """The alert's evidence items (without their bytes), ordered by modality."""
+        stmt = (
+            select(t.evidence.c.data)
+            .where(t.evidence.c.alert_id == alert_id)
+            .order_by(t.evidence.c.modality)
+        )
+        with self._begin() as conn:
+            return [EvidenceInfo.model_validate(data) for data in conn.execute(stmt).scalars()]
+
+    def get_evidence(self, alert_id: str, modality: str) -> tuple[EvidenceInfo, bytes]:
+        """One evidence item and its bytes; NotFoundError if there is none."""
+        stmt = select(t.evidence.c.data, t.evidence.c.content).where(
+            t.evidence.c.alert_id == alert_id, t.evidence.c.modality == modality
+        )
+        with self._begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFoundError(f"alert {alert_id!r} has no {modality} evidence")
+        return EvidenceInfo.model_validate(row.data), bytes(row.content)
+
     # -- audit ----------------------------------------------------------------
 
     def add_audit(self, entry: AuditEntry) -> None:
@@ -425,6 +492,8 @@ class Store:
                 t.alerts.c.last_seen < cutoff,
                 t.alerts.c.updated_at < cutoff,
             ),
+            # after the alerts: evidence goes with its alert
+            delete(t.evidence).where(not_(exists().where(t.alerts.c.id == t.evidence.c.alert_id))),
             delete(t.alert_events).where(
                 t.alert_events.c.at < cutoff, t.alert_events.c.id < newest_event
             ),

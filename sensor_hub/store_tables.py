@@ -26,6 +26,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -155,6 +156,19 @@ audit = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("data", JSONDoc, nullable=False),
     Index("ix_audit_alert_at", "alert_id", "at", "id"),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    # One item per alert and modality, replaced by a stronger one; purged with its alert.
+    Column("alert_id", String(128), primary_key=True),
+    Column("modality", String(16), primary_key=True),
+    Column("media_type", String(32), nullable=False),
+    Column("snr_db", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("data", JSONDoc, nullable=False),  # EvidenceInfo
+    Column("content", LargeBinary, nullable=False),  # the PNG or WAV bytes (bytea / BLOB)
 )
 
 

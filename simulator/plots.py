@@ -1,4 +1,4 @@
-"""Spectrogram PNGs without matplotlib: numpy STFT, a viridis-like colormap, zlib + struct.
+"""Spectrogram PNGs without matplotlib: numpy STFT, colour and PNG codec from `sensor_hub.png`.
 
 Images have time on the x axis (left to right) and frequency on the y axis (low at the
 bottom; for IQ the full band, −fs/2 at the bottom, +fs/2 at the top). Colour spans
@@ -13,52 +13,25 @@ copies PNGs shrunk to at most 800 × 300 (the gallery, simulator/gallery/README.
 from __future__ import annotations
 
 import json
-import struct
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-#: viridis sampled at 9 points (perceptually uniform, readable in grey and by most
-#: colour-blind viewers); linear interpolation in between
-_VIRIDIS = np.array(
-    [
-        (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
-        (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37),
-    ],
-    dtype=np.float64,
-)  # fmt: skip
+from sensor_hub.png import colormap, decode_png, encode_png
 
-
-def colormap(values: NDArray[np.floating]) -> NDArray[np.uint8]:
-    """(h, w) values in [0, 1] -> (h, w, 3) uint8 RGB."""
-    v = np.clip(np.nan_to_num(values), 0.0, 1.0) * (len(_VIRIDIS) - 1)
-    i = np.minimum(v.astype(np.int64), len(_VIRIDIS) - 2)
-    frac = (v - i)[..., np.newaxis]
-    rgb = _VIRIDIS[i] * (1.0 - frac) + _VIRIDIS[i + 1] * frac
-    return np.asarray(np.round(rgb), dtype=np.uint8)
-
-
-def encode_png(rgb: NDArray[np.uint8]) -> bytes:
-    """(h, w, 3) uint8 -> PNG bytes (8-bit truecolour, filter 0, deterministic)."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected (h, w, 3) uint8, got {rgb.shape=} {rgb.dtype=}")
-    h, w, _ = rgb.shape
-    raw = np.zeros((h, 1 + 3 * w), dtype=np.uint8)
-    raw[:, 1:] = rgb.reshape(h, 3 * w)
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-        + chunk(b"IEND", b"")
-    )
+__all__ = [
+    "acoustic_emission_pngs",
+    "audio_spectrogram_png",
+    "colormap",
+    "decode_png",
+    "encode_png",
+    "fit_png",
+    "iq_spectrogram_png",
+    "power_png",
+    "spectrogram_power",
+]
 
 
 def _shrink_columns(power: NDArray[np.float64], max_width: int) -> NDArray[np.float64]:
@@ -117,21 +90,6 @@ def audio_spectrogram_png(
     power = spectrogram_power(audio.astype(np.float64), nfft, nfft // 4)
     keep = int(np.ceil(max_freq_hz * nfft / sample_rate_hz)) + 1
     return power_png(path, power[:keep], dynamic_range_db=50.0)
-
-
-def decode_png(data: bytes) -> NDArray[np.uint8]:
-    """PNG bytes written by `encode_png` (8-bit RGB, filter 0) -> (h, w, 3) uint8."""
-    w, h = struct.unpack(">II", data[16:24])
-    pos, idat = 8, b""
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        if data[pos + 4 : pos + 8] == b"IDAT":
-            idat += data[pos + 8 : pos + 8 + length]
-        pos += 12 + length
-    raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, 1 + 3 * w)
-    if np.any(raw[:, 0]):
-        raise ValueError("only filter-0 PNGs (as encode_png writes) can be decoded")
-    return np.ascontiguousarray(raw[:, 1:].reshape(h, w, 3))
 
 
 def _block_mean(img: NDArray[np.float64], axis: int, limit: int) -> NDArray[np.float64]:

@@ -1,5 +1,8 @@
 """Alerts: list with filters and cursor pages, one alert with its evidence, ack and resolve.
 
+Evidence: `.../evidence` lists an alert's items (a spectrogram PNG of its strongest RF
+frame, a WAV clip of its strongest audio), `.../evidence/{modality}` serves the bytes.
+
 Store reads are plain `def` endpoints (they run in the threadpool); operator
 actions go through the hub on the event loop.
 """
@@ -9,11 +12,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from api.deps import HubDep, StoreDep
 from api.problems import ProblemError, problem_responses, problem_type
-from sensor_hub.schemas import Alert, AlertAction, AlertDetail, AlertKind, AlertPage, AlertState
+from sensor_hub.schemas import (
+    Alert,
+    AlertAction,
+    AlertDetail,
+    AlertKind,
+    AlertPage,
+    AlertState,
+    EvidenceInfo,
+    EvidenceList,
+    EvidencePublic,
+    Modality,
+)
+from sensor_hub.store import Store
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -87,6 +102,61 @@ def get_alert(alert_id: AlertId, store: StoreDep) -> AlertDetail:
         alert=alert,
         detections=store.alert_detections(alert_id),
         audit=store.audit_for(alert_id),
+        evidence=_evidence(store, alert_id),
+    )
+
+
+def _public(info: EvidenceInfo) -> EvidencePublic:
+    url = f"/v1/alerts/{info.alert_id}/evidence/{info.modality}"
+    return EvidencePublic(**info.model_dump(), url=url)
+
+
+def _evidence(store: Store, alert_id: str) -> list[EvidencePublic]:
+    return [_public(info) for info in store.list_evidence(alert_id)]
+
+
+@router.get(
+    "/{alert_id}/evidence",
+    response_model=EvidenceList,
+    summary="An alert's evidence items",
+    description=(
+        "At most one item per modality: `rf` is the spectrogram PNG of the alert's "
+        "strongest RF frame, `acoustic` a WAV clip (at most 10 s, 16-bit PCM) ending with "
+        "its strongest audio frame. Items are replaced while the alert finds stronger "
+        "frames and purged with the alert. Empty while nothing has been rendered yet."
+    ),
+    responses=problem_responses(404),
+)
+def list_evidence(alert_id: AlertId, store: StoreDep) -> EvidenceList:
+    store.get_alert(alert_id)  # NotFoundError -> 404
+    return EvidenceList(items=_evidence(store, alert_id))
+
+
+@router.get(
+    "/{alert_id}/evidence/{modality}",
+    summary="The media of one evidence item (image/png or audio/wav)",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/png": {}, "audio/wav": {}},
+            "description": "The spectrogram PNG (rf) or the WAV clip (acoustic)",
+        },
+        **problem_responses(404),
+    },
+)
+def get_evidence(alert_id: AlertId, modality: Modality, store: StoreDep) -> Response:
+    store.get_alert(alert_id)  # NotFoundError -> 404
+    info, content = store.get_evidence(alert_id, modality)  # NotFoundError -> 404
+    extension = "png" if info.media_type == "image/png" else "wav"
+    return Response(
+        content,
+        media_type=info.media_type,
+        headers={
+            "content-disposition": f'inline; filename="{alert_id}-{modality}.{extension}"',
+            # replaced when a stronger frame arrives: revalidate instead of caching blindly
+            "cache-control": "no-cache",
+            "etag": f'"{info.created_at.timestamp():.6f}-{info.size_bytes}"',
+        },
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -13,8 +14,10 @@ import numpy as np
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from scipy.io import wavfile
 
 from sensor_hub import topics
+from sensor_hub.png import png_size
 from simulator.demo import demo_scenario
 from tests.conftest import Mosquitto
 from tests.e2e.conftest import ServiceThread, read_sse, wait_for_alerts
@@ -74,6 +77,38 @@ def test_demo_scenario_alerts_over_rest_sse_and_mqtt(
         assert any(e["type"] == "alert.created" for e in heard), "events not published on MQTT"
         listener.loop_stop()
         listener.disconnect()
+    # evidence: a spectrogram of the strongest RF frame, a clip of the strongest audio
+    drone = wait_for_evidence(svc.url, alerts["drone"]["id"], {"rf", "acoustic"}, timeout_s=30)
+    handset = wait_for_evidence(svc.url, alerts["handset"]["id"], {"rf"}, timeout_s=10)
+    with httpx.Client(base_url=svc.url) as client:
+        for item in (drone["rf"], handset["rf"]):
+            png = client.get(item["url"])
+            assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+            assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
+            assert png_size(png.content) == (item["width_px"], item["height_px"])
+        assert drone["rf"]["sensor_id"] == "rf-wall-n"
+        assert handset["rf"]["signature"] == "gsm_uplink"
+        wav = client.get(drone["acoustic"]["url"])
+        assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
+        rate, pcm = wavfile.read(io.BytesIO(wav.content))
+        assert rate == 16000 and 0 < len(pcm) <= 10 * rate
+
+
+def wait_for_evidence(
+    url: str, alert_id: str, modalities: set[str], timeout_s: float
+) -> dict[str, dict[str, Any]]:
+    """Poll GET /v1/alerts/{id}/evidence until it has an item of each modality."""
+    deadline = time.monotonic() + timeout_s
+    found: dict[str, dict[str, Any]] = {}
+    with httpx.Client(base_url=url, timeout=5) as client:
+        while time.monotonic() < deadline:
+            response = client.get(f"/v1/alerts/{alert_id}/evidence")
+            assert response.status_code == 200, response.text
+            found = {i["modality"]: i for i in response.json()["items"]}
+            if modalities <= set(found):
+                return found
+            time.sleep(0.25)
+    raise AssertionError(f"evidence {modalities} of {alert_id} not seen; saw {sorted(found)}")
 
 
 def test_http_readings_become_alerts(service_factory: Callable[..., ServiceThread]) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
-from datetime import timedelta
+import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.io import wavfile
 
 from sensor_hub import topics
-from sensor_hub.codec import encode_samples
+from sensor_hub.codec import Frame, encode_samples
 from sensor_hub.errors import ConflictError, FrameError, NotFoundError
 from sensor_hub.hub import Hub
 from sensor_hub.mqtt import InboundMessage
@@ -271,4 +274,83 @@ def test_a_surge_of_rejected_frames_flags_the_sensor(tmp_path: Path) -> None:
     flagged = json.loads(bus.published[-1].payload)
     assert flagged["type"] == "sensor.flagged"
     assert flagged["sensor"]["flags"] == ["frames_rejected"]
+    hub.store.close()
+
+
+# ---- evidence: spectrogram PNG and audio clip per alert
+
+
+def test_demo_frames_leave_a_png_and_a_wav_for_the_drone_and_a_png_for_the_handset(
+    tmp_path: Path,
+) -> None:
+    from simulator.demo import demo_scenario  # real RF and audio frames with real detections
+
+    start_ns = 1_767_225_600 * 10**9
+    clock = FakeClock(datetime.fromtimestamp(start_ns / 1e9, UTC))
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'h.db'}")
+    hub = Hub(settings, Store.open(settings.db_url), clock=clock, bus=InMemoryBus())
+
+    async def go() -> None:
+        for msg in demo_scenario(site="demo", seed=1).messages(start_ns):
+            if msg.due_s > 10:
+                break
+            if "/frames/" in msg.topic:
+                clock.now = datetime.fromtimestamp(start_ns / 1e9 + msg.due_s, UTC)
+                await hub.ingest_bytes(msg.payload)
+        await hub.tick()  # hands out renders that waited for their interval
+        await hub.evidence_settled()
+
+    run(go())
+    alerts = {a.kind: a for a in hub.store.list_alerts().items}
+    assert set(alerts) == {"drone", "handset"}
+    drone_items = {e.modality: e for e in hub.store.list_evidence(alerts["drone"].id)}
+    handset_items = {e.modality: e for e in hub.store.list_evidence(alerts["handset"].id)}
+    assert set(drone_items) == {"rf", "acoustic"} and set(handset_items) == {"rf"}
+
+    png_info, png = hub.store.get_evidence(alerts["drone"].id, "rf")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png_info.media_type == "image/png"
+    assert (png_info.sensor_id, png_info.signature) == ("rf-wall-n", "elrs_2g4")
+    assert png_info.freq_min_hz == 2437e6 - 12.5e6 and png_info.freq_max_hz == 2437e6 + 12.5e6
+    # the strongest of the alert's RF detections is the one kept
+    rf_snrs = [
+        d.snr_db for d in hub.store.alert_detections(alerts["drone"].id) if d.modality == "rf"
+    ]
+    assert png_info.snr_db == max(rf_snrs)
+
+    wav_info, wav = hub.store.get_evidence(alerts["drone"].id, "acoustic")
+    rate, pcm = wavfile.read(io.BytesIO(wav))
+    assert (wav_info.media_type, wav_info.sensor_id, rate) == ("audio/wav", "mic-wall-n", 16000)
+    assert 1.0 <= len(pcm) / rate == wav_info.duration_s <= 10.0
+    gsm_info, gsm_png = hub.store.get_evidence(alerts["handset"].id, "rf")
+    assert gsm_info.signature == "gsm_uplink" and gsm_png[:4] == b"\x89PNG"
+    assert hub.metrics.get("sensorhub_evidence_stored_total", modality="rf") >= 2
+    hub.store.close()
+
+
+def test_a_failing_render_is_logged_and_loses_nothing_else(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub, clock, _ = make_hub(tmp_path)
+    header = FrameHeader(
+        site="s", sensor_id="rf-1", seq=1, kind="iq", t0_ns=1_767_225_600 * 10**9,
+        sample_rate_hz=1e6, datatype="cf32_le", num_samples=8, center_freq_hz=2.44e9,
+    )  # fmt: skip
+    too_short = Frame(header, np.zeros((1, 8), np.complex64))  # no spectrogram of 8 samples
+
+    async def go() -> None:
+        for _ in range(3):
+            await hub._fuse([drone(clock)])
+            clock.advance(0.2)
+        alert_id = hub.store.list_alerts().items[0].id
+        jobs = hub.evidence.offer(too_short, [(drone(clock), alert_id)])
+        assert len(jobs) == 1
+        hub._start_evidence(jobs)
+        await hub.evidence_settled()
+        await hub._fuse([drone(clock)])  # the hub carries on
+        assert hub.store.list_evidence(alert_id) == []
+        assert len(hub.store.alert_detections(alert_id)) == 4
+
+    with caplog.at_level(logging.ERROR, logger="sensor_hub.hub"):
+        run(go())
+    assert "could not render or store rf evidence" in caplog.text
     hub.store.close()

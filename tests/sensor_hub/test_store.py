@@ -17,16 +17,25 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
 
 from sensor_hub.errors import ConfigError, ConflictError, NotFoundError
-from sensor_hub.schemas import Alert, AuditEntry, Detection, Event, Location, Sensor
-from sensor_hub.store import Store
+from sensor_hub.schemas import (
+    Alert,
+    AuditEntry,
+    Detection,
+    Event,
+    EvidenceInfo,
+    Location,
+    Sensor,
+)
+from sensor_hub.store import MAX_EVIDENCE_BYTES, Store
 
 PG_HOST = os.environ.get("SENSORHUB_TEST_PG", "postgres@127.0.0.1:5432")
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
-TABLES = "sensors, frames_seen, detections, alerts, alert_events, audit"
+TABLES = "sensors, frames_seen, detections, alerts, alert_events, audit, evidence"
 
 
 # -- fixtures -------------------------------------------------------------------
@@ -495,6 +504,93 @@ def test_purge_before_keeps_open_evidence_audit_and_newest_event(db_url: str) ->
         assert store.last_event_id() == 3
         assert [e.id for e in store.events_after(0)] == [3]
         assert store.purge_before(cutoff) == 0
+
+
+# -- evidence -------------------------------------------------------------------
+
+
+def make_evidence(alert_id: str, modality: str = "rf", snr_db: float = 12.0) -> EvidenceInfo:
+    return EvidenceInfo(
+        alert_id=alert_id,
+        modality=modality,  # type: ignore[arg-type]
+        media_type="image/png" if modality == "rf" else "audio/wav",
+        site="hmp-north",
+        sensor_id="rf-1" if modality == "rf" else "mic-2",
+        signature="dji_droneid" if modality == "rf" else "rotor_harmonics",
+        snr_db=snr_db,
+        t=T0,
+        duration_s=0.02,
+        size_bytes=0,  # the store counts the bytes
+        created_at=T0 + timedelta(seconds=1),
+        freq_min_hz=2.4245e9 if modality == "rf" else None,
+    )
+
+
+def test_evidence_keeps_the_strongest_item_per_alert_and_modality(store: Store) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # NUL and high bytes survive
+    assert store.save_evidence(make_evidence("a1", snr_db=12.0), png)
+    assert store.save_evidence(make_evidence("a1", "acoustic", 3.0), b"RIFF....WAVE")
+    assert store.save_evidence(make_evidence("a2", snr_db=1.0), b"other")
+    info, content = store.get_evidence("a1", "rf")
+    assert content == png and info.size_bytes == len(png) and info.snr_db == 12.0
+    assert info == make_evidence("a1", snr_db=12.0).model_copy(update={"size_bytes": len(png)})
+    # weaker or equal: kept as it is
+    assert not store.save_evidence(make_evidence("a1", snr_db=12.0), b"equal")
+    assert not store.save_evidence(make_evidence("a1", snr_db=9.0), b"weaker")
+    assert store.get_evidence("a1", "rf")[1] == png
+    # stronger: replaced
+    assert store.save_evidence(make_evidence("a1", snr_db=15.5), b"stronger")
+    assert store.get_evidence("a1", "rf") == (
+        make_evidence("a1", snr_db=15.5).model_copy(update={"size_bytes": 8}),
+        b"stronger",
+    )
+    assert [(e.modality, e.snr_db) for e in store.list_evidence("a1")] == [
+        ("acoustic", 3.0),
+        ("rf", 15.5),
+    ]
+    assert store.list_evidence("nothing") == []
+    with pytest.raises(NotFoundError):
+        store.get_evidence("a2", "acoustic")
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        store.save_evidence(make_evidence("a3"), bytes(MAX_EVIDENCE_BYTES + 1))
+
+
+def test_racing_evidence_writers_leave_the_strongest(store: Store) -> None:
+    values = [float(v) for v in np.random.default_rng(3).permutation(40)]
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def write(share: list[float]) -> None:
+        try:
+            start.wait()
+            for snr in share:
+                store.save_evidence(make_evidence("race", snr_db=snr), f"{snr}".encode())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(values[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    info, content = store.get_evidence("race", "rf")
+    assert (info.snr_db, content) == (39.0, b"39.0")
+
+
+def test_purge_removes_evidence_with_its_alert(db_url: str) -> None:
+    day = timedelta(days=1)
+    with Store.open(db_url) as store:
+        store.save_alert(make_alert("old-resolved", T0, state="resolved"))
+        store.save_alert(make_alert("old-active", T0))
+        for alert_id in ("old-resolved", "old-active"):
+            store.save_evidence(make_evidence(alert_id), b"png")
+            store.save_evidence(make_evidence(alert_id, "acoustic"), b"wav")
+        store.save_evidence(make_evidence("never-saved"), b"orphan")
+        assert store.purge_before(T0 + 5 * day) == 1 + 2 + 1
+        assert store.list_evidence("old-resolved") == []
+        assert store.list_evidence("never-saved") == []
+        assert [e.modality for e in store.list_evidence("old-active")] == ["acoustic", "rf"]
 
 
 # -- threads --------------------------------------------------------------------
