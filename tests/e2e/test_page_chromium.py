@@ -43,6 +43,15 @@ def test_page_lists_live_alerts_and_acknowledges_one(
     for alert in alerts.values():
         if alert.get("location"):
             browser.wait_for(f"!!document.getElementById('where-{alert['id']}')")
+    # clicking the drone row shows its evidence: a spectrogram and an audio player
+    drone = alerts["drone"]["id"]
+    browser.evaluate(f"document.querySelector('#alert-{drone} td').click(), true")
+    browser.wait_for(
+        "(document.querySelector('#evidence img')?.naturalWidth > 0"
+        " && !!document.querySelector('#evidence audio'))"
+        f" || (showEvidence('{drone}'), false)",
+        timeout_s=30,
+    )
     # click Ack on the handset alert, answer the note prompt, and watch the row update
     handset = alerts["handset"]["id"]
     browser.prompt_answer = "checked cell 14 on CCTV"
