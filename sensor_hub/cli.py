@@ -19,12 +19,15 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
 
 from sensor_hub import __version__
 from sensor_hub.errors import SensorHubError
 from sensor_hub.service import Running, run
 from sensor_hub.settings import Settings
-from sensor_hub.site import SiteFileError, load_site
+from sensor_hub.site import SiteConfig, SiteFileError, load_site
 
 log = logging.getLogger("sensor_hub")
 
@@ -66,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         "--site",
         default=None,
         metavar="FILE",
-        help="site YAML: zones, cells, sensors, floor plan, allow rules (see README)",
+        help="site YAML: zones, cells, sensors, floor plan, allow rules (see README); "
+        "or a simulator scenario, whose site and sensors it takes",
     )
 
     # the simulator's tools live in simulator/ (which may import sensor_hub, not the reverse
@@ -108,6 +112,21 @@ async def _main_async(settings: Settings, demo: bool, speed: float) -> None:
     await run(settings, demo=demo, stop=stop, on_ready=_banner(demo), demo_speed=speed)  # type: ignore[arg-type]
 
 
+def _site(path: str) -> SiteConfig:
+    """A site file, or a simulator scenario file (its site, sensors and undated rules: for
+    replaying its recordings into this hub)."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        doc = None  # load_site reports it
+    if isinstance(doc, dict) and "emitters" in doc:
+        from sensor_hub.service import site_config_of
+        from simulator.scenario_file import load_scenario
+
+        return site_config_of(load_scenario(path))
+    return load_site(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -132,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             mqtt_protocol=getattr(args, "mqtt_protocol", "auto"),
         )
         if getattr(args, "site", None):
-            settings = settings.model_copy(update={"site": load_site(args.site)})
+            settings = settings.model_copy(update={"site": _site(args.site)})
         asyncio.run(_main_async(settings, args.command == "demo", getattr(args, "speed", 1.0)))
     except (SensorHubError, SiteFileError) as exc:
         print(f"sensor-hub: error: {exc}", file=sys.stderr)

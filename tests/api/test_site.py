@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from api.app import create_app
-from sensor_hub.cli import main
+from sensor_hub.cli import _site, main
 from sensor_hub.hub import Hub
 from sensor_hub.site import load_site
 from sensor_hub.store import Store
@@ -81,3 +81,11 @@ def test_serve_refuses_a_bad_site_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["serve", "--site", str(bad), "--db", str(tmp_path / "x.db")]) == 2
     err = capsys.readouterr().err
     assert "invalid site file" in err and "timezone" in err
+
+
+def test_serve_takes_a_scenario_as_its_site() -> None:
+    scenario = Path(__file__).parents[2] / "simulator" / "scenarios" / "site_rules.yaml"
+    site = _site(str(scenario))
+    assert site.site == "hmp-north" and "cell-block-a" in site.zones
+    assert {s.sensor_id for s in site.sensors} == {"rf-wall-n", "rf-cellblock-a", "mic-wall-n"}
+    assert [r.name for r in site.allow] == ["staff-radios"]  # dated rules need a start time
