@@ -40,10 +40,13 @@ time reopens the same alert (``alert.reopened``, same id) instead of paging anew
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import numpy as np
 
 from sensor_hub.errors import ConflictError, NotFoundError
 from sensor_hub.schemas import Alert, AlertKind, Detection, EventType, Location, Severity
@@ -52,6 +55,7 @@ from sensor_hub.suppression import suppression_reason
 from sensor_hub.tracks import Track, TrackSettings, choose_track, family_of, localise_track
 
 Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
 
 _RANK = ["low", "medium", "high", "critical"]
 
@@ -168,7 +172,12 @@ class Fusion:
         if track.last_fix is not None and (now - track.last_fix).total_seconds() < 1.0:
             return
         track.last_fix = now
-        track.fix = localise_track(track, now, self._site, self._track_settings)
+        try:
+            track.fix = localise_track(track, now, self._site, self._track_settings)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            # degenerate evidence (a solver that does not converge on odd levels): keep the
+            # last fix; an alert without a better place is still an alert
+            log.exception("localisation failed for a %s track; keeping its last fix", track.kind)
 
     def _alert_fields(self, track: Track, now: datetime) -> dict[str, object]:
         """Location, zone and cell: the fix's zone when the fix is tight enough to tell

@@ -4,6 +4,8 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sensor_hub.errors import ConflictError
 from sensor_hub.fusion import Fusion, combine_confidence
@@ -293,3 +295,38 @@ def test_other_kind_detections_carry_their_suppression() -> None:
     assert fusion.process([staff]) == []
     ((stored, alert_id),) = fusion.links
     assert stored.suppressed == "allow:survey" and alert_id is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["rf-0", "rf-1", "rf-2", "rf-3", "mic-1", "stranger"]),
+            st.sampled_from(["elrs_2g4", "dji_droneid", "gsm_uplink", "lte_uplink",
+                             "rotor_harmonics", "wifi_ap", "tetra"]),
+            st.floats(-160.0, 20.0) | st.none(),
+            st.floats(0.0, 1.0),
+            st.floats(0.0, 3.0),
+        ),
+        max_size=60,
+    )
+)  # fmt: skip
+def test_any_stream_of_detections_is_fused_without_error(
+    stream: list[tuple[str, str, float | None, float, float]],
+) -> None:
+    fusion, clock = grid_fusion()
+    kinds = {"gsm_uplink": "handset", "lte_uplink": "handset", "wifi_ap": "other",
+             "tetra": "other"}  # fmt: skip
+    for sensor, sig, rssi, conf, step in stream:
+        clock.advance(step)
+        acoustic = sig == "rotor_harmonics"
+        d = rf(clock.now, sensor, sig, rssi, kind=kinds.get(sig, "drone")).model_copy(
+            update={"confidence": conf, "modality": "acoustic" if acoustic else "rf",
+                    "rssi_dbm": None if acoustic else rssi}
+        )  # fmt: skip
+        changes = fusion.process([d]) + fusion.tick()
+        assert len(fusion.links) == 1
+        for c in changes:
+            assert c.alert.kind in ("drone", "handset")
+            if c.alert.location is not None:
+                assert math.isfinite(c.alert.location.x_m) and c.alert.location.radius_m > 0
