@@ -1,5 +1,5 @@
-"""The site: zones and cells, sensors and where they point, floor plan, band plan, and the
-rules that keep the site's own emitters from paging anyone.
+"""The site: zones and cells, sensors and where they point, floor plan, band plan (the UK's
+only, for now), and the rules that keep the site's own emitters from paging anyone.
 
 Loaded from YAML by `sensor-hub serve --site FILE` (the demo builds it from its scenario)
 and served at `GET /v1/site`. Everything is validated when loaded: a rule naming an
@@ -64,21 +64,6 @@ class FloorPlan(_Strict):
         suffix = self.image.suffix.lower()
         return {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                 ".svg": "image/svg+xml"}.get(suffix, "application/octet-stream")  # fmt: skip
-
-
-class Band(_Strict):
-    """A named frequency range of the site's band plan (Hz)."""
-
-    name: Id
-    low_hz: float = Field(gt=0)
-    high_hz: float = Field(gt=0)
-    use: str = ""
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Band:
-        if self.high_hz <= self.low_hz:
-            raise ValueError(f"band {self.name}: high_hz must be above low_hz")
-        return self
 
 
 class TimeWindow(_Strict):
@@ -172,8 +157,9 @@ class SiteConfig(_Strict):
     cells: dict[str, Polygon] = Field(default_factory=dict)
     sensors: list[SensorPlacement] = Field(default_factory=list)
     floor_plan: FloorPlan | None = None
-    band_plan: str = "uk"
-    bands: list[Band] = Field(default_factory=list)
+    #: the detectors' band plan (which bands are uplinks, downlinks, ISM); only the UK's
+    #: is implemented (detectors/rf_labels.py)
+    band_plan: Literal["uk"] = "uk"
     path_loss_exponent: float = Field(default=2.0, ge=1.5, le=6.0)
     allow: list[AllowRule] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
