@@ -63,6 +63,11 @@ class InboundLike(Protocol):
     def payload(self) -> bytes: ...
 
 
+def _stage1(frame: Frame) -> tuple[list[Detection], float | None]:
+    """In a worker thread: the frame's detections and its floor level (for health)."""
+    return detect_frame(frame), frame_level_db(frame)
+
+
 class Hub:
     def __init__(
         self,
@@ -290,8 +295,6 @@ class Hub:
         if not was_online:
             await self._emit_sensor_event(key, "sensor.online")
         await self._apply(self.health.heard(*key))
-        if self.health.frame_accepted(*key, frame_level_db(frame)):
-            self._flags_changed(key)
         if duplicate:
             self.metrics.inc("sensorhub_frames_duplicate_total", sensor=h.sensor_id)
             return ReadingAccepted(
@@ -299,8 +302,10 @@ class Hub:
             )
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        detections = await loop.run_in_executor(self._executor, detect_frame, frame)
+        detections, level_db = await loop.run_in_executor(self._executor, _stage1, frame)
         self.metrics.inc("sensorhub_stage1_seconds_total", time.perf_counter() - started)
+        if self.health.frame_accepted(*key, level_db):
+            self._flags_changed(key)
         links = await self._fuse(detections)
         try:
             self._start_evidence(self.evidence.offer(frame, links))
