@@ -1,10 +1,9 @@
 """Stage 2 quality on simulator scenarios: alerts per intruder, Pd, false alerts, location.
 
-Each scenario is run once through stage 1 (`detect_frame` on every frame, in due order,
-through the codec as the hub gets them), then through the hub's own stage 2 (`Fusion`,
-with its clock at frame time and a tick per frame) and scored by `sensor-hub evaluate`'s
-`simulator.evaluate` against the scenario's truth, exactly as a replay into a hub would
-be. `--cache DIR` keeps each scenario's stage 1 output so that stage 2 can be iterated
+Each scenario is run through the hub's own stages by `simulator.offline` (stage 1 on
+every frame through the codec; stage 2 and the health check at frame time with a 1 s
+tick) and scored by `sensor-hub evaluate`'s `simulator.evaluate` against the scenario's
+truth. `--cache DIR` keeps each scenario's stage 1 output so that stage 2 can be iterated
 on in seconds (the cache is keyed by the scenario file and the detectors' source).
 
     python bench/fusion_quality.py [scenario ...] [--cache /tmp/fq] [--cpu 0]
@@ -25,29 +24,19 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sensor_hub.codec import decode_frame  # noqa: E402
-from sensor_hub.fusion import Fusion  # noqa: E402
-from sensor_hub.health import SensorHealth  # noqa: E402
-from sensor_hub.pipeline import detect_frame  # noqa: E402
-from sensor_hub.schemas import Alert, Detection  # noqa: E402
-from sensor_hub.service import site_config_of  # noqa: E402
-from sensor_hub.settings import FusionSettings, HealthSettings  # noqa: E402
-from sensor_hub.testing import FakeClock  # noqa: E402
-from simulator.capture import truth_document  # noqa: E402
+from sensor_hub.schemas import Detection  # noqa: E402
 from simulator.commands import load_scenario  # noqa: E402
-from simulator.evaluate import Truth, evaluate  # noqa: E402
-from simulator.scenario import Scenario  # noqa: E402
+from simulator.evaluate import evaluate  # noqa: E402
+from simulator.offline import StageOne, stage_one, stage_two, truth_of  # noqa: E402
 
 LIBRARY = REPO / "simulator" / "scenarios"
 START_NS = 1_790_000_000_000_000_000
-
-Frames = list[tuple[float, str, list[Detection]]]  # due_s, sensor_id, detections
 
 
 def _source_key(path: Path) -> str:
@@ -57,26 +46,20 @@ def _source_key(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def stage1(path: Path, cache: Path | None, *, any_detectors: bool = False) -> Frames:
-    """(due_s, detections) per frame, in due order (cached when asked; any_detectors: take
-    a cached run of any detector version, for work on stage 2 alone)."""
+def stage1(path: Path, cache: Path | None, *, any_detectors: bool = False) -> StageOne:
+    """`simulator.offline.stage_one`, cached when asked (any_detectors: take a cached run
+    of any detector version, for work on stage 2 alone)."""
     cached = cache / f"{path.stem}-{_source_key(path)}.jsonl" if cache else None
     if cache is not None and any_detectors:
         older = sorted(cache.glob(f"{path.stem}-*.jsonl"), key=lambda f: f.stat().st_mtime)
         cached = older[-1] if older else cached
     if cached is not None and cached.is_file():
-        out: Frames = []
+        out: StageOne = []
         for line in cached.read_text().splitlines():
             row = json.loads(line)
             out.append((row["t"], row["s"], [Detection.model_validate(d) for d in row["d"]]))
         return out
-    scenario = load_scenario(str(path))
-    frames: Frames = []
-    for msg in scenario.messages(START_NS):
-        if "/frames/" not in msg.topic:
-            continue
-        frame = decode_frame(msg.payload)
-        frames.append((msg.due_s, frame.header.sensor_id, detect_frame(frame)))
+    frames = stage_one(load_scenario(str(path)), START_NS)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text("".join(
@@ -84,39 +67,6 @@ def stage1(path: Path, cache: Path | None, *, any_detectors: bool = False) -> Fr
             for t, sid, ds in frames
         ))  # fmt: skip
     return frames
-
-
-def stage2(path: Path, frames: Frames, settings: FusionSettings) -> list[Alert]:
-    return stage2_scenario(load_scenario(str(path)), frames, settings)
-
-
-def stage2_scenario(scenario: Scenario, frames: Frames, settings: FusionSettings) -> list[Alert]:
-    """The hub's stage 2 and health check over stage 1's output, clock at frame time, a
-    tick per second; every alert's last version."""
-    start = datetime.fromtimestamp(START_NS / 1e9, UTC)
-    clock = FakeClock(start)
-    site = site_config_of(scenario, START_NS)
-    fusion = Fusion(settings, site, clock)
-    health = SensorHealth(HealthSettings(), site, clock)
-    latest: dict[str, Alert] = {}
-    for due_s, sensor_id, found in frames:
-        while clock.now < start + timedelta(seconds=due_s):  # the hub ticks once a second
-            clock.now = min(clock.now + timedelta(seconds=1), start + timedelta(seconds=due_s))
-            for change in fusion.tick() + health.tick():
-                latest[change.alert.id] = change.alert
-        for change in health.heard(scenario.site, sensor_id) + fusion.process(found):
-            latest[change.alert.id] = change.alert
-    clock.now = start + timedelta(seconds=scenario.duration_s + 3600)
-    for change in fusion.tick():
-        latest[change.alert.id] = change.alert
-    return list(latest.values())
-
-
-def truth_of(path: Path) -> Truth:
-    scenario = load_scenario(str(path))
-    doc = truth_document(scenario, duration_s=scenario.duration_s, start_time_ns=START_NS,
-                         boot_id="bench")  # fmt: skip
-    return Truth.model_validate(doc)
 
 
 def main() -> int:
@@ -136,9 +86,10 @@ def main() -> int:
         t0 = time.perf_counter()
         frames = stage1(path, args.cache, any_detectors=args.any_detectors)
         t1 = time.perf_counter()
-        alerts = stage2(path, frames, FusionSettings())
+        scenario = load_scenario(str(path))
+        alerts = stage_two(scenario, frames, START_NS)
         t2 = time.perf_counter()
-        r = evaluate(truth_of(path), alerts)
+        r = evaluate(truth_of(scenario, START_NS), alerts)
         loc = r.location_error_m_median
         print(f"\n{path.stem}: stage 1 {t1 - t0:.1f} s, stage 2 {t2 - t1:.2f} s")
         print(f"  intruders {r.intruders}  detected {r.detected}  pd {r.pd}  "

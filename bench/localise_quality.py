@@ -34,18 +34,15 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
-from fusion_quality import START_NS, Frames, stage2_scenario  # noqa: E402
 
-from sensor_hub.codec import decode_frame  # noqa: E402
 from sensor_hub.localise import point_in_polygon  # noqa: E402
-from sensor_hub.pipeline import detect_frame  # noqa: E402
-from sensor_hub.settings import FusionSettings  # noqa: E402
-from simulator.capture import truth_document  # noqa: E402
-from simulator.evaluate import Truth, evaluate  # noqa: E402
+from simulator.evaluate import evaluate  # noqa: E402
+from simulator.offline import stage_one, stage_two, truth_of  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
 from simulator.scenario_file import build_scenario, parse_scenario  # noqa: E402
+
+START_NS = 1_790_000_000_000_000_000
 
 Data = dict[str, Any]
 
@@ -151,15 +148,8 @@ def handset_trial(rng: np.random.Generator, seed: int) -> tuple[Data, tuple[floa
 
 
 def run(scenario: Scenario) -> tuple[Any, list[Any]]:
-    frames: Frames = []
-    for msg in scenario.messages(START_NS):
-        if "/frames/" in msg.topic:
-            frame = decode_frame(msg.payload)
-            frames.append((msg.due_s, frame.header.sensor_id, detect_frame(frame)))
-    alerts = stage2_scenario(scenario, frames, FusionSettings())
-    doc = truth_document(scenario, duration_s=scenario.duration_s, start_time_ns=START_NS,
-                         boot_id="bench")  # fmt: skip
-    return evaluate(Truth.model_validate(doc), alerts), alerts
+    alerts = stage_two(scenario, stage_one(scenario, START_NS), START_NS)
+    return evaluate(truth_of(scenario, START_NS), alerts), alerts
 
 
 def main() -> int:
