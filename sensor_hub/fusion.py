@@ -336,14 +336,3 @@ class Fusion:
         if track is None or track.alert is None or track.alert.state == "resolved":
             return None
         return track.alert
-
-    def alert_id_for(self, site: str, kind: str) -> str | None:
-        """The most recently heard open alert of this site and kind, if any."""
-        best: Track | None = None
-        for track in self._tracks:
-            a = track.alert
-            if a is None or a.site != site or a.kind != kind or a.state == "resolved":
-                continue
-            if best is None or (track.last_rx or a.updated_at) > (best.last_rx or a.updated_at):
-                best = track
-        return best.alert.id if best is not None and best.alert is not None else None

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sensor_hub.localise import point_in_polygon, smallest_containing
+from sensor_hub.localise import smallest_containing
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Point2 = tuple[float, float]
@@ -210,10 +210,6 @@ class SiteConfig(_Strict):
     def place_of(self, x_m: float, y_m: float) -> tuple[str | None, str | None]:
         """(zone, cell) holding a point: the smallest of each that contains it."""
         return smallest_containing(x_m, y_m, self.zones), smallest_containing(x_m, y_m, self.cells)
-
-    def zone_holds(self, zone: str, x_m: float, y_m: float) -> bool:
-        poly = self.zones.get(zone) or self.cells.get(zone)
-        return poly is not None and point_in_polygon(x_m, y_m, poly)
 
     def public(self) -> dict[str, Any]:
         """What `GET /v1/site` serves (the floor plan's file becomes a link)."""

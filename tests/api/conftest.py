@@ -128,12 +128,13 @@ def raise_alert(client: TestClient, hub: Hub) -> RaiseAlert:
     def make(*, kind: str = "drone", site: str = SITE, sensor_id: str = "s1") -> str:
         assert client.portal is not None
         now = datetime.now(UTC)
+        links: list[tuple[Detection, str | None]] = []
         for i in range(3):
             at = now - timedelta(seconds=0.5 * (2 - i))
-            client.portal.call(
+            links = client.portal.call(
                 hub._fuse, [detection(at, kind=kind, site=site, sensor_id=sensor_id)]
             )
-        alert_id = hub.fusion.alert_id_for(site, kind)
+        alert_id = links[0][1]
         assert alert_id is not None, "stage 2 did not open an alert"
         return alert_id
 

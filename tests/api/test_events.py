@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 from api.app import create_app
 from sensor_hub.hub import Hub
 
-from .conftest import SITE, RaiseAlert, TestClient, detection
+from .conftest import RaiseAlert, TestClient, detection
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -165,8 +165,8 @@ def test_websocket_sends_backlog_then_live_events(hub: Hub) -> None:
 async def _open_alert(hub: Hub) -> str:
     now = datetime.now(UTC)
     for i in range(3):
-        await hub._fuse([detection(now - timedelta(seconds=0.5 * (2 - i)))])
-    alert_id = hub.fusion.alert_id_for(SITE, "drone")
+        links = await hub._fuse([detection(now - timedelta(seconds=0.5 * (2 - i)))])
+    alert_id = links[0][1]
     assert alert_id is not None
     return alert_id
 

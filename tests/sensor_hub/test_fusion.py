@@ -184,7 +184,7 @@ def test_operator_actions() -> None:
     assert done.alert.state == "resolved"
     with pytest.raises(ConflictError):
         fusion.operator_action(done.alert, "resolve", "")
-    assert fusion.alert_id_for("s", "drone") is None
+    assert fusion.live_alert(alert.id) is None
 
 
 @pytest.mark.parametrize(
