@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
 from sensor_hub import __version__
 from sensor_hub.errors import SensorHubError
@@ -123,7 +124,17 @@ def _site(path: str) -> SiteConfig:
         from sensor_hub.service import site_config_of
         from simulator.scenario_file import load_scenario
 
-        return site_config_of(load_scenario(path))
+        scenario = load_scenario(path)
+        dated = [r["name"] for r in scenario.allow if r.get("windows")]
+        if dated:
+            logging.getLogger(__name__).warning(
+                "%s: allow rules with windows in scenario time are left out: %s",
+                path, ", ".join(dated),
+            )  # fmt: skip
+        try:
+            return site_config_of(scenario)
+        except ValidationError as exc:
+            raise SiteFileError(f"{path}: its site is not a valid site: {exc}") from None
     return load_site(path)
 
 

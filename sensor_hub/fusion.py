@@ -64,6 +64,7 @@ _RANK = ["low", "medium", "high", "critical"]
 class AlertChange:
     type: EventType
     alert: Alert
+    new: bool = False  # the alert did not exist before: its build-up detections are its own
 
 
 def _new_id() -> str:
@@ -117,12 +118,20 @@ class Fusion:
         }
         return len(frames) >= needed
 
+    def _fix_places(self, track: Track) -> tuple[str | None, str | None] | None:
+        """(zone, cell) of the track's fix when it is tight enough to tell zones apart
+        (radius <= zone_radius_m; the cell only within cell_radius_m), else None."""
+        fix, s = track.fix, self._settings
+        if fix is None or fix.method == "sensor" or fix.radius_m > s.zone_radius_m:
+            return None
+        zone, cell = self._site.place_of(fix.x_m, fix.y_m)
+        return zone, cell if fix.radius_m <= s.cell_radius_m else None
+
     def _places(self, track: Track) -> set[str] | None:
-        """The zone and cell of the track's fix (None: use the sensor's zone)."""
-        if track.fix is None or track.fix.method == "sensor":
-            return None  # the sensor's own zone (suppression's default)
-        zone, cell = self._site.place_of(track.fix.x_m, track.fix.y_m)
-        return {p for p in (zone, cell) if p is not None}
+        """The zones and cells the track is known to be in (None: use the sensor's zone,
+        suppression's default)."""
+        places = self._fix_places(track)
+        return None if places is None else {p for p in places if p is not None}
 
     def process(self, detections: Iterable[Detection]) -> list[AlertChange]:
         """Feed one frame's detections (or several); return the alert changes they cause.
@@ -133,8 +142,10 @@ class Fusion:
         placed: list[tuple[Detection, Track | None]] = []
         horizon = max(self._settings.rf_window_s, self._settings.acoustic_window_s)
         for det in detections:
-            if det.kind == "other" or det.confidence < self._settings.min_confidence:
-                reason = suppression_reason(det, self._site)
+            reason = suppression_reason(det, self._site)
+            maintenance = reason is not None and reason.startswith("maintenance:")
+            if det.kind == "other" or det.confidence < self._settings.min_confidence or maintenance:
+                # a sensor under maintenance is no evidence: stored, never part of a track
                 placed.append((det.model_copy(update={"suppressed": reason}), None))
                 continue
             track = choose_track(det, self._live(now), self._site, self._track_settings)
@@ -164,9 +175,17 @@ class Fusion:
         return changes
 
     def _live(self, now: datetime) -> list[Track]:
-        """Open tracks, and resolved ones still within reopen_s."""
-        reopen = timedelta(seconds=self._settings.reopen_s)
-        return [t for t in self._tracks if t.last_rx is not None and now - t.last_rx < reopen]
+        """Tracks a detection may join: heard within quiet_s (alert open, or not yet
+        persistent), or resolved and heard within max(quiet_s, reopen_s) (`tick` forgets
+        them after that)."""
+        s = self._settings
+        out = []
+        for t in self._tracks:
+            resolved = t.alert is not None and t.alert.state == "resolved"
+            limit = max(s.quiet_s, s.reopen_s) if resolved else s.quiet_s
+            if t.last_rx is not None and (now - t.last_rx).total_seconds() < limit:
+                out.append(t)
+        return out
 
     def _locate(self, track: Track, now: datetime) -> None:
         if track.last_fix is not None and (now - track.last_fix).total_seconds() < 1.0:
@@ -187,12 +206,7 @@ class Fusion:
         sensors that heard it most."""
         self._locate(track, now)
         fix = track.fix
-        s = self._settings
-        zone = cell = None
-        if fix is not None and fix.method != "sensor" and fix.radius_m <= s.zone_radius_m:
-            zone, cell = self._site.place_of(fix.x_m, fix.y_m)
-            if fix.radius_m > s.cell_radius_m:
-                cell = None
+        zone, cell = self._fix_places(track) or (None, None)
         if zone is None:
             since = now - timedelta(seconds=self._track_settings.rssi_window_s)
             loudest = track.loudest(since)
@@ -230,13 +244,16 @@ class Fusion:
                 sensors=sorted({s for _, _, s in frames}),
                 detection_count=len(frames),
                 note=f"suppressed: {suppressed}" if suppressed else None,
+                suppressed_by=suppressed,
                 **self._alert_fields(track, now),
             )
             track.alert = alert
             track.last_emit = now
             track.emitted_sensors = list(alert.sensors)
             self._by_alert[alert.id] = track
-            return AlertChange("alert.suppressed" if suppressed else "alert.created", alert)
+            return AlertChange(
+                "alert.suppressed" if suppressed else "alert.created", alert, new=True
+            )
         old = track.alert
         reopened = old.state == "resolved"
         if reopened and not any(self._persistent(track, m, latest) for m in modalities):
@@ -247,6 +264,12 @@ class Fusion:
         state = old.state
         if reopened:
             state = "suppressed" if suppressed else "active"
+        # a suppressed intruder that no rule covers any more (its window closed, or most of
+        # what is heard now is not the allowed emitter) pages like a new alert; an active
+        # alert is never hidden by a rule that starts to match later
+        unsuppressed = old.state == "suppressed" and not suppressed
+        if unsuppressed:
+            state = "active"
         new = old.model_copy(
             update={
                 "state": state,
@@ -258,11 +281,20 @@ class Fusion:
                                       *(k.split("/", 1)[1] for k in track.best_confidence)}),
                 "sensors": sorted({*old.sensors, *(s for _, _, s in track.frames)}),
                 "detection_count": old.detection_count + 1,
-                "note": "reopened: the intruder is back" if reopened else old.note,
+                "note": (
+                    "reopened: the intruder is back" if reopened
+                    else f"no longer covered by {old.suppressed_by}" if unsuppressed
+                    else old.note
+                ),
+                "suppressed_by": suppressed if state == "suppressed" else None,
                 **self._alert_fields(track, now),
             }
         )  # fmt: skip
         track.alert = new
+        if unsuppressed:
+            track.last_emit = now
+            track.emitted_sensors = list(new.sensors)
+            return AlertChange("alert.created", new)
         if reopened:
             self._by_alert[new.id] = track
             track.last_emit = now
@@ -293,7 +325,7 @@ class Fusion:
         for track in self._tracks:
             idle = now - track.last_rx if track.last_rx is not None else quiet
             alert = track.alert
-            if idle >= quiet and alert is not None and alert.state in ("active", "acknowledged"):
+            if idle >= quiet and alert is not None and alert.state != "resolved":
                 resolved = alert.model_copy(
                     update={"state": "resolved", "updated_at": now,
                             "note": "auto-resolved after quiet period"}

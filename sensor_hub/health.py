@@ -135,7 +135,7 @@ class SensorHealth:
         for (site, sid), w in self._watch.items():
             if w.alert is not None or (w.last_heard is None and not w.listed):
                 continue  # only rejected frames so far: nothing to miss yet
-            last = w.last_heard or w.since
+            last = max(w.last_heard or w.since, w.since)
             if now - last >= limit:
                 heard = "never heard since the hub started" if w.last_heard is None else (
                     f"nothing heard for {(now - last).total_seconds():.0f} s "
@@ -183,8 +183,7 @@ class SensorHealth:
         if alert.state == "resolved":
             self._by_alert.pop(alert.id, None)
             w.alert = None
-            w.since = self._clock()  # give it a fresh offline_after_s before re-raising
-            w.last_heard = None
+            w.since = self._clock()  # a fresh offline_after_s before raising it again
         else:
             w.alert = alert
 

@@ -134,7 +134,7 @@ class Hub:
         cursor: str | None = None
         while True:
             page = self.store.list_alerts(
-                state=["active", "acknowledged"], limit=500, cursor=cursor
+                state=["active", "acknowledged", "suppressed"], limit=500, cursor=cursor
             )
             changes = [
                 AlertChange(
@@ -172,15 +172,24 @@ class Hub:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("unexpected error in the fusion tick")
+            await self.tick()
 
     async def tick(self) -> None:
-        """Once a second: resolve quiet alerts, raise silent sensors, publish flag changes."""
-        await self._apply(self.fusion.tick() + self.health.tick())
-        await self._publish_flags()
+        """Once a second: resolve quiet alerts, raise silent sensors, publish flag changes
+        (each on its own: one failing must not lose what another changed)."""
+        steps: tuple[tuple[str, Callable[[], list[AlertChange]]], ...] = (
+            ("fusion", self.fusion.tick),
+            ("health", self.health.tick),
+        )
+        for name, step in steps:
+            try:
+                await self._apply(step())
+            except Exception:
+                log.exception("unexpected error in the %s tick", name)
+        try:
+            await self._publish_flags()
+        except Exception:
+            log.exception("unexpected error publishing sensor flags")
         self._start_evidence(self.evidence.due())
 
     # ---- MQTT ingest
@@ -195,8 +204,23 @@ class Hub:
         else:
             log.debug("ignoring message on %s", message.topic)
 
+    def _unknown(self, site: str, sensor_id: str) -> str | None:
+        """Why a sensor is not this hub's, when the site file lists its sensors, else None."""
+        cfg = self.settings.site
+        if not cfg.sensors:
+            return None  # no list: any sensor is accepted and registered
+        if site != cfg.site:
+            return f"site {site!r} is not this hub's ({cfg.site!r})"
+        if cfg.placement(sensor_id) is None:
+            return f"sensor {sensor_id!r} is not in the site configuration of {cfg.site!r}"
+        return None
+
     async def _handle_status(self, where: topics.StatusTopic, payload: bytes) -> None:
         if not payload:  # a cleared retained status
+            return
+        unknown = self._unknown(where.site, where.sensor_id)
+        if unknown is not None:  # a retired sensor's retained status must not be watched
+            self.reject(where.site, where.sensor_id, "unknown_sensor", unknown)
             return
         try:
             status = SensorStatusMessage.model_validate_json(payload)
@@ -268,13 +292,9 @@ class Hub:
     async def _process(self, frame: Frame) -> ReadingAccepted:
         h = frame.header
         key = (h.site, h.sensor_id)
-        if self.settings.site.sensors and self.settings.site.placement(h.sensor_id) is None:
-            err = FrameError(
-                "unknown_sensor",
-                f"sensor {h.sensor_id!r} is not in the site configuration "
-                f"of {self.settings.site.site!r}",
-                sensor_id=h.sensor_id,
-            )
+        unknown = self._unknown(h.site, h.sensor_id)
+        if unknown is not None:
+            err = FrameError("unknown_sensor", unknown, sensor_id=h.sensor_id)
             self.reject(h.site, h.sensor_id, err.reason, err.detail)
             raise err
         duplicate = self.store.frame_seen(h.site, h.sensor_id, h.boot_id, h.seq)
@@ -330,13 +350,11 @@ class Hub:
         for alert_id, group in by_alert.items():
             self.store.add_detections(group, alert_id)
         for change in changes:
-            if (
-                change.type in ("alert.created", "alert.suppressed")
-                and change.alert.detection_count
-            ):
-                # the frames that built up to the alert are its evidence too
+            if change.new:  # the frames that built up to the alert are its evidence too
                 a = change.alert
-                self.store.link_detections(a.site, a.kind, a.first_seen, a.id, a.signatures)
+                self.store.link_detections(
+                    a.site, a.kind, a.first_seen, a.id, signatures=a.signatures, sensors=a.sensors
+                )
         await self._apply(changes)
         return links
 

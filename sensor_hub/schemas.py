@@ -193,6 +193,11 @@ class Alert(_Strict):
     location: Location | None = None
     evidence: dict[str, Any] | None = None
     note: str | None = None
+    suppressed_by: str | None = Field(
+        default=None,
+        description="the site rule ('allow:<rule>') that kept this alert from paging; "
+        "kept when a suppressed alert resolves, cleared if it pages after all",
+    )
 
 
 class AlertAction(_Strict):

@@ -13,6 +13,7 @@ from north.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,7 +32,7 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SensorPlacement(_Strict):
@@ -76,6 +77,20 @@ class TimeWindow(_Strict):
     daily_from: time | None = None
     daily_to: time | None = None
     days: list[Weekday] = Field(default_factory=list)
+
+    @field_validator("daily_from", "daily_to", mode="before")
+    @classmethod
+    def _clock_time(cls, value: object) -> object:
+        """Clock times are "HH:MM" or "HH:MM:SS" in the site timezone: YAML reads an
+        unquoted 18:30 as the number 1110, and an offset would fight the timezone."""
+        if value is None or (isinstance(value, time) and value.tzinfo is None):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
+            return value.strip()
+        raise ValueError(
+            f'{value!r} is not a local clock time: write it quoted, as "HH:MM" (the '
+            "site's timezone applies)"
+        )
 
     @model_validator(mode="after")
     def _one_kind(self) -> TimeWindow:

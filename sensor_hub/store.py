@@ -217,10 +217,12 @@ class Store:
         kind: str,
         since: datetime,
         alert_id: str,
+        *,
         signatures: Sequence[str] | None = None,
+        sensors: Sequence[str] | None = None,
     ) -> int:
         """Attach unlinked detections of (site, kind) ending at or after `since` (and of one
-        of `signatures`, when given) to an alert.
+        of `signatures`, from one of `sensors`, when given) to an alert.
 
         Used when persistence is reached: the frames that built up to the alert become its
         evidence. Returns the number of detections linked.
@@ -233,6 +235,8 @@ class Store:
         ]
         if signatures is not None:
             where.append(t.detections.c.signature.in_(list(signatures)))
+        if sensors is not None:
+            where.append(t.detections.c.sensor_id.in_(list(sensors)))
         stmt = update(t.detections).where(*where).values(alert_id=alert_id)
         with self._begin() as conn:
             return int(conn.execute(stmt).rowcount or 0)

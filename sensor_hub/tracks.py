@@ -109,13 +109,13 @@ class Track:
     kind: AlertKind
     family: str  # the radio family, or "acoustic" for a rotor heard with no radio yet
     frames: deque[tuple[datetime, str, str]] = field(default_factory=deque)  # t, modality, sensor
+    #: (t_end, allow rule or None) of the recent detections, for the suppression verdict
+    reasons: deque[tuple[datetime, str | None]] = field(default_factory=deque)
     rssi: dict[str, deque[tuple[datetime, float, float]]] = field(default_factory=dict)
     bearings: dict[str, tuple[datetime, float]] = field(default_factory=dict)
     families: set[str] = field(default_factory=set)
     best_confidence: dict[str, float] = field(default_factory=dict)  # sensor/signature
     zone_votes: dict[str, float] = field(default_factory=dict)
-    suppressed: dict[str, int] = field(default_factory=dict)  # reason -> detections
-    threats: int = 0  # detections that were not suppressed
     alert: Alert | None = None
     fix: Fix | None = None
     last_rx: datetime | None = None
@@ -139,11 +139,14 @@ class Track:
         return max(levels, key=lambda sid: levels[sid]) if levels else None
 
     def add(self, det: Detection, reason: str | None, horizon_s: float) -> None:
-        """Take a detection's evidence (suppressed ones count towards the reason only)."""
+        """Take a detection's evidence; `reason` is the allow rule that matched it, if any."""
         self.frames.append((det.t_end, det.modality, det.sensor_id))
+        self.reasons.append((det.t_end, reason))
         horizon = det.t_end - timedelta(seconds=horizon_s)
         while self.frames and self.frames[0][0] < horizon:
             self.frames.popleft()
+        while self.reasons and self.reasons[0][0] < horizon:
+            self.reasons.popleft()
         if det.modality == "rf" and det.rssi_dbm is not None and det.freq_hz:
             q = self.rssi.setdefault(det.sensor_id, deque(maxlen=64))
             q.append((det.t_end, det.rssi_dbm, det.freq_hz))
@@ -151,19 +154,20 @@ class Track:
             self.bearings[det.sensor_id] = (det.t_end, det.bearing_deg)
         if det.modality == "rf":
             self.families.add(family_of(det))
-        if reason is not None:
-            self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
-        else:
-            self.threats += 1
         tag = f"{det.sensor_id}/{det.signature}"
         self.best_confidence[tag] = max(self.best_confidence.get(tag, 0.0), det.confidence)
 
     def suppression(self) -> str | None:
-        """The reason most of the track's detections were suppressed for, if most were."""
-        total = sum(self.suppressed.values())
-        if total == 0 or total < self.threats:
+        """The allow rule that more than half of the track's recent detections matched, if
+        one did (recent: within the persistence horizon, so a window that closes, or an
+        emitter the rule does not cover, turns the verdict round within seconds)."""
+        counts: dict[str, int] = {}
+        for _, reason in self.reasons:
+            if reason is not None:
+                counts[reason] = counts.get(reason, 0) + 1
+        if 2 * sum(counts.values()) <= len(self.reasons):
             return None
-        return max(self.suppressed, key=lambda r: self.suppressed[r])
+        return max(counts, key=lambda r: counts[r])
 
 
 def _distance_to(track: Track, x: float, y: float) -> float | None:

@@ -28,8 +28,8 @@ Windows and scope
     duration_s + tolerance_after_s] are out of scope (another run in the same hub)
     and are only counted (``alerts_out_of_scope``). ``sensor_offline`` alerts are
     counted apart (``sensor_offline_alerts``) and take no part in Pd, false alerts,
-    latency or the confusion matrix; nor do alerts in state ``suppressed`` (a site rule
-    recognised the emitter: ``suppressed_alerts``).
+    latency or the confusion matrix; nor do alerts a site rule kept from paging (state
+    ``suppressed``, or resolved with ``suppressed_by`` set: ``suppressed_alerts``).
 
 Sensor outages
     truth.outages lists the intervals in which a sensor was cut (no frames, no
@@ -493,7 +493,7 @@ def evaluate(
     threat_idx = [
         k
         for k in sorted(in_scope)
-        if timed[k].alert.kind in THREAT_KINDS and timed[k].alert.state != "suppressed"
+        if timed[k].alert.kind in THREAT_KINDS and not _suppressed(timed[k].alert)
     ]
     threats = [timed[k] for k in threat_idx]
     assigned, primary = _assign(
@@ -551,7 +551,7 @@ def evaluate(
         if k not in rows:
             other: AlertStatus = "out_of_scope"
             if k in in_scope:
-                other = "suppressed" if t.alert.state == "suppressed" else "sensor_offline"
+                other = "suppressed" if _suppressed(t.alert) else "sensor_offline"
             rows[k] = _alert_row(t, other, None, "", None)
     offline = [timed[k] for k in sorted(in_scope) if timed[k].alert.kind == "sensor_offline"]
     outage_hits = _outages(truth, offline, s)
@@ -603,6 +603,13 @@ def evaluate(
         confusion=confusion,
         per_intruder=per_intruder,
         per_alert=[rows[k] for k in range(len(timed))],
+    )
+
+
+def _suppressed(alert: Alert) -> bool:
+    """Kept from paging by a site rule: suppressed now, or resolved while suppressed."""
+    return alert.state == "suppressed" or (
+        alert.state == "resolved" and alert.suppressed_by is not None
     )
 
 

@@ -30,4 +30,6 @@ async def get_floor_plan(hub: HubDep) -> FileResponse:
     plan = hub.settings.site.floor_plan
     if plan is None or not plan.image.is_file():
         raise NotFoundError("this site has no floor plan")
-    return FileResponse(plan.image, media_type=plan.media_type)
+    # an SVG is a document: served as an image only, its scripts never run on this origin
+    headers = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+    return FileResponse(plan.image, media_type=plan.media_type, headers=headers)

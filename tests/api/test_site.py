@@ -66,6 +66,8 @@ def test_site_document(site_client: TestClient) -> None:
     plan = site_client.get(doc["floor_plan"]["url"])
     assert plan.status_code == 200 and plan.content == PNG
     assert plan.headers["content-type"] == "image/png"
+    assert plan.headers["content-security-policy"] == "sandbox"
+    assert plan.headers["x-content-type-options"] == "nosniff"
 
 
 def test_no_floor_plan_is_a_404_problem(client: TestClient) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +11,7 @@ from sensor_hub.errors import ConflictError
 from sensor_hub.fusion import Fusion, combine_confidence
 from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings, SensorPlacement, SiteConfig
+from sensor_hub.site import AllowRule, MaintenanceWindow
 from sensor_hub.testing import FakeClock
 from sensor_hub.tracks import TrackSettings
 
@@ -330,3 +331,75 @@ def test_any_stream_of_detections_is_fused_without_error(
             assert c.alert.kind in ("drone", "handset")
             if c.alert.location is not None:
                 assert math.isfinite(c.alert.location.x_m) and c.alert.location.radius_m > 0
+
+
+WINDOWED = GRID.model_copy(
+    update={
+        "allow": [
+            AllowRule.model_validate(
+                {"name": "survey", "signatures": ["elrs_2g4"],
+                 "windows": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:30Z"}]}
+            )
+        ],
+        "maintenance": [
+            MaintenanceWindow.model_validate(
+                {"name": "fix-rf-3", "sensors": ["rf-3"],
+                 "windows": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z"}]}
+            )
+        ],
+    }
+)  # fmt: skip
+
+
+def test_a_suppressed_intruder_pages_once_its_window_closes() -> None:
+    clock = FakeClock(datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC))
+    fusion = Fusion(FusionSettings(), WINDOWED, clock)
+    changes = []
+    for _ in range(60):  # 30 s: 20 inside the allowed window, 10 after it
+        changes += fusion.process([rf(clock.now, "rf-0", "elrs_2g4", -70.0)])
+        clock.advance(0.5)
+    kinds = [(c.type, c.alert.state) for c in changes]
+    assert kinds[0] == ("alert.suppressed", "suppressed")
+    paged = [c for c in changes if c.type == "alert.created"]
+    assert len(paged) == 1 and paged[0].alert.state == "active"
+    assert paged[0].alert.id == changes[0].alert.id
+    assert (
+        paged[0].alert.last_seen - datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
+    ).total_seconds() < 8
+
+
+def test_a_sensor_in_maintenance_neither_alerts_nor_hides_an_intruder() -> None:
+    clock = FakeClock(datetime(2026, 1, 1, 0, 5, tzinfo=UTC))
+    fusion = Fusion(FusionSettings(), WINDOWED, clock)
+    changes = []
+    for _ in range(5):  # heard only by the sensor in maintenance: stored, never alerted
+        changes += fusion.process([rf(clock.now, "rf-3", "gsm_uplink", -60.0, kind="handset")])
+        assert [d.suppressed for d, _ in fusion.links] == ["maintenance:fix-rf-3"]
+        clock.advance(0.5)
+    assert changes == []
+    for _ in range(5):  # a healthy sensor hears it too: an ordinary alert
+        both = [rf(clock.now, sid, "gsm_uplink", -65.0, kind="handset") for sid in ("rf-3", "rf-0")]
+        changes += fusion.process(both)
+        clock.advance(0.5)
+    assert {(c.type, c.alert.state) for c in changes} >= {("alert.created", "active")}
+    assert all(c.alert.sensors == ["rf-0"] for c in changes)
+
+
+def test_suppressed_alerts_resolve_when_quiet() -> None:
+    fusion, clock = grid_fusion()
+    for _ in range(5):
+        fusion.process([rf(clock.now, "rf-0", "dji_droneid", -70.0)])
+        clock.advance(0.5)
+    clock.advance(61.0)
+    (resolved,) = fusion.tick()
+    assert resolved.type == "alert.resolved" and resolved.alert.state == "resolved"
+    assert resolved.alert.suppressed_by == "allow:survey"  # still known as the site's own
+
+
+def test_reopen_s_zero_still_groups_a_live_intruder() -> None:
+    fusion, clock = make(reopen_s=0.0)
+    created = []
+    for _ in range(10):
+        created += [c for c in fusion.process([det(clock.now)]) if c.type == "alert.created"]
+        clock.advance(0.5)
+    assert len(created) == 1

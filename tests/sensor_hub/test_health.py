@@ -158,3 +158,16 @@ def test_frame_level_is_the_floor_in_dbm() -> None:
     # a gain step that the header reports moves the dBFS level, not the dBm one
     stepped = frame_level_db(_iq_frame(noise * 10.0, -40.0))
     assert stepped is not None and abs(stepped - quiet) < 0.1
+
+
+def test_an_unlisted_sensor_resolved_by_an_operator_is_raised_again() -> None:
+    clock = Clock()
+    h = SensorHealth(HealthSettings(), SiteConfig(site="s"), clock)
+    h.heard("s", "rf-9")
+    clock.advance(26.0)
+    (created,) = h.tick()
+    h.operator_changed(created.alert.model_copy(update={"state": "resolved"}))
+    clock.advance(20.0)
+    assert h.tick() == []  # a fresh 25 s after the operator closed it
+    clock.advance(6.0)
+    assert [c.alert.sensors for c in h.tick()] == [["rf-9"]]

@@ -354,3 +354,25 @@ def test_a_failing_render_is_logged_and_loses_nothing_else(
         run(go())
     assert "could not render or store rf evidence" in caplog.text
     hub.store.close()
+
+
+def test_status_and_frames_of_unknown_sensors_and_sites_are_rejected(tmp_path: Path) -> None:
+    hub, clock, bus = make_hub(tmp_path, sensors=[SensorPlacement(sensor_id="mic-1")])
+
+    async def go() -> None:
+        # a retired sensor's retained status: rejected, never watched for silence
+        await hub.handle_message(
+            InboundMessage(topics.status_topic("s", "rf-retired"), b'{"state": "online"}', True)
+        )
+        with pytest.raises(FrameError) as info:  # a replay stamped with another site
+            await hub.ingest_bytes(audio_frame(1).replace(b'"site":"s"', b'"site":"x"'))
+        assert info.value.reason == "unknown_sensor" and "site 'x'" in info.value.detail
+        await hub.ingest_bytes(audio_frame(2))
+        clock.advance(10.0)
+        await hub.tick()
+
+    run(go())
+    retired = hub.sensor("s", "rf-retired")
+    assert retired is not None and retired.rejects_by_reason == {"unknown_sensor": 1}
+    assert "alert.created" not in [json.loads(m.payload)["type"] for m in bus.published]
+    hub.store.close()

@@ -138,6 +138,31 @@ def test_load_and_places(tmp_path: Path) -> None:
         ({"colour": "blue"}, "colour"),
         (
             {
+                "maintenance": [
+                    {
+                        "name": "m",
+                        "sensors": ["mic-1"],
+                        "windows": [{"daily_from": 1110, "daily_to": "02:00"}],
+                    }
+                ]
+            },
+            "write it quoted",
+        ),  # what YAML makes of an unquoted 18:30
+        (
+            {
+                "maintenance": [
+                    {
+                        "name": "m",
+                        "sensors": ["mic-1"],
+                        "windows": [{"daily_from": "08:00+01:00", "daily_to": "09:00"}],
+                    }
+                ]
+            },
+            "not a local clock time",
+        ),
+        ({"sensors": [{"sensor_id": "a", "x_m": float("nan")}]}, "finite"),
+        (
+            {
                 "floor_plan": {
                     "image": "missing.png",
                     "x_m": 0,

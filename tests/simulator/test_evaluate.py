@@ -552,6 +552,8 @@ def test_sensor_outages_latency_resolution_and_false_offline_alerts() -> None:
 def test_suppressed_alerts_are_neither_matches_nor_false_alerts() -> None:
     t = truth(emission("drone-1", "drone", 0, 100), emission("survey", "drone", 0, 50))
     survey = alert("s", "drone", 5, 50).model_copy(update={"state": "suppressed"})
-    r = evaluate(t, [alert("d", "drone", 1, 90), survey])
-    assert r.suppressed_alerts == 1 and r.false_alerts == 0 and r.alerts_matched == 1
+    done = survey.model_copy(update={"id": "s2", "state": "resolved",
+                                     "suppressed_by": "allow:survey"})  # fmt: skip
+    r = evaluate(t, [alert("d", "drone", 1, 90), survey, done])
+    assert r.suppressed_alerts == 2 and r.false_alerts == 0 and r.alerts_matched == 1
     assert {a.alert_id: a.status for a in r.per_alert}["s"] == "suppressed"
