@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-from sensor_hub.localise import point_in_polygon  # noqa: E402
+from sensor_hub.localise import smallest_containing  # noqa: E402
 from simulator.evaluate import evaluate  # noqa: E402
 from simulator.offline import stage_one, stage_two, truth_of  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
@@ -192,8 +192,8 @@ def main() -> int:
         for k in range(args.trials):
             data, (x, y) = handset_trial(rng, 200 + k)
             r, alerts = run(build_scenario(parse_scenario(copy.deepcopy(data))))
-            want_zone = next((z for z, poly in zones.items() if point_in_polygon(x, y, poly)), None)
-            want_cell = next((c for c, poly in cells.items() if point_in_polygon(x, y, poly)), None)
+            want_zone = smallest_containing(x, y, zones)
+            want_cell = smallest_containing(x, y, cells)
             got = [a for a in alerts if a.kind == "handset" and a.state != "suppressed"]
             n += 1
             if got:

@@ -51,7 +51,7 @@ import numpy as np
 from sensor_hub.errors import ConflictError, NotFoundError
 from sensor_hub.schemas import Alert, AlertKind, Detection, EventType, Location, Severity
 from sensor_hub.settings import FusionSettings, SiteConfig
-from sensor_hub.suppression import suppression_reason
+from sensor_hub.suppression import in_maintenance, suppression_reason
 from sensor_hub.tracks import Track, TrackSettings, choose_track, family_of, localise_track
 
 Clock = Callable[[], datetime]
@@ -142,10 +142,10 @@ class Fusion:
         placed: list[tuple[Detection, Track | None]] = []
         horizon = max(self._settings.rf_window_s, self._settings.acoustic_window_s)
         for det in detections:
-            reason = suppression_reason(det, self._site)
-            maintenance = reason is not None and reason.startswith("maintenance:")
+            maintenance = in_maintenance(self._site, det.sensor_id, det.t_start)
             if det.kind == "other" or det.confidence < self._settings.min_confidence or maintenance:
                 # a sensor under maintenance is no evidence: stored, never part of a track
+                reason = suppression_reason(det, self._site)
                 placed.append((det.model_copy(update={"suppressed": reason}), None))
                 continue
             track = choose_track(det, self._live(now), self._site, self._track_settings)

@@ -113,7 +113,6 @@ class Track:
     reasons: deque[tuple[datetime, str | None]] = field(default_factory=deque)
     rssi: dict[str, deque[tuple[datetime, float, float]]] = field(default_factory=dict)
     bearings: dict[str, tuple[datetime, float]] = field(default_factory=dict)
-    families: set[str] = field(default_factory=set)
     best_confidence: dict[str, float] = field(default_factory=dict)  # sensor/signature
     zone_votes: dict[str, float] = field(default_factory=dict)
     alert: Alert | None = None
@@ -152,8 +151,6 @@ class Track:
             q.append((det.t_end, det.rssi_dbm, det.freq_hz))
         if det.bearing_deg is not None:
             self.bearings[det.sensor_id] = (det.t_end, det.bearing_deg)
-        if det.modality == "rf":
-            self.families.add(family_of(det))
         tag = f"{det.sensor_id}/{det.signature}"
         self.best_confidence[tag] = max(self.best_confidence.get(tag, 0.0), det.confidence)
 
@@ -214,7 +211,7 @@ def _fspl_1m_db(freq_hz: float) -> float:
 def localise_track(track: Track, now: datetime, site: SiteConfig, s: TrackSettings) -> Fix | None:
     """Where the track's emitter is, from its recent evidence (module docstring)."""
     since = now - timedelta(seconds=s.rssi_window_s)
-    family = next(iter(sorted(track.families)), track.family)
+    family = track.family
     height = HEIGHT_M.get(track.kind, 1.5)
     by_place: dict[tuple[float, float, float], list[float]] = {}
     freqs: list[float] = []

@@ -9,7 +9,7 @@ retained status heartbeats and SHF1 frames, with topics from `sensor_hub.topics`
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -326,15 +326,3 @@ def _rf_budget(c: RfCollector, s: BudgetSource, t_s: float, fc: float) -> LinkBu
     if walls > 0:
         notes.append(f"walls {walls:g} dB")
     return LinkBudget(s.source_id, c.spec.sensor_id, t_s, d, p, nz, p - nz, "dBm", "; ".join(notes))
-
-
-def point_in_polygon(x: float, y: float, polygon: Sequence[tuple[float, float]]) -> bool:
-    """Even-odd rule; points on an edge may fall either way."""
-    inside = False
-    n = len(polygon)
-    for i in range(n):
-        x1, y1 = polygon[i]
-        x2, y2 = polygon[(i + 1) % n]
-        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside

@@ -14,10 +14,11 @@ import yaml
 
 from sensor_hub.codec import decode_frame
 from sensor_hub.errors import ConfigError
+from sensor_hub.localise import point_in_polygon
 from simulator.demo import demo_scenario
 from simulator.propagation import received_power_dbm
 from simulator.registry import GatedRfEmitter, lookup
-from simulator.scenario import Scenario, point_in_polygon
+from simulator.scenario import Scenario
 from simulator.scenario_file import ScenarioFileError, load_scenario, parse_scenario
 from simulator.scenario_file import build_scenario as build
 from tests.simulator._sim_helpers import power_dbm

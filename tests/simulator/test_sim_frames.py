@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from sensor_hub.codec import decode_frame
+from sensor_hub.localise import point_in_polygon
 from sensor_hub.schemas import SensorStatusMessage
 from sensor_hub.topics import FrameTopic, StatusTopic, parse_topic
 from simulator.collectors import RfCollector, run_live
 from simulator.demo import Message, Scenario, demo_scenario
-from simulator.scenario import point_in_polygon
 
 START_NS = 1_750_000_000_000_000_000
 
