@@ -31,6 +31,7 @@ profiles. Weak wide bursts found by coarse boxes cost a few region re-measuremen
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -63,7 +64,12 @@ class BurstConfig:
       (Bonferroni: a 3 x 3 box of 32 x 64-cell blocks has a few hundred positions in a
       frame, one of 2 x 2-cell blocks a hundred thousand, so big boxes get the lower
       thresholds they deserve).
-    pfa_burst: false-alarm probability of the energy test that confirms a measured box.
+    pfa_burst: false-alarm probability of the energy test that confirms a measured box
+      (the frame's false alarms are the scan's; this only checks that the measurement kept
+      the energy that made the region hot, so a loose test, as the ideal detector's 1e-3).
+    pfa_rest: the same for the further bursts looked for in a region's uncovered frames,
+      a search over pieces of the region (strict: else the tail of a burst's region
+      yields short noise pieces).
     split_excess_db / split_widening: a region is split when cells this far above its
       typical hot cell form a part that the rest is at least this many times wider than.
     splatter: what counts as a by-product of a stronger burst (`splatter`).
@@ -80,7 +86,8 @@ class BurstConfig:
     """
 
     pfa_frame: float = 1e-4
-    pfa_burst: float = 1e-7
+    pfa_burst: float = 1e-3
+    pfa_rest: float = 1e-7
     merge_frames: int = 2
     merge_bins: int = 2
     min_frames: int = 3
@@ -96,8 +103,10 @@ class BurstConfig:
     splatter: SplatterConfig = field(default_factory=SplatterConfig)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.pfa_frame < 1.0 or not 0.0 < self.pfa_burst < 1.0:
-            raise ValueError(f"pfa must be in (0, 1): {self.pfa_frame=}, {self.pfa_burst=}")
+        if not all(0.0 < p < 1.0 for p in (self.pfa_frame, self.pfa_burst, self.pfa_rest)):
+            raise ValueError(
+                f"pfa must be in (0, 1): {self.pfa_frame=}, {self.pfa_burst=}, {self.pfa_rest=}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +118,15 @@ class _Frame:
     noise: NoiseFloor
     floor: F64
     blind: NDArray[np.bool_]  # bins whose own floor is far above their neighbours'
+    #: the floor of spec.flat (rectangular window), when the confirming test reads it
+    flat_floor: F32 | None = None
 
     @classmethod
-    def of(cls, spec: Spectrogram, noise: NoiseFloor) -> _Frame:
+    def of(cls, spec: Spectrogram, noise: NoiseFloor, scan_noise: NoiseFloor | None) -> _Frame:
         # bins blinded by a carrier or the DC spike cannot show a burst
         blind = noise.per_bin > 2.0 * noise.smoothed
-        return cls(spec, noise, noise.floor.astype(np.float64), blind)
+        flat_floor = None if spec.flat is None or scan_noise is None else scan_noise.floor
+        return cls(spec, noise, noise.floor.astype(np.float64), blind, flat_floor)
 
 
 def _measure(
@@ -254,9 +266,7 @@ def _measure_once(
     box = power[fa - row0 : fb - row0, b0:b1] / frame.noise.floor[b0:b1]
     if box.size < config.min_cells:
         return None
-    mean_ratio = float(np.add.reduce(box, axis=None, dtype=np.float64)) / box.size
-    n_eff = effective_cells(spec.window, spec.nfft, fb - fa, n_band)
-    if mean_ratio <= 1.0 or known_noise_pfa(mean_ratio, n_eff) > config.pfa_burst:
+    if not _confirmed(frame, power, box, (fa, fb, b0, b1), config.pfa_burst):
         return None
 
     per_frame = profile[fa - t0 : fb - t0]
@@ -281,6 +291,23 @@ def _measure_once(
     )
 
 
+def _confirmed(
+    frame: _Frame, power: F32, box: F32, cells: tuple[int, int, int, int], pfa: float
+) -> bool:
+    """The energy test on a measured box at `pfa`: on the rectangular-window power when
+    the frame has it and `power` is the spectrogram itself (not painted), as the scan
+    tested it (all the degrees of freedom); else on `box`, the Hann power over its floor."""
+    spec = frame.spec
+    fa, fb, b0, b1 = cells
+    window = spec.window
+    if spec.flat is not None and frame.flat_floor is not None and power is spec.power:
+        box = spec.flat[fa:fb, b0:b1] / frame.flat_floor[b0:b1]
+        window = "boxcar"
+    mean_ratio = float(np.add.reduce(box, axis=None, dtype=np.float64)) / box.size
+    n_eff = effective_cells(window, spec.nfft, fb - fa, b1 - b0)
+    return mean_ratio > 1.0 and known_noise_pfa(mean_ratio, n_eff) <= pfa
+
+
 def measure_region(
     ratio: F32,
     spec: Spectrogram,
@@ -294,7 +321,7 @@ def measure_region(
     ratio: spec.power / noise.floor (unused: the measurement divides the cells it reads).
     """
     del ratio
-    return _measure(_Frame.of(spec, noise), spec.power, 0, region, config)
+    return _measure(_Frame.of(spec, noise, None), spec.power, 0, region, config)
 
 
 def _fine_ratio(power: F32, floor: F32, region: tuple[slice, slice]) -> F32:
@@ -329,18 +356,24 @@ def _fine_ratio(power: F32, floor: F32, region: tuple[slice, slice]) -> F32:
 
 
 def _regions(
-    spec: Spectrogram, noise: NoiseFloor, config: BurstConfig
+    spec: Spectrogram, noise: NoiseFloor, config: BurstConfig, scan_noise: NoiseFloor | None
 ) -> list[tuple[slice, slice]]:
     """Hot regions of the scan (`burst_scan`), merged across small gaps, in cells; the
-    `max_regions` largest if there are more."""
+    `max_regions` largest if there are more. The scan reads the rectangular-window power
+    with its own floor when the spectrogram has it (`Spectrogram.flat`)."""
+    if spec.flat is not None and scan_noise is not None:
+        power, pairs, window, noise = spec.flat, spec.flat_pairs, "boxcar", scan_noise
+    else:
+        power, pairs, window = spec.power, spec.pairs, spec.window
     boxes = scan_boxes(
-        spec.power,
+        power,
         noise.floor,
-        window=spec.window,
+        window=window,
         nfft=spec.nfft,
         pfa_frame=config.pfa_frame,
         floor_rel_std=noise.rel_std,
-        pairs=spec.pairs,
+        level_bins=noise.level_bins,
+        pairs=pairs,
     )
     boxes = merge_boxes(boxes, config.merge_frames, config.merge_bins)
     if len(boxes) > config.max_regions:
@@ -369,6 +402,7 @@ def _measure_all(frame: _Frame, region: tuple[slice, slice], config: BurstConfig
         return []
     ts, fs = region
     found = [first]
+    rest_config = dataclasses.replace(config, pfa_burst=config.pfa_rest)
     r0, r1 = _padded_rows(ts, spec.n_frames)
     power: F32 | None = None
     todo = [first]
@@ -384,7 +418,7 @@ def _measure_all(frame: _Frame, region: tuple[slice, slice], config: BurstConfig
             power = spec.power[r0:r1].copy()
         power[fa - r0 : fb - r0, fs] = frame.noise.floor[fs]
         for a, b in gaps:
-            rest = _measure(frame, power, r0, (slice(a, b), fs), config)
+            rest = _measure(frame, power, r0, (slice(a, b), fs), rest_config)
             if rest is None or rest.snr_db < first.snr_db - config.rest_range_db:
                 continue  # a strong burst's ramps and the receiver's recovery
             if len(found) < config.max_rest_bursts:
@@ -393,19 +427,58 @@ def _measure_all(frame: _Frame, region: tuple[slice, slice], config: BurstConfig
     return found
 
 
-def find_bursts(spec: Spectrogram, noise: NoiseFloor, config: BurstConfig) -> list[Burst]:
+#: a region whose every bin averages less excess than this over its frames (in-band SNR
+#: per cell under 0 dB) is measured on the rectangular-window power: its leakage
+#: (sidelobes -13 dB and lower) stays far under the noise there
+WEAK_EXCESS = 1.0
+
+
+def _flat_frame(spec: Spectrogram, scan_noise: NoiseFloor | None) -> _Frame | None:
+    """The frame as the rectangular-window power and its floor (`Spectrogram.flat`)."""
+    if spec.flat is None or scan_noise is None:
+        return None
+    flat = dataclasses.replace(
+        spec, power=spec.flat, window="boxcar", pairs=spec.flat_pairs, flat=None, flat_pairs=None
+    )
+    return _Frame.of(flat, scan_noise, None)
+
+
+def _weak(frame: _Frame, region: tuple[slice, slice]) -> bool:
+    """Whether no bin of the region (and a few around it) averages WEAK_EXCESS or more
+    over the region's frames: a weak burst, which the Hann window's lost degrees of
+    freedom (`Spectrogram.flat`) would hide from its own measurement."""
+    ts, fs = region
+    n_bins = frame.spec.power.shape[1]
+    b0, b1 = max(0, fs.start - 2), min(n_bins, fs.stop + 2)
+    rows = frame.spec.power[ts, b0:b1]
+    mean = np.add.reduce(rows, axis=0, dtype=np.float64) / (ts.stop - ts.start)
+    excess = mean / frame.floor[b0:b1] - 1.0
+    return bool(np.all(excess[~frame.blind[b0:b1]] < WEAK_EXCESS))
+
+
+def find_bursts(
+    spec: Spectrogram,
+    noise: NoiseFloor,
+    config: BurstConfig,
+    scan_noise: NoiseFloor | None = None,
+) -> list[Burst]:
     """All bursts of a spectrogram, in time order.
 
-    spec: spectrogram of the frame; noise: its floor (`floor.time_floor`).
+    spec: spectrogram of the frame; noise: its floor (`floor.block_floor`); scan_noise:
+    the floor of `spec.flat`, when the scan is to read it.
     Known limit: bursts that touch in time and frequency and are of similar strength form
     one region and are measured as the dominant one.
     """
-    regions = _regions(spec, noise, config)
+    regions = _regions(spec, noise, config, scan_noise)
     if not regions:
         return []
-    frame = _Frame.of(spec, noise)
+    frame = _Frame.of(spec, noise, scan_noise)
+    flat_frame = _flat_frame(spec, scan_noise)
     bursts: list[Burst] = []
     for region in regions:
+        if flat_frame is not None and _weak(frame, region):
+            bursts += _measure_all(flat_frame, region, config)
+            continue
         parts = split_overlaid(
             functools.partial(_fine_ratio, spec.power, noise.floor, region),
             spec,

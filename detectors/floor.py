@@ -84,8 +84,11 @@ class NoiseFloor:
     continuous carrier (or a DC spike) sits.
     smoothed: (n_bins,) float32, running median of per_bin across `smooth_bins` bins: the
     receiver noise with carriers narrower than half the window removed.
-    floor: (n_bins,) float32, max(per_bin, smoothed): what bursts are measured against
-    (a bin that is always busy is never a burst).
+    floor: (n_bins,) float32, what bursts are measured against (`level_floor`): where a
+    bin's own estimate agrees with its neighbours' (within `LEVEL_Z` of its scatter), the
+    mean of the agreeing estimates over `level_bins` bins around it, so that its scatter
+    and the lift a burst gives its own bins average out; elsewhere the bin's own estimate
+    (a carrier, the DC spike or a filter edge: a bin that is always busy is never a burst).
     """
 
     per_bin: F32
@@ -93,6 +96,39 @@ class NoiseFloor:
     floor: F32
     #: relative standard deviation of one bin's floor estimate (noise-only bin)
     rel_std: float = 0.0
+    #: bins averaged into `floor` where it is levelled (its error is rel_std / sqrt of it)
+    level_bins: int = 1
+
+    def box_floor_var(self, bins: int) -> float:
+        """Relative variance of the floor averaged over `bins` neighbouring bins: their
+        own estimates are independent, but a levelled floor shares its error over
+        `level_bins` bins."""
+        return self.rel_std**2 / max(bins, self.level_bins, 1)
+
+
+#: a bin's estimate agrees with its neighbours' median when within this many of its
+#: standard deviations (noise-only bins: all but ~3e-3)
+LEVEL_Z = 3.0
+#: bins averaged into a levelled floor (`level_floor`)
+LEVEL_BINS = 15
+
+
+def level_floor(per_bin: F32, smoothed: F32, rel_std: float, level_bins: int = LEVEL_BINS) -> F32:
+    """The floor bursts are measured against (see `NoiseFloor.floor`): per_bin where it
+    departs from the running median `smoothed` by more than LEVEL_Z x rel_std, else the
+    mean of the agreeing bins' estimates among the `level_bins` around it. A plain
+    max(per_bin, smoothed) would sit about 0.4 rel_std high everywhere, and a weak wide
+    burst reads such a bias, and the lift it gives its own bins' floor, as missing SNR."""
+    if level_bins <= 1 or per_bin.shape[0] < level_bins:
+        return np.maximum(per_bin, smoothed)
+    agree = np.abs(per_bin - smoothed) <= np.float32(LEVEL_Z * rel_std) * smoothed
+    weights = agree.astype(np.float32)
+    total = ndimage.uniform_filter1d(per_bin * weights, level_bins, mode="nearest")
+    count = ndimage.uniform_filter1d(weights, level_bins, mode="nearest")
+    levelled = total / np.maximum(count, np.float32(1e-6))
+    ok = agree & (count * level_bins >= 0.5 * level_bins)
+    floor: F32 = np.where(ok, levelled, per_bin).astype(np.float32)
+    return floor
 
 
 def _censored_mean(power: F32, start: F32, censor: float) -> tuple[F32, float]:
@@ -115,7 +151,12 @@ def _censored_mean(power: F32, start: F32, censor: float) -> tuple[F32, float]:
 
 
 def time_floor(
-    power: F32, *, quantile: float = 0.1, smooth_bins: int = 7, censor: float = 3.0
+    power: F32,
+    *,
+    quantile: float = 0.1,
+    smooth_bins: int = 7,
+    censor: float = 3.0,
+    level_bins: int = LEVEL_BINS,
 ) -> NoiseFloor:
     """Noise floor per frequency bin of power (n_frames, n_bins): the `quantile` order
     statistic over time (frames on axis 0), refined by a censored mean (`censor` times
@@ -131,10 +172,17 @@ def time_floor(
     rel_std = 1.0
     if censor > 0 and n >= 8:
         per_bin, rel_std = _censored_mean(power, per_bin, censor)
+    return _finish(per_bin, smooth_bins, rel_std, level_bins)
+
+
+def _finish(per_bin: F32, smooth_bins: int, rel_std: float, level_bins: int) -> NoiseFloor:
     size = max(1, smooth_bins | 1)
     smoothed = ndimage.median_filter(per_bin, size=size, mode="nearest").astype(np.float32)
-    floor = np.maximum(per_bin, smoothed)
-    return NoiseFloor(per_bin=per_bin, smoothed=smoothed, floor=floor, rel_std=rel_std)
+    if rel_std >= 1.0 or level_bins <= 1 or per_bin.shape[0] < level_bins:
+        floor, level_bins = np.maximum(per_bin, smoothed), 1
+    else:
+        floor = level_floor(per_bin, smoothed, rel_std, level_bins)
+    return NoiseFloor(per_bin, smoothed, floor, rel_std, level_bins)
 
 
 def spectrum_floor(spectrum: F32, *, quantile: float = 0.5) -> float:
@@ -188,6 +236,7 @@ def block_floor(
     smooth_bins: int = 7,
     censor: float = 2.0,
     pairs: F32 | None = None,
+    level_bins: int = LEVEL_BINS,
 ) -> NoiseFloor:
     """`time_floor` from sums of `frames_per_block` consecutive frames per bin: the order
     statistic and the censored mean (cells below `censor` times the estimate, conditional
@@ -209,7 +258,7 @@ def block_floor(
     g = int(frames_per_block)
     n_blocks = power.shape[0] // g
     if g < 1 or n_blocks < 16:
-        return time_floor(power, quantile=quantile, smooth_bins=smooth_bins)
+        return time_floor(power, quantile=quantile, smooth_bins=smooth_bins, level_bins=level_bins)
     blocks = _block_sums_by_bin(power, g, n_blocks, pairs)  # (bins, blocks)
     k = min(n_blocks, max(1, round(quantile * n_blocks)))
     kth = np.sort(blocks, axis=1)[:, k - 1]  # short contiguous rows: faster than partition
@@ -232,7 +281,14 @@ def block_floor(
         previous = below
     per_bin = (mu / np.float32(g)).astype(np.float32)
     rel_std = math.sqrt((second - first * first) / (first * first) / (n_blocks * kept))
+    return _finish(per_bin, smooth_bins, rel_std, level_bins)
+
+
+def _finish(per_bin: F32, smooth_bins: int, rel_std: float, level_bins: int) -> NoiseFloor:
     size = max(1, smooth_bins | 1)
     smoothed = ndimage.median_filter(per_bin, size=size, mode="nearest").astype(np.float32)
-    floor = np.maximum(per_bin, smoothed)
-    return NoiseFloor(per_bin=per_bin, smoothed=smoothed, floor=floor, rel_std=rel_std)
+    if rel_std >= 1.0 or level_bins <= 1 or per_bin.shape[0] < level_bins:
+        floor, level_bins = np.maximum(per_bin, smoothed), 1
+    else:
+        floor = level_floor(per_bin, smoothed, rel_std, level_bins)
+    return NoiseFloor(per_bin, smoothed, floor, rel_std, level_bins)

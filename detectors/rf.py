@@ -228,14 +228,21 @@ def detect_rf(
     nfft = choose_nfft(sample_rate_hz, max_bin_hz=config.max_bin_hz, min_nfft=config.min_nfft)
     if x.shape[0] < 8 * nfft:
         return []
-    spec = spectrogram(x, sample_rate_hz, nfft, with_pairs=True)
+    spec = spectrogram(x, sample_rate_hz, nfft, with_pairs=True, with_flat=True)
     noise = block_floor(
         spec.power,
         quantile=config.floor_quantile,
         smooth_bins=config.floor_smooth_bins,
         pairs=spec.pairs,
     )
-    bursts = find_bursts(spec, noise, config.bursts)
+    assert spec.flat is not None
+    flat_noise = block_floor(
+        spec.flat,
+        quantile=config.floor_quantile,
+        smooth_bins=config.floor_smooth_bins,
+        pairs=spec.flat_pairs,
+    )
+    bursts = find_bursts(spec, noise, config.bursts, flat_noise)
     bursts += find_carriers(
         spec,
         noise,

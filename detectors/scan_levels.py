@@ -14,13 +14,11 @@ raised for the floor's own uncertainty.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special
 
 from detectors.cfar import known_noise_threshold
 from detectors.spectra import effective_cells
@@ -28,13 +26,13 @@ from detectors.spectra import effective_cells
 F32 = NDArray[np.float32]
 
 
-def box_threshold(pfa: float, n_eff: float, floor_rel_std: float, bins: int) -> float:
-    """Known-noise threshold on a box mean, raised for the floor's own uncertainty: the
-    floor of `bins` independent bins is off by floor_rel_std / sqrt(bins), which a box of
-    many cells would otherwise read as signal (the "SNR wall")."""
-    base = known_noise_threshold(pfa, n_eff)
-    z = float(special.ndtri(1.0 - pfa)) if pfa < 0.5 else 0.0
-    return float(base * (1.0 + z * floor_rel_std / math.sqrt(max(bins, 1))))
+def box_threshold(pfa: float, n_eff: float, floor_var: float) -> float:
+    """Known-noise threshold on a box mean, for the floor's own uncertainty too: a floor
+    off by e (relative variance `floor_var` over the box's bins) scales the box mean by
+    1 / (1 + e), which a box of many cells would otherwise read as signal (the "SNR
+    wall"). The two variances add: the box mean is tested as a Gamma law with the
+    shape that matches 1 / n_eff + floor_var."""
+    return known_noise_threshold(pfa, 1.0 / (1.0 / n_eff + floor_var))
 
 
 def ladder(size: int, first: int = 2) -> list[int]:
@@ -101,9 +99,11 @@ def scan_plan(
     nfft: int,
     pfa_frame: float,
     floor_rel_std: float,
+    level_bins: int = 1,
 ) -> ScanPlan:
     """The levels and thresholds for a frame of this shape (cached: the same sensor sends
-    the same shape every frame; `floor_rel_std` is rounded by the caller)."""
+    the same shape every frame; `floor_rel_std` is rounded by the caller; the floor is
+    levelled over `level_bins`, `floor.NoiseFloor.box_floor_var`)."""
     dts, dfs = ladder(n_frames), ladder(n_bins)
     offsets, rows = [], []
     total = 0
@@ -125,7 +125,8 @@ def scan_plan(
             positions = (count - 2) * (cols - 2)
             pfa = pfa_frame / n_levels / positions
             n_eff = effective_cells(window, nfft, 3 * dt, 3 * df)
-            mean = box_threshold(pfa, n_eff, floor_rel_std, 3 * df)
+            floor_var = floor_rel_std**2 / max(3 * df, level_bins, 1)
+            mean = box_threshold(pfa, n_eff, floor_var)
             box = (slice(first, first + count - 2), slice(c0, c0 + cols - 2))
             limit[box] = mean * 9 * dt * df
             cells = 9 * dt * df
