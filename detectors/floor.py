@@ -176,6 +176,8 @@ def time_floor(
 
 
 def _finish(per_bin: F32, smooth_bins: int, rel_std: float, level_bins: int) -> NoiseFloor:
+    """The `NoiseFloor` of per-bin estimates with relative error rel_std (1.0: unknown,
+    an order statistic alone; then the floor is not levelled)."""
     size = max(1, smooth_bins | 1)
     smoothed = ndimage.median_filter(per_bin, size=size, mode="nearest").astype(np.float32)
     if rel_std >= 1.0 or level_bins <= 1 or per_bin.shape[0] < level_bins:
@@ -282,13 +284,3 @@ def block_floor(
     per_bin = (mu / np.float32(g)).astype(np.float32)
     rel_std = math.sqrt((second - first * first) / (first * first) / (n_blocks * kept))
     return _finish(per_bin, smooth_bins, rel_std, level_bins)
-
-
-def _finish(per_bin: F32, smooth_bins: int, rel_std: float, level_bins: int) -> NoiseFloor:
-    size = max(1, smooth_bins | 1)
-    smoothed = ndimage.median_filter(per_bin, size=size, mode="nearest").astype(np.float32)
-    if rel_std >= 1.0 or level_bins <= 1 or per_bin.shape[0] < level_bins:
-        floor, level_bins = np.maximum(per_bin, smoothed), 1
-    else:
-        floor = level_floor(per_bin, smoothed, rel_std, level_bins)
-    return NoiseFloor(per_bin, smoothed, floor, rel_std, level_bins)
