@@ -355,26 +355,66 @@ def _fine_ratio(power: F32, floor: F32, region: tuple[slice, slice]) -> F32:
     return inside
 
 
+#: a frame pair with a cell this many times its floor (Hann, 2 frames summed: ~11 dB per
+#: cell; noise alone: P = e^-24 x 25 = 1e-9 per cell, 2e-4 per 25 MS/s x 20 ms frame)
+#: holds a strong burst, whose rectangular-window sidelobes (-13 dB and down) spread over
+#: tens of bins
+STRONG_PAIR_RATIO = 24.0
+
+
+def _scan(
+    power: F32, floor: NoiseFloor, pairs: F32 | None, window: str, nfft: int, pfa_frame: float
+) -> list[tuple[int, int, int, int]]:
+    return scan_boxes(
+        power,
+        floor.floor,
+        window=window,
+        nfft=nfft,
+        pfa_frame=pfa_frame,
+        floor_rel_std=floor.rel_std,
+        level_bins=floor.level_bins,
+        pairs=pairs,
+    )
+
+
+def _flat_scan_pairs(spec: Spectrogram, noise: NoiseFloor, scan_noise: NoiseFloor) -> F32 | None:
+    """The rectangular-window frame pairs, with the pairs that hold a strong burst (by the
+    Hann power: `STRONG_PAIR_RATIO`) set to their floor's noise mean (painted out: their
+    leakage is not a burst); None when every pair is strong."""
+    assert spec.flat_pairs is not None and spec.pairs is not None
+    peak = np.max(spec.pairs / noise.floor, axis=1)
+    strong = peak > STRONG_PAIR_RATIO
+    if not strong.any():
+        return spec.flat_pairs
+    if strong.all():
+        return None
+    pairs = spec.flat_pairs.copy()
+    pairs[strong] = 2.0 * scan_noise.floor
+    return pairs
+
+
 def _regions(
     spec: Spectrogram, noise: NoiseFloor, config: BurstConfig, scan_noise: NoiseFloor | None
 ) -> list[tuple[slice, slice]]:
     """Hot regions of the scan (`burst_scan`), merged across small gaps, in cells; the
-    `max_regions` largest if there are more. The scan reads the rectangular-window power
-    with its own floor when the spectrogram has it (`Spectrogram.flat`)."""
-    if spec.flat is not None and scan_noise is not None:
-        power, pairs, window, noise = spec.flat, spec.flat_pairs, "boxcar", scan_noise
+    `max_regions` largest if there are more.
+
+    With the rectangular-window power (`Spectrogram.flat`) and its floor, the scan reads
+    it, every frame pair but those holding a strong burst, whose leakage would light up
+    tens of bins around it; when there are such pairs the Hann power is scanned too, as
+    a second test (each at half the frame's Pfa), for the strong bursts and anything in
+    their frames."""
+    if spec.flat is None or scan_noise is None:
+        boxes = _scan(spec.power, noise, spec.pairs, spec.window, spec.nfft, config.pfa_frame)
     else:
-        power, pairs, window = spec.power, spec.pairs, spec.window
-    boxes = scan_boxes(
-        power,
-        noise.floor,
-        window=window,
-        nfft=spec.nfft,
-        pfa_frame=config.pfa_frame,
-        floor_rel_std=noise.rel_std,
-        level_bins=noise.level_bins,
-        pairs=pairs,
-    )
+        flat_pairs = _flat_scan_pairs(spec, noise, scan_noise)
+        pfa = config.pfa_frame
+        if flat_pairs is spec.flat_pairs:  # nothing strong: the flat scan alone
+            boxes = _scan(spec.flat, scan_noise, flat_pairs, "boxcar", spec.nfft, pfa)
+        else:
+            boxes = _scan(spec.power, noise, spec.pairs, spec.window, spec.nfft, 0.5 * pfa)
+            if flat_pairs is not None:
+                boxes += _scan(spec.flat, scan_noise, flat_pairs, "boxcar", spec.nfft, 0.5 * pfa)
     boxes = merge_boxes(boxes, config.merge_frames, config.merge_bins)
     if len(boxes) > config.max_regions:
         boxes.sort(key=lambda b: -(b[1] - b[0]) * (b[3] - b[2]))

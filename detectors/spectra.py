@@ -139,26 +139,33 @@ def _spectrogram_window(name: str, nfft: int) -> F32:
 
 #: |2 X[k] - X[k-1] - X[k+1]|^2 / 6 of a rectangular spectrum X is its Hann spectrum (the
 #: periodic Hann window is three spectral lines: 1/2, -1/4, -1/4), in `Spectrogram` units
-_HANN_FROM_FLAT = np.float32(1.0 / math.sqrt(6.0))
+_HANN_POWER_SCALE = np.float32(1.0 / 6.0)
 
 
-def _squared_magnitude(spec: NDArray[np.complex64]) -> F32:
-    """re^2 + im^2 of a C-contiguous complex64 array, squaring its floats in place."""
+def _squared_magnitude(spec: NDArray[np.complex64], scale: np.float32 | None = None) -> F32:
+    """re^2 + im^2 (times `scale`) of a C-contiguous complex64 array, squaring its floats
+    in place."""
     parts = spec.view(np.float32)
     np.multiply(parts, parts, out=parts)
     power: F32 = np.add(parts[..., 0::2], parts[..., 1::2])
+    if scale is not None:
+        power *= scale
     return power
 
 
 def _hann_of_flat(flat: NDArray[np.complex64]) -> NDArray[np.complex64]:
-    """The Hann spectrum of each row of a rectangular-window spectrum (circular in
-    frequency: also in fftshifted order), scaled so that both read the same noise power."""
+    """X[k-1] + X[k+1] - 2 X[k] of each row of a rectangular-window spectrum X (circular
+    in frequency: also in fftshifted order), whose squared magnitude over 6 is the Hann
+    power. On the flat float view, as three contiguous passes; the two ends of each row
+    are redone with their circular neighbours."""
+    v = flat.reshape(-1).view(np.float32)
     out = np.empty_like(flat)
-    np.add(flat[:, :-2], flat[:, 2:], out=out[:, 1:-1])
-    np.subtract(flat[:, 1:-1] * np.float32(2.0), out[:, 1:-1], out=out[:, 1:-1])
-    out[:, 0] = 2.0 * flat[:, 0] - flat[:, -1] - flat[:, 1]
-    out[:, -1] = 2.0 * flat[:, -1] - flat[:, -2] - flat[:, 0]
-    out *= _HANN_FROM_FLAT
+    o = out.reshape(-1).view(np.float32)
+    np.add(v[:-4], v[4:], out=o[2:-2])
+    o[2:-2] -= v[2:-2]
+    o[2:-2] -= v[2:-2]
+    out[:, 0] = flat[:, -1] + flat[:, 1] - 2.0 * flat[:, 0]
+    out[:, -1] = flat[:, -2] + flat[:, 0] - 2.0 * flat[:, -1]
     return out
 
 
@@ -210,7 +217,7 @@ def spectrogram(
         spec = hann
     # squares in place on the interleaved (re, im) floats, then one strided addition: the
     # same re^2 + im^2, one pass and one temporary fewer than squaring the parts apart
-    power = _squared_magnitude(spec)
+    power = _squared_magnitude(spec, _HANN_POWER_SCALE if with_flat else None)
     if nfft % 2:
         power = np.fft.fftshift(power, axes=1)
         flat = None if flat is None else np.fft.fftshift(flat, axes=1)
