@@ -180,6 +180,22 @@ def _narrow_in_time(
     return slice(ts.start + lo, ts.start + hi + 1), fs
 
 
+def _band_smoothing(core_rows: F32, floor: F64, fs: slice) -> int:
+    """Bins to average the band test over for a weak burst: enough that the region's mean
+    excess per bin, over its frames, stands 4 sigma over the noise (1 when single bins
+    already show it), up to half the region's width."""
+    width = fs.stop - fs.start
+    if width < 6:
+        return 1
+    total = np.add.reduce(core_rows[:, fs], axis=None, dtype=np.float64)
+    excess = float(total) / (core_rows.shape[0] * float(np.add.reduce(floor[fs]))) - 1.0
+    z = excess * math.sqrt(core_rows.shape[0])
+    if z >= 4.0:
+        return 1
+    need = math.ceil((4.0 / max(z, 0.1)) ** 2) | 1
+    return min(need, (width // 2) | 1)
+
+
 def _measure_once(
     frame: _Frame, power: F32, row0: int, region: tuple[slice, slice], config: BurstConfig
 ) -> Burst | None:
@@ -197,7 +213,7 @@ def _measure_once(
     f0 = 0
     # a weak wide burst is significant over its band, not bin by bin: when single bins do
     # not show the band the hot region found, test bins averaged over a running window
-    smooth = max(1, ((fs.stop - fs.start) // 8) | 1)
+    smooth = max(1, ((fs.stop - fs.start) // 8) | 1, _band_smoothing(core_rows, floor, fs))
     # a wide burst's own nulls (802.11 OFDM's DC subcarrier: 312.5 kHz, 2 % of its band)
     # fall below significance first: gaps up to a 24th of the region are bridged
     bridge = max(1, (fs.stop - fs.start) // 48)
