@@ -184,7 +184,7 @@ def _band_smoothing(core_rows: F32, floor: F64, fs: slice) -> int:
     """Bins to average the band test over for a weak burst: enough that the region's mean
     excess per bin, over its frames, stands 4 sigma over the noise (1 when single bins
     already show it), up to half the region's width."""
-    width = int(fs.stop - fs.start)
+    width: int = fs.stop - fs.start
     if width < 6:
         return 1
     total = np.add.reduce(core_rows[:, fs], axis=None, dtype=np.float64)
@@ -192,7 +192,7 @@ def _band_smoothing(core_rows: F32, floor: F64, fs: slice) -> int:
     z = excess * math.sqrt(core_rows.shape[0])
     if z >= 4.0:
         return 1
-    need = math.ceil((4.0 / max(z, 0.1)) ** 2) | 1
+    need: int = math.ceil((4.0 / max(z, 0.1)) ** 2) | 1
     return min(need, (width // 2) | 1)
 
 
