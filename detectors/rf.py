@@ -1,10 +1,12 @@
 """RF entry point: one complex-baseband frame in, one detection per emitter out.
 
-spectrogram (`spectra`) -> noise floor per bin (`floor`) -> scanned bursts (`bursts`, without
-the splatter of stronger bursts), continuous carriers (`carriers`; `rf_wide` for those
-filling most of the span) and weak continuous lines (`rf_lines`) ->
-label per burst (`rf_labels`) -> group bursts of one emitter, attach fragments and check
-frame structure (`rf_groups`) -> `RfDetection`.
+spectrogram (`spectra`: one rectangular-window FFT, the Hann power taken from it) -> noise
+floor per bin of each (`floor`) -> scanned bursts (`bursts`: the energy scan reads the
+rectangular-window power, which keeps every degree of freedom, and the Hann power where
+strong bursts would leak; measured without the splatter of stronger bursts), continuous
+carriers (`carriers`; `rf_wide` for those filling most of the span) and weak continuous
+lines (`rf_lines`) -> label per burst (`rf_labels`) -> group bursts of one emitter, attach
+fragments and check frame structure (`rf_groups`) -> `RfDetection`.
 """
 
 from __future__ import annotations
