@@ -178,17 +178,20 @@ def scan_boxes(
     pfa_frame: float,
     floor_rel_std: float,
     level_bins: int = 1,
+    cell: tuple[int, int] = (1, 1),
     pairs: F32 | None = None,
     side_by_side_cells: int = SIDE_BY_SIDE_CELLS,
 ) -> list[Box]:
     """Boxes (cells) of the hot regions of `power` (n_frames, n_bins) float32 with per-bin
     noise `floor` (n_bins,) (relative error floor_rel_std per bin, shared over
-    `level_bins`: `floor.NoiseFloor`), finest level first; [] when nothing crosses. pairs: the
+    `level_bins`: `floor.NoiseFloor`), finest level first; [] when nothing crosses. cell:
+    (frames, bins) of the original spectrogram averaged into each cell of `power` (its
+    noise cells then have that many degrees of freedom more). pairs: the
     frame pairs of `power` (`spectra.frame_pairs`), if already summed. Spectrograms whose
     levels hold at most `side_by_side_cells` block sums are scanned every level at once
     (`_scan_side_by_side`; the same boxes up to float32 rounding of the painted sums)."""
     n, m = power.shape
-    plan = scan_plan(n, m, window, nfft, pfa_frame, round(floor_rel_std, 4), level_bins)
+    plan = scan_plan(n, m, window, nfft, pfa_frame, round(floor_rel_std, 4), level_bins, cell)
     if not plan.dts or not plan.dfs:
         return []
     inv = np.float32(1.0) / np.maximum(floor, np.float32(1e-30))

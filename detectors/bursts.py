@@ -379,7 +379,13 @@ STRONG_PAIR_RATIO = 24.0
 
 
 def _scan(
-    power: F32, floor: NoiseFloor, pairs: F32 | None, window: str, nfft: int, pfa_frame: float
+    power: F32,
+    floor: NoiseFloor,
+    pairs: F32 | None,
+    window: str,
+    nfft: int,
+    pfa_frame: float,
+    cell: tuple[int, int] = (1, 1),
 ) -> list[tuple[int, int, int, int]]:
     return scan_boxes(
         power,
@@ -389,24 +395,66 @@ def _scan(
         pfa_frame=pfa_frame,
         floor_rel_std=floor.rel_std,
         level_bins=floor.level_bins,
+        cell=cell,
         pairs=pairs,
     )
 
 
-def _flat_scan_pairs(spec: Spectrogram, noise: NoiseFloor, scan_noise: NoiseFloor) -> F32 | None:
-    """The rectangular-window frame pairs, with the pairs that hold a strong burst (by the
-    Hann power: `STRONG_PAIR_RATIO`) set to their floor's noise mean (painted out: their
-    leakage is not a burst); None when every pair is strong."""
-    assert spec.flat_pairs is not None and spec.pairs is not None
-    peak = np.max(spec.pairs / noise.floor, axis=1)
-    strong = peak > STRONG_PAIR_RATIO
-    if not strong.any():
-        return spec.flat_pairs
-    if strong.all():
-        return None
-    pairs = spec.flat_pairs.copy()
-    pairs[strong] = 2.0 * scan_noise.floor
-    return pairs
+#: the flat scan runs again on the spectrogram averaged over these (frames, bins): box
+#: sides 9·2^k between the 6·2^k of the plain scan, so that a burst meets a box nearer
+#: its size (3 x 3 alone found as many bursts at ideal + 3 dB as 3 x 1, 1 x 3 and 3 x 3
+#: together, each scan at a share of the frame's Pfa, at a ninth of the cost)
+AVERAGED_SCANS: tuple[tuple[int, int], ...] = ((3, 3),)
+
+
+def _strong_pairs(spec: Spectrogram, noise: NoiseFloor) -> NDArray[np.bool_]:
+    """Frame pairs holding a strong burst (`STRONG_PAIR_RATIO`, by the Hann power), whose
+    rectangular-window leakage would light up tens of bins around it."""
+    assert spec.pairs is not None
+    peak: NDArray[np.float32] = np.max(spec.pairs / noise.floor, axis=1)
+    strong: NDArray[np.bool_] = peak > STRONG_PAIR_RATIO
+    return strong
+
+
+def _averaged(power: F32, floor: F32, cell: tuple[int, int]) -> tuple[F32, F32]:
+    """power (n_frames, n_bins) and its floor averaged over cells of `cell` (frames, bins)."""
+    ft, fb = cell
+    if ft * fb == 1:
+        return power, floor
+    n, m = power.shape[0] // ft * ft, power.shape[1] // fb * fb
+    out = power[:n, :m]
+    if ft > 1:
+        out = np.add.reduce(out.reshape(n // ft, ft, m), axis=1)
+    if fb > 1:
+        out = np.add.reduce(out.reshape(out.shape[0], m // fb, fb), axis=2)
+        floor = floor[:m].reshape(m // fb, fb).mean(axis=1, dtype=np.float32)
+    out *= np.float32(1.0 / (ft * fb))
+    return out, floor
+
+
+def _flat_scans(
+    spec: Spectrogram, scan_noise: NoiseFloor, strong: NDArray[np.bool_], pfa: float
+) -> list[tuple[int, int, int, int]]:
+    """The scans of the rectangular-window power (`Spectrogram.flat`), strong pairs
+    painted at the floor's noise mean: on its own cells and averaged over each of
+    `AVERAGED_SCANS`, `pfa` split evenly over them; boxes in spectrogram cells."""
+    assert spec.flat is not None and spec.flat_pairs is not None
+    flat, pairs = spec.flat, spec.flat_pairs
+    if strong.any():
+        pairs = pairs.copy()
+        pairs[strong] = 2.0 * scan_noise.floor
+        flat = flat.copy()
+        rows = np.repeat(strong, 2)
+        flat[: rows.shape[0]][rows] = scan_noise.floor
+    share = pfa / (1 + len(AVERAGED_SCANS))
+    boxes = _scan(flat, scan_noise, pairs, "boxcar", spec.nfft, share)
+    for cell in AVERAGED_SCANS:
+        power, floor = _averaged(flat, scan_noise.floor, cell)
+        noise = dataclasses.replace(scan_noise, floor=floor)
+        ft, fb = cell
+        found = _scan(power, noise, None, "boxcar", spec.nfft, share, cell)
+        boxes += [(r0 * ft, r1 * ft, c0 * fb, c1 * fb) for r0, r1, c0, c1 in found]
+    return boxes
 
 
 def _regions(
@@ -416,21 +464,21 @@ def _regions(
     `max_regions` largest if there are more.
 
     With the rectangular-window power (`Spectrogram.flat`) and its floor, the scan reads
-    it, every frame pair but those holding a strong burst, whose leakage would light up
-    tens of bins around it; when there are such pairs the Hann power is scanned too, as
-    a second test (each at half the frame's Pfa), for the strong bursts and anything in
-    their frames."""
+    it (`_flat_scans`), every frame pair but those holding a strong burst, whose leakage
+    would light up tens of bins around it; when there are such pairs the Hann power is
+    scanned too, as a second test (each at half the frame's Pfa), for the strong bursts
+    and anything in their frames."""
+    pfa = config.pfa_frame
     if spec.flat is None or scan_noise is None:
-        boxes = _scan(spec.power, noise, spec.pairs, spec.window, spec.nfft, config.pfa_frame)
+        boxes = _scan(spec.power, noise, spec.pairs, spec.window, spec.nfft, pfa)
     else:
-        flat_pairs = _flat_scan_pairs(spec, noise, scan_noise)
-        pfa = config.pfa_frame
-        if flat_pairs is spec.flat_pairs:  # nothing strong: the flat scan alone
-            boxes = _scan(spec.flat, scan_noise, flat_pairs, "boxcar", spec.nfft, pfa)
+        strong = _strong_pairs(spec, noise)
+        if not strong.any():  # nothing strong: the flat scans alone
+            boxes = _flat_scans(spec, scan_noise, strong, pfa)
         else:
             boxes = _scan(spec.power, noise, spec.pairs, spec.window, spec.nfft, 0.5 * pfa)
-            if flat_pairs is not None:
-                boxes += _scan(spec.flat, scan_noise, flat_pairs, "boxcar", spec.nfft, 0.5 * pfa)
+            if not strong.all():
+                boxes += _flat_scans(spec, scan_noise, strong, 0.5 * pfa)
     boxes = merge_boxes(boxes, config.merge_frames, config.merge_bins)
     if len(boxes) > config.max_regions:
         boxes.sort(key=lambda b: -(b[1] - b[0]) * (b[3] - b[2]))

@@ -100,10 +100,12 @@ def scan_plan(
     pfa_frame: float,
     floor_rel_std: float,
     level_bins: int = 1,
+    cell: tuple[int, int] = (1, 1),
 ) -> ScanPlan:
     """The levels and thresholds for a frame of this shape (cached: the same sensor sends
     the same shape every frame; `floor_rel_std` is rounded by the caller; the floor is
-    levelled over `level_bins`, `floor.NoiseFloor.box_floor_var`)."""
+    levelled over `level_bins`, `floor.NoiseFloor.box_floor_var`). cell: (frames, bins)
+    of the spectrogram averaged into each cell scanned (a coarser grid of box sizes)."""
     dts, dfs = ladder(n_frames), ladder(n_bins)
     offsets, rows = [], []
     total = 0
@@ -124,8 +126,8 @@ def scan_plan(
         for dt, first, count in zip(dts, offsets, rows, strict=True):
             positions = (count - 2) * (cols - 2)
             pfa = pfa_frame / n_levels / positions
-            n_eff = effective_cells(window, nfft, 3 * dt, 3 * df)
-            floor_var = floor_rel_std**2 / max(3 * df, level_bins, 1)
+            n_eff = effective_cells(window, nfft, 3 * dt * cell[0], 3 * df * cell[1])
+            floor_var = floor_rel_std**2 / max(3 * df * cell[1], level_bins, 1)
             mean = box_threshold(pfa, n_eff, floor_var)
             box = (slice(first, first + count - 2), slice(c0, c0 + cols - 2))
             limit[box] = mean * 9 * dt * df
