@@ -177,7 +177,7 @@ def scan_boxes(
     nfft: int,
     pfa_frame: float,
     floor_rel_std: float,
-    level_bins: int = 1,
+    level_bins: float = 1.0,
     cell: tuple[int, int] = (1, 1),
     pairs: F32 | None = None,
     side_by_side_cells: int = SIDE_BY_SIDE_CELLS,

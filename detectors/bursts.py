@@ -6,18 +6,24 @@
    and 3 x 3 boxes of blocks are tested at every block position (`burst_scan`), so that
    a weak burst is tested by a box near its own size; a box is "hot" when its mean
    exceeds the known-noise threshold (with the box's effective number of independent
-   cells, Hann bins being correlated, and the floor's own uncertainty) for the frame's
-   Pfa split over levels and box positions.
+   cells and the floor's own uncertainty) for the frame's Pfa split over levels and box
+   positions. The scan reads the rectangular-window power (`Spectrogram.flat`: every
+   degree of freedom), again averaged over 3 x 3 cells (box sides between the ladder's),
+   except where strong bursts or steady carriers would leak; those cells get the Hann
+   power's scan (`_regions`).
 3. Hot boxes (coarse ones only where finer finds do not explain them) within a couple of
    cells of each other form one region.
 4. A region holding a strong narrow burst on top of a wider, weaker one (an RC packet
    during a Wi-Fi frame) is split: each is measured with the other painted out
    (`overlaid`).
-5. Each region is re-measured on the raw ratio: 99 % power bandwidth from the frequency
-   profile, start/end at the half-excess crossings of the time profile, in-band SNR.
+5. Each region is re-measured on the raw ratio (Hann; a weak one on the rectangular
+   power, whose leakage is then far under the noise): 99 % power bandwidth from the
+   frequency profile, start/end at the half-excess crossings of the time profile (both
+   averaged enough for a weak burst to stand 4 sigma over the noise), in-band SNR.
 6. A region is kept only if its measured box passes a confirming energy test at
-   `pfa_burst` and the minimum size (the scan's frame Pfa is what keeps noise-only
-   frames silent; this drops boxes whose measurement lost the energy that made them hot).
+   `pfa_burst` (on the rectangular power) and the minimum size (the scan's frame Pfa is
+   what keeps noise-only frames silent; this drops boxes whose measurement lost the
+   energy that made them hot).
    Where its burst leaves a long stretch of the region's time span uncovered, that
    stretch is measured too, with the burst painted out (bursts a few frames apart, such
    as 802.11 frames after a short backoff, share a region).
@@ -47,7 +53,7 @@ from detectors.burst_types import Burst as Burst  # re-exported: part of the API
 from detectors.cfar import known_noise_pfa
 from detectors.floor import NoiseFloor
 from detectors.overlaid import split_overlaid
-from detectors.spectra import Spectrogram, effective_cells
+from detectors.spectra import Spectrogram, effective_cells, frame_pairs
 from detectors.splatter import SplatterConfig, deduplicate, drop_by_products
 from detectors.units import power_to_db
 
@@ -59,8 +65,9 @@ F64 = NDArray[np.float64]
 class BurstConfig:
     """Segmentation settings.
 
-    pfa_frame: false-alarm probability per frame of the hot-box scan (`burst_scan`): split
-      evenly over its levels and, within a level, over the box positions it tests
+    pfa_frame: false-alarm probability per frame of the hot-box scans (`burst_scan`): split
+      evenly over the scans (`_regions`), then over their levels and, within a level,
+      over the box positions it tests
       (Bonferroni: a 3 x 3 box of 32 x 64-cell blocks has a few hundred positions in a
       frame, one of 2 x 2-cell blocks a hundred thousand, so big boxes get the lower
       thresholds they deserve).
@@ -376,6 +383,15 @@ def _fine_ratio(power: F32, floor: F32, region: tuple[slice, slice]) -> F32:
 #: holds a strong burst, whose rectangular-window sidelobes (-13 dB and down) spread over
 #: tens of bins
 STRONG_PAIR_RATIO = 24.0
+#: a bin whose flat floor exceeds its Hann floor by this factor holds the leakage of a
+#: steady carrier (or the DC spike): rectangular sidelobes fall as 1/k^2 only, and a 60
+#: dB tone lifts the flat floor 6 dB even 12 MHz away at 25 MS/s
+LEAKY_FLOOR_RATIO = 1.25
+#: the flat scan runs again on the spectrogram averaged over these (frames, bins): box
+#: sides 9·2^k between the 6·2^k of the plain scan, so that a burst meets a box nearer
+#: its size (3 x 3 alone found as many bursts at ideal + 3 dB as 3 x 1, 1 x 3 and 3 x 3
+#: together, each scan at a share of the frame's Pfa, at a ninth of the cost)
+AVERAGED_SCANS: tuple[tuple[int, int], ...] = ((3, 3),)
 
 
 def _scan(
@@ -400,59 +416,63 @@ def _scan(
     )
 
 
-#: the flat scan runs again on the spectrogram averaged over these (frames, bins): box
-#: sides 9·2^k between the 6·2^k of the plain scan, so that a burst meets a box nearer
-#: its size (3 x 3 alone found as many bursts at ideal + 3 dB as 3 x 1, 1 x 3 and 3 x 3
-#: together, each scan at a share of the frame's Pfa, at a ninth of the cost)
-AVERAGED_SCANS: tuple[tuple[int, int], ...] = ((3, 3),)
-
-
-def _strong_pairs(spec: Spectrogram, noise: NoiseFloor) -> NDArray[np.bool_]:
-    """Frame pairs holding a strong burst (`STRONG_PAIR_RATIO`, by the Hann power), whose
-    rectangular-window leakage would light up tens of bins around it."""
-    assert spec.pairs is not None
-    peak: NDArray[np.float32] = np.max(spec.pairs / noise.floor, axis=1)
-    strong: NDArray[np.bool_] = peak > STRONG_PAIR_RATIO
-    return strong
-
-
-def _averaged(power: F32, floor: F32, cell: tuple[int, int]) -> tuple[F32, F32]:
-    """power (n_frames, n_bins) and its floor averaged over cells of `cell` (frames, bins)."""
+def _averaged(power: F32, cell: tuple[int, int]) -> F32:
+    """power (n_frames, n_bins) averaged over cells of `cell` (frames, bins), the cells
+    the division leaves over dropped: strided additions (numpy sums a length-3 axis
+    slowly)."""
     ft, fb = cell
-    if ft * fb == 1:
-        return power, floor
-    n, m = power.shape[0] // ft * ft, power.shape[1] // fb * fb
-    out = power[:n, :m]
+    out = power
     if ft > 1:
-        out = np.add.reduce(out.reshape(n // ft, ft, m), axis=1)
+        n = power.shape[0] // ft
+        out = np.add(power[0 : n * ft : ft], power[1 : n * ft : ft])
+        for i in range(2, ft):
+            out += power[i : n * ft : ft]
     if fb > 1:
-        out = np.add.reduce(out.reshape(out.shape[0], m // fb, fb), axis=2)
-        floor = floor[:m].reshape(m // fb, fb).mean(axis=1, dtype=np.float32)
+        m = out.shape[1] // fb
+        summed = np.add(out[:, 0 : m * fb : fb], out[:, 1 : m * fb : fb])
+        for j in range(2, fb):
+            summed += out[:, j : m * fb : fb]
+        out = summed
+    if out is power:
+        return power
     out *= np.float32(1.0 / (ft * fb))
-    return out, floor
+    return out
 
 
 def _flat_scans(
-    spec: Spectrogram, scan_noise: NoiseFloor, strong: NDArray[np.bool_], pfa: float
+    spec: Spectrogram,
+    scan_noise: NoiseFloor,
+    strong: NDArray[np.bool_],
+    leaky: NDArray[np.bool_],
+    pfa: float,
 ) -> list[tuple[int, int, int, int]]:
-    """The scans of the rectangular-window power (`Spectrogram.flat`), strong pairs
-    painted at the floor's noise mean: on its own cells and averaged over each of
-    `AVERAGED_SCANS`, `pfa` split evenly over them; boxes in spectrogram cells."""
-    assert spec.flat is not None and spec.flat_pairs is not None
-    flat, pairs = spec.flat, spec.flat_pairs
-    if strong.any():
+    """The scans of the rectangular-window power (`Spectrogram.flat`) with the frame
+    pairs holding a strong burst and the bins holding a carrier's leakage painted at the
+    floor's noise mean: on its own cells and averaged over each of `AVERAGED_SCANS`, `pfa`
+    split evenly over them; boxes in spectrogram cells."""
+    assert spec.flat is not None
+    floor = scan_noise.floor
+    pairs = spec.flat_pairs if spec.flat_pairs is not None else frame_pairs(spec.flat)
+    if strong.any() or leaky.any():
         pairs = pairs.copy()
-        pairs[strong] = 2.0 * scan_noise.floor
-        flat = flat.copy()
-        rows = np.repeat(strong, 2)
-        flat[: rows.shape[0]][rows] = scan_noise.floor
+        pairs[strong] = 2.0 * floor
+        pairs[:, leaky] = 2.0 * floor[leaky]
     share = pfa / (1 + len(AVERAGED_SCANS))
-    boxes = _scan(flat, scan_noise, pairs, "boxcar", spec.nfft, share)
-    for cell in AVERAGED_SCANS:
-        power, floor = _averaged(flat, scan_noise.floor, cell)
-        noise = dataclasses.replace(scan_noise, floor=floor)
-        ft, fb = cell
-        found = _scan(power, noise, None, "boxcar", spec.nfft, share, cell)
+    boxes = _scan(spec.flat, scan_noise, pairs, "boxcar", spec.nfft, share)
+    strong_frames = np.repeat(strong, 2)  # a trailing odd frame is in no pair: unpainted
+    for ft, fb in AVERAGED_SCANS:
+        power = _averaged(spec.flat, (ft, fb))
+        n, m = power.shape
+        avg_floor = floor[: m * fb].reshape(m, fb).mean(axis=1, dtype=np.float32)
+        if strong.any():  # an averaged row with a strong frame in it
+            rows = np.zeros(n * ft, dtype=bool)
+            rows[: min(n * ft, strong_frames.shape[0])] = strong_frames[: n * ft]
+            power[rows.reshape(n, ft).any(axis=1)] = avg_floor
+        if leaky.any():
+            cols = leaky[: m * fb].reshape(m, fb).any(axis=1)
+            power[:, cols] = avg_floor[cols]
+        noise = dataclasses.replace(scan_noise, floor=avg_floor)
+        found = _scan(power, noise, None, "boxcar", spec.nfft, share, (ft, fb))
         boxes += [(r0 * ft, r1 * ft, c0 * fb, c1 * fb) for r0, r1, c0, c1 in found]
     return boxes
 
@@ -464,21 +484,25 @@ def _regions(
     `max_regions` largest if there are more.
 
     With the rectangular-window power (`Spectrogram.flat`) and its floor, the scan reads
-    it (`_flat_scans`), every frame pair but those holding a strong burst, whose leakage
-    would light up tens of bins around it; when there are such pairs the Hann power is
-    scanned too, as a second test (each at half the frame's Pfa), for the strong bursts
-    and anything in their frames."""
+    it (`_flat_scans`), but for the frame pairs that hold a strong burst and the bins
+    where a steady carrier leaks: rectangular sidelobes would light up or raise the floor
+    of tens of bins around them. Where there are such cells the Hann power is scanned
+    too, as a second test (each scan at half the frame's Pfa; all of it when nothing is
+    left to the flat scan), for the strong bursts and anything near them."""
     pfa = config.pfa_frame
     if spec.flat is None or scan_noise is None:
         boxes = _scan(spec.power, noise, spec.pairs, spec.window, spec.nfft, pfa)
     else:
-        strong = _strong_pairs(spec, noise)
-        if not strong.any():  # nothing strong: the flat scans alone
-            boxes = _flat_scans(spec, scan_noise, strong, pfa)
+        pairs = spec.pairs if spec.pairs is not None else frame_pairs(spec.power)
+        strong = np.max(pairs / noise.floor, axis=1) > STRONG_PAIR_RATIO
+        leaky = scan_noise.floor > np.float32(LEAKY_FLOOR_RATIO) * noise.floor
+        if not strong.any() and not leaky.any():  # the flat scans alone
+            boxes = _flat_scans(spec, scan_noise, strong, leaky, pfa)
+        elif strong.all() or leaky.all():  # nothing left to them
+            boxes = _scan(spec.power, noise, pairs, spec.window, spec.nfft, pfa)
         else:
-            boxes = _scan(spec.power, noise, spec.pairs, spec.window, spec.nfft, 0.5 * pfa)
-            if not strong.all():
-                boxes += _flat_scans(spec, scan_noise, strong, 0.5 * pfa)
+            boxes = _scan(spec.power, noise, pairs, spec.window, spec.nfft, 0.5 * pfa)
+            boxes += _flat_scans(spec, scan_noise, strong, leaky, 0.5 * pfa)
     boxes = merge_boxes(boxes, config.merge_frames, config.merge_bins)
     if len(boxes) > config.max_regions:
         boxes.sort(key=lambda b: -(b[1] - b[0]) * (b[3] - b[2]))

@@ -26,6 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, special
 
+from detectors.spectra import effective_cells
+
 F32 = NDArray[np.float32]
 
 _TINY = np.float32(1e-30)
@@ -86,9 +88,10 @@ class NoiseFloor:
     receiver noise with carriers narrower than half the window removed.
     floor: (n_bins,) float32, what bursts are measured against (`level_floor`): where a
     bin's own estimate agrees with its neighbours' (within `LEVEL_Z` of its scatter), the
-    mean of the agreeing estimates over `level_bins` bins around it, so that its scatter
-    and the lift a burst gives its own bins average out; elsewhere the bin's own estimate
-    (a carrier, the DC spike or a filter edge: a bin that is always busy is never a burst).
+    mean of the agreeing estimates over `LEVEL_BINS` bins around it, so that its scatter
+    and the lift a burst gives its own bins average out; elsewhere the higher of the
+    bin's own estimate and that mean (a carrier or the DC spike: a bin that is always
+    busy is never a burst; a noise bin whose estimate came out low is not trusted).
     """
 
     per_bin: F32
@@ -96,14 +99,9 @@ class NoiseFloor:
     floor: F32
     #: relative standard deviation of one bin's floor estimate (noise-only bin)
     rel_std: float = 0.0
-    #: bins averaged into `floor` where it is levelled (its error is rel_std / sqrt of it)
-    level_bins: int = 1
-
-    def box_floor_var(self, bins: int) -> float:
-        """Relative variance of the floor averaged over `bins` neighbouring bins: their
-        own estimates are independent, but a levelled floor shares its error over
-        `level_bins` bins."""
-        return self.rel_std**2 / max(bins, self.level_bins, 1)
+    #: independent bins averaged into `floor` where it is levelled: a box's floor error
+    #: is rel_std / sqrt(max(its independent bins, this)) (`scan_levels.scan_plan`)
+    level_bins: float = 1.0
 
 
 #: a bin's estimate agrees with its neighbours' median when within this many of its
@@ -116,9 +114,10 @@ LEVEL_BINS = 15
 def level_floor(per_bin: F32, smoothed: F32, rel_std: float, level_bins: int = LEVEL_BINS) -> F32:
     """The floor bursts are measured against (see `NoiseFloor.floor`): per_bin where it
     departs from the running median `smoothed` by more than LEVEL_Z x rel_std, else the
-    mean of the agreeing bins' estimates among the `level_bins` around it. A plain
-    max(per_bin, smoothed) would sit about 0.4 rel_std high everywhere, and a weak wide
-    burst reads such a bias, and the lift it gives its own bins' floor, as missing SNR."""
+    mean of the agreeing bins' estimates among the `level_bins` around it (the higher of
+    the two where it departs). A plain max(per_bin, smoothed) would sit about 0.4 rel_std
+    high everywhere, and a weak wide burst reads such a bias, and the lift it gives its
+    own bins' floor, as missing SNR."""
     if level_bins <= 1 or per_bin.shape[0] < level_bins:
         return np.maximum(per_bin, smoothed)
     agree = np.abs(per_bin - smoothed) <= np.float32(LEVEL_Z * rel_std) * smoothed
@@ -127,7 +126,7 @@ def level_floor(per_bin: F32, smoothed: F32, rel_std: float, level_bins: int = L
     count = ndimage.uniform_filter1d(weights, level_bins, mode="nearest")
     levelled = total / np.maximum(count, np.float32(1e-6))
     ok = agree & (count * level_bins >= 0.5 * level_bins)
-    floor: F32 = np.where(ok, levelled, per_bin).astype(np.float32)
+    floor: F32 = np.where(ok, levelled, np.maximum(per_bin, levelled)).astype(np.float32)
     return floor
 
 
@@ -156,7 +155,8 @@ def time_floor(
     quantile: float = 0.1,
     smooth_bins: int = 7,
     censor: float = 3.0,
-    level_bins: int = LEVEL_BINS,
+    level_bins: int = 1,
+    window: str = "hann",
 ) -> NoiseFloor:
     """Noise floor per frequency bin of power (n_frames, n_bins): the `quantile` order
     statistic over time (frames on axis 0), refined by a censored mean (`censor` times
@@ -172,19 +172,22 @@ def time_floor(
     rel_std = 1.0
     if censor > 0 and n >= 8:
         per_bin, rel_std = _censored_mean(power, per_bin, censor)
-    return _finish(per_bin, smooth_bins, rel_std, level_bins)
+    return _finish(per_bin, smooth_bins, rel_std, level_bins, window)
 
 
-def _finish(per_bin: F32, smooth_bins: int, rel_std: float, level_bins: int) -> NoiseFloor:
+def _finish(
+    per_bin: F32, smooth_bins: int, rel_std: float, level_bins: int, window: str
+) -> NoiseFloor:
     """The `NoiseFloor` of per-bin estimates with relative error rel_std (1.0: unknown,
-    an order statistic alone; then the floor is not levelled)."""
+    an order statistic alone; then the floor is not levelled) of a spectrogram taken
+    with `window` (neighbouring Hann bins are correlated: fewer independent bins)."""
     size = max(1, smooth_bins | 1)
     smoothed = ndimage.median_filter(per_bin, size=size, mode="nearest").astype(np.float32)
     if rel_std >= 1.0 or level_bins <= 1 or per_bin.shape[0] < level_bins:
-        floor, level_bins = np.maximum(per_bin, smoothed), 1
-    else:
-        floor = level_floor(per_bin, smoothed, rel_std, level_bins)
-    return NoiseFloor(per_bin, smoothed, floor, rel_std, level_bins)
+        return NoiseFloor(per_bin, smoothed, np.maximum(per_bin, smoothed), rel_std, 1.0)
+    floor = level_floor(per_bin, smoothed, rel_std, level_bins)
+    independent = effective_cells(window, per_bin.shape[0], 1, level_bins)
+    return NoiseFloor(per_bin, smoothed, floor, rel_std, independent)
 
 
 def spectrum_floor(spectrum: F32, *, quantile: float = 0.5) -> float:
@@ -239,6 +242,7 @@ def block_floor(
     censor: float = 2.0,
     pairs: F32 | None = None,
     level_bins: int = LEVEL_BINS,
+    window: str = "hann",
 ) -> NoiseFloor:
     """`time_floor` from sums of `frames_per_block` consecutive frames per bin: the order
     statistic and the censored mean (cells below `censor` times the estimate, conditional
@@ -247,6 +251,7 @@ def block_floor(
     keeps ~99 % of the cells at c = 2 for g = 8). Falls back to `time_floor` when the
     frame holds fewer than 16 blocks.
 
+    window: the spectrogram's window (`Spectrogram.window`; "boxcar" for its flat power).
     power: (n_frames, n_bins) float32; pairs: its frame pairs (`spectra.frame_pairs`), if
     already summed. Costs at most one pass over `power` (the block sums); the rest runs
     on the (n_bins, n_blocks) transposed block sums, contiguous per bin, with the
@@ -283,4 +288,4 @@ def block_floor(
         previous = below
     per_bin = (mu / np.float32(g)).astype(np.float32)
     rel_std = math.sqrt((second - first * first) / (first * first) / (n_blocks * kept))
-    return _finish(per_bin, smooth_bins, rel_std, level_bins)
+    return _finish(per_bin, smooth_bins, rel_std, level_bins, window)

@@ -243,6 +243,7 @@ def detect_rf(
         quantile=config.floor_quantile,
         smooth_bins=config.floor_smooth_bins,
         pairs=spec.flat_pairs,
+        window="boxcar",
     )
     bursts = find_bursts(spec, noise, config.bursts, flat_noise)
     bursts += find_carriers(

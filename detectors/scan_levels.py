@@ -91,7 +91,7 @@ class ScanPlan:
         return len(self.dts) * len(self.dfs)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def scan_plan(
     n_frames: int,
     n_bins: int,
@@ -99,13 +99,14 @@ def scan_plan(
     nfft: int,
     pfa_frame: float,
     floor_rel_std: float,
-    level_bins: int = 1,
+    level_bins: float = 1.0,
     cell: tuple[int, int] = (1, 1),
 ) -> ScanPlan:
     """The levels and thresholds for a frame of this shape (cached: the same sensor sends
-    the same shape every frame; `floor_rel_std` is rounded by the caller; the floor is
-    levelled over `level_bins`, `floor.NoiseFloor.box_floor_var`). cell: (frames, bins)
-    of the spectrogram averaged into each cell scanned (a coarser grid of box sizes)."""
+    the same shape every frame; `floor_rel_std` is rounded by the caller). The floor's
+    error over a box of B bins is floor_rel_std / sqrt(max(independent bins of B,
+    level_bins)) (`floor.NoiseFloor`). cell: (frames, bins) of the spectrogram averaged
+    into each cell scanned (a coarser grid of box sizes)."""
     dts, dfs = ladder(n_frames), ladder(n_bins)
     offsets, rows = [], []
     total = 0
@@ -127,7 +128,8 @@ def scan_plan(
             positions = (count - 2) * (cols - 2)
             pfa = pfa_frame / n_levels / positions
             n_eff = effective_cells(window, nfft, 3 * dt * cell[0], 3 * df * cell[1])
-            floor_var = floor_rel_std**2 / max(3 * df * cell[1], level_bins, 1)
+            bins = effective_cells(window, nfft, 1, 3 * df * cell[1])
+            floor_var = floor_rel_std**2 / max(bins, level_bins, 1.0)
             mean = box_threshold(pfa, n_eff, floor_var)
             box = (slice(first, first + count - 2), slice(c0, c0 + cols - 2))
             limit[box] = mean * 9 * dt * df

@@ -81,7 +81,9 @@ class Spectrogram:
     None. Every sample counts fully and noise bins are independent, so an energy test
     over a box of its cells is the ideal energy detector for a burst filling the box: a
     Hann window without overlap keeps about half the degrees of freedom (1.4 dB lost).
-    Its leakage (sidelobes at -13 dB) is why everything but the scan reads `power`.
+    Its leakage (sidelobes at -13 dB, falling as 1/k^2) is why only the energy scan, the
+    measurement of weak regions and the confirming test read it (`bursts`), and the
+    rest reads `power`.
     flat_pairs: frame pairs of flat, when both are there.
     """
 
