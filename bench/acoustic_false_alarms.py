@@ -14,8 +14,10 @@ ambience. Each station pass then mixes the ambience with a random subset of the 
 by a random gain of ±6 dB (other distances); consecutive frames stay consecutive, so
 stage 2's persistence rule sees real temporal structure. Every mixed frame is encoded as
 the simulator publishes it (16 kHz int16), decoded, run through `pipeline.detect_frame`
-and fed to `fusion.Fusion` on a `FakeClock`, as `bench/rf_false_alarms.py` does; alerts
-raised are counted per station per 24 h (target <= 1).
+(with a per-station modulation history, `detectors.acoustic_history`, fresh for each
+pass and each source run, as the hub keeps one per sensor) and fed to `fusion.Fusion` on
+a `FakeClock`, as `bench/rf_false_alarms.py` does; alerts raised are counted per station
+per 24 h (target <= 1).
 
 Also printed: the share of frames with a drone comb at the alert cut for each source
 alone over ambience. Same-run baseline: `detect_rotor` at git revision `--baseline`
@@ -43,6 +45,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from acoustic_quality import as_detection, baseline_detector, commit_label  # noqa: E402
 
+from detectors.acoustic_history import HistoryRegistry  # noqa: E402
 from sensor_hub.codec import Frame, decode_frame, encode_samples  # noqa: E402
 from sensor_hub.fusion import Fusion  # noqa: E402
 from sensor_hub.pipeline import detect_frame  # noqa: E402
@@ -202,7 +205,12 @@ def main() -> int:
     t0 = time.perf_counter()
     c, runs, ambience = render_runs(labels, args.seed, args.pass_s)
     t_render = time.perf_counter() - t0
-    detectors: dict[str, Detect] = {"now": detect_frame}
+    history = HistoryRegistry()
+
+    def now(frame: Frame) -> list[Detection]:
+        return detect_frame(frame, history)
+
+    detectors: dict[str, Detect] = {"now": now}
     if base_fn is not None:
 
         def base(frame: Frame) -> list[Detection]:
@@ -216,6 +224,7 @@ def main() -> int:
     # each source alone over ambience
     print(f"{'source alone':<16} {'frames':>6} " + " ".join(f"{k + ' hit':>13}" for k in detectors))
     for label, run in runs.items():
+        history = HistoryRegistry()
         hits = Counter[str]()
         for k in range(n_frames):
             fr = frame_of(c, ambience[k] + run[k], k, k * 10**9)
@@ -230,6 +239,7 @@ def main() -> int:
     frame_hits: Counter[str] = Counter()
     labels_seen: Counter[str] = Counter()
     for p in range(passes):
+        history = HistoryRegistry()
         chosen = [lb for lb in labels if rng.random() < 0.6]
         shifts = {lb: int(rng.integers(n_frames)) for lb in chosen}
         gains = {lb: float(10 ** (rng.uniform(-6, 6) / 20)) for lb in chosen}

@@ -3,8 +3,9 @@
 Every clip listed in `labels.csv` (drone / helicopter / background; 44.1 kHz stereo WAV)
 is cut into back-to-back 1 s frames exactly as `sensor-hub detect --summary` does
 (`simulator.capture_reader`), each frame is decoded and run through the hub's stage 1
-(`pipeline.detect_frame`, i.e. `detectors.acoustic.detect_rotor` on the channel mean),
-and the clip is called a drone by stage 2's persistence rule
+(`pipeline.detect_frame`, i.e. `detectors.acoustic.detect_rotor` on the channel mean,
+with a fresh per-sensor modulation history per clip, `detectors.acoustic_history`, as the
+hub keeps one per sensor), and the clip is called a drone by stage 2's persistence rule
 (`sensor_hub.detect_cli.acoustic_verdict`: >= 4 frames with a drone comb at the alert
 confidence within 8 s). Positive class: drone. Prints per clip the verdict, the number
 of frames at the alert cut and the median f0, then precision, recall and F1.
@@ -41,6 +42,7 @@ from types import ModuleType  # noqa: E402
 import numpy as np  # noqa: E402
 
 from detectors.acoustic import AcousticDetection  # noqa: E402
+from detectors.acoustic_history import HistoryRegistry  # noqa: E402
 from sensor_hub.codec import Frame, Limits, decode_frame  # noqa: E402
 from sensor_hub.detect_cli import acoustic_verdict  # noqa: E402
 from sensor_hub.pipeline import detect_frame  # noqa: E402
@@ -181,7 +183,8 @@ def main() -> int:
     for row in rows:
         frames = clip_frames(args.data / row["path"])
         truth.append(row["label"] == "drone")
-        now.append(judge(frames, detect_frame))
+        history = HistoryRegistry()  # one recording: one sensor's history
+        now.append(judge(frames, lambda fr, h=history: detect_frame(fr, h)))
         b = judge(frames, baseline_frame(base_fn)) if base_fn else Verdict(False, 0, 0, 0, None)
         base.append(b)
         n = now[-1]

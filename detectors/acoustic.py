@@ -10,7 +10,9 @@ holds:
   dropouts in 125 ms pieces);
 - `acoustic_cues`: confuser cues on a candidate comb (low fundamental, comb share);
 - `acoustic_comb`: the harmonic sum over an f0 grid, octave checks, f0 refinement;
-- `acoustic_rules`: rejections and the confidence map (`comb_confidence`).
+- `acoustic_rules`: rejections and the confidence map (`comb_confidence`);
+- `acoustic_history`: one sensor's recent combs (voice/music pooling, track
+  continuation), which `detect_with_history` consults frame by frame.
 
 Why bands of peaks: a rotor harmonic is a cluster, not a line (4 rotors differing 1-5 %,
 RPM jitter ~1 %), so each sub-line carries ~1/4 of the power and the cluster spans
@@ -20,6 +22,7 @@ drops most of the noise between them.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,7 @@ from numpy.typing import NDArray
 
 from detectors.acoustic_comb import analyse_comb, harmonic_weights
 from detectors.acoustic_config import AcousticConfig, AcousticDetection, CombAnalysis
+from detectors.acoustic_history import HistoryRegistry, candidate
 from detectors.acoustic_rules import comb_confidence
 from detectors.acoustic_spectrum import mono
 from detectors.units import power_to_db
@@ -39,6 +43,7 @@ __all__ = [
     "comb_confidence",
     "detect_rotor",
     "detect_rotor_comb",
+    "detect_with_history",
     "harmonic_weights",
 ]
 
@@ -66,6 +71,7 @@ def detect_rotor_comb(
     *,
     full_scale_db_spl: float | None = None,
     config: AcousticConfig = AcousticConfig(),
+    exclude_hz: tuple[float, ...] = (),
 ) -> tuple[list[AcousticDetection], CombAnalysis | None]:
     """Detect a multirotor blade-pass comb in one audio frame (typically 1 s).
 
@@ -74,7 +80,8 @@ def detect_rotor_comb(
     full_scale_db_spl: SPL of a signal of RMS 1.0 (a 1.0 = 1 Pa scale gives 93.98 dB).
     Returns ([] or one `AcousticDetection` with signature 'rotor_harmonics', kind 'drone';
     the frame's `CombAnalysis`, None when the frame could not be analysed), the analysis
-    being what `acoustic_integrate` sums across frames.
+    being what `acoustic_integrate` sums across frames. exclude_hz: fundamentals of sources
+    already accounted for (`acoustic_comb.excluded`), left out of the search.
     """
     if sample_rate_hz <= 0:
         raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
@@ -86,7 +93,7 @@ def detect_rotor_comb(
         return [], None
     if not float(np.max(np.abs(x))) <= 1e6:  # full scale is 1.0: not from a microphone
         return [], None
-    comb = analyse_comb(x, sample_rate_hz, config)
+    comb = analyse_comb(x, sample_rate_hz, config, exclude_hz)
     if comb is None:
         return [], None
     confidence = comb_confidence(comb, config)
@@ -108,3 +115,46 @@ def detect_rotor_comb(
         level_db_spl=level,
     )
     return [detection], comb
+
+
+def detect_with_history(
+    audio: NDArray[Any],
+    sample_rate_hz: float,
+    key: Hashable,
+    t0_s: float,
+    registry: HistoryRegistry,
+    *,
+    full_scale_db_spl: float | None = None,
+    config: AcousticConfig = AcousticConfig(),
+    first: tuple[list[AcousticDetection], CombAnalysis | None] | None = None,
+) -> list[AcousticDetection]:
+    """`detect_rotor_comb` on one frame of sensor `key`, judged by its history; when the
+    frame's comb is a modulated source (relabelled, or a rejected candidate whose pooled
+    evidence says so), the search is run once more with that source's f0 (and its
+    octaves) left out, so that a rotor comb heard under a voice is still found. The second
+    comb enters the same history, and is reported only as the continuation of a track the
+    sensor heard on its own (`ModulationHistory.continues`: a hit at the cut within
+    `continue_s` before, f0 within `continue_tolerance`): a song has several lines, and
+    what is left of it once its loudest line is removed is no rotor comb. first: the
+    frame's `detect_rotor_comb` result when the caller already has it."""
+    found, comb = (
+        first
+        if first is not None
+        else detect_rotor_comb(
+            audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config
+        )
+    )
+    heard = candidate(comb, config)
+    out = registry.update(key, t0_s, found, heard)
+    voices = [d.f0_hz for d in out if d.signature == "voice_music"]
+    if not voices and heard is not None and registry.modulated(key, t0_s, heard.f0_hz):
+        voices.append(heard.f0_hz)
+    if not voices:
+        return out
+    again, comb2 = detect_rotor_comb(
+        audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config,
+        exclude_hz=tuple(voices),
+    )  # fmt: skip
+    second = registry.update(key, t0_s, [], candidate(comb2, config))
+    kept = [d for d in again if registry.continues(key, t0_s, d.f0_hz)]
+    return out + second + registry.update(key, t0_s, kept, None)

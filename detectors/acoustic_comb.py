@@ -110,10 +110,29 @@ def _octave_checks(
     return i_best
 
 
+#: relative half width (|ln ratio|) of the f0 ranges `exclude_hz` removes from the search
+EXCLUDE_WIDTH = 0.08
+
+
+def excluded(grid_hz: F64, exclude_hz: tuple[float, ...]) -> NDArray[np.bool_]:
+    """(P,) grid f0s within EXCLUDE_WIDTH of e/2, e, 2e or 3e for any e in exclude_hz: a
+    source already accounted for, whose harmonics would also make combs there."""
+    out = np.zeros(grid_hz.shape[0], dtype=bool)
+    for e in exclude_hz:
+        for m in (0.5, 1.0, 2.0, 3.0):
+            out |= np.abs(np.log(grid_hz / (m * e))) <= EXCLUDE_WIDTH
+    return out
+
+
 def analyse_comb(
-    x: NDArray[np.float32], sample_rate_hz: float, config: AcousticConfig
+    x: NDArray[np.float32],
+    sample_rate_hz: float,
+    config: AcousticConfig,
+    exclude_hz: tuple[float, ...] = (),
 ) -> CombAnalysis | None:
-    """Harmonic-sum analysis of a mono signal x (n,) float32 at sample_rate_hz."""
+    """Harmonic-sum analysis of a mono signal x (n,) float32 at sample_rate_hz; f0s near
+    `exclude_hz` (`excluded`) are left out of the search (None when the best comb left
+    lies there after the octave checks)."""
     if round(config.segment_s * sample_rate_hz) < 64 or x.shape[0] < 64:
         return None
     spec = whitened_spectrum(x, sample_rate_hz, config)
@@ -140,6 +159,12 @@ def analyse_comb(
     if not np.isfinite(s).any():
         return None  # a frame of overflowing values: nothing to measure
     s = np.where(np.isfinite(s), s, -np.inf)
+    skip = excluded(grid, exclude_hz) if exclude_hz else None
+    if skip is not None:
+        if skip.all():
+            return None
+        s_all = s
+        s = np.where(skip, -np.inf, s)
     # clipped bands tie on a strong comb over a range of f0: break ties with the unclipped z
     tied = np.flatnonzero(s >= s.max() - 1e-9)
     i_first = (
@@ -148,6 +173,10 @@ def analyse_comb(
         else int(tied[0])
     )
     i_best = _octave_checks(i_first, grid, s, z, w, usable, present_all, config)
+    if skip is not None:
+        if skip[i_best]:
+            return None
+        s = s_all  # the score is taken against the whole grid, as for the best comb
     present = present_all[i_best]
     f0 = float(grid[i_best])
     lo_b, hi_b = lo[i_best], hi[i_best]
@@ -196,8 +225,10 @@ def analyse_comb(
         share = comb_share(spec, f0, config)
         harmonics = np.flatnonzero(present) + 1
         strong, single = single_line_share(spec, f0, harmonics, config)
-        # weaker combs: noise sets the envelope
-        if peak_db >= config.split_peak_db and math.isfinite(config.common_depth_db):
+        # the single-frame rule looks at loud combs only (on weaker ones noise sets the
+        # envelope); the modulation history pools the p-value of every reportable comb
+        loud_rule = peak_db >= config.split_peak_db and math.isfinite(config.common_depth_db)
+        if loud_rule or config.measure_modulation:
             envelope = common_envelope(x, sample_rate_hz, f0 * k[present], config.tolerance)
     net = range_sums(spec.csum_power, lo_b, hi_b) - range_sums(spec.csum_floor, lo_b, hi_b)
     line_power = float(np.sum(net[present]) * spec.df)

@@ -69,6 +69,10 @@ class AcousticConfig:
       Off by default (depth inf): outdoors, turbulence and gusts modulate all of a
       distant rotor's harmonics together too; at 3 dB the rule halved music/voice false
       alerts in simulation but also rejected a frame of a real drone recording.
+    measure_modulation: measure the common envelope's p-value on every candidate comb
+      (enough score and lines to be reported, whether a rule then rejects it or not; not
+      only on the loud ones the rule above looks at), for the per-sensor modulation
+      history of `acoustic_history`, which pools it over several frames.
     """
 
     working_rate_hz: float = 16_000.0
@@ -113,6 +117,7 @@ class AcousticConfig:
     max_single_line_share: float = 0.75
     common_depth_db: float = math.inf
     common_p_value: float = 1e-3
+    measure_modulation: bool = True
     min_confidence: float = 0.3
 
     @property

@@ -53,8 +53,8 @@ def common_envelope(
     if n < 32 or x.shape[0] < 4 * n or centres_hz.shape[0] < 2:
         return CommonEnvelope(0.0, 1.0)
     pieces = 1 + (x.shape[0] - n) // hop
-    idx = np.arange(pieces)[:, None] * hop + np.arange(n)[None, :]
-    spec = scipy.fft.rfft(x[idx] * hann32(n), axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(x, n)[: (pieces - 1) * hop + 1 : hop]
+    spec = scipy.fft.rfft(windows * hann32(n), axis=1)
     df = sample_rate_hz / n
     m = min(spec.shape[1], int(centres_hz[-1] * (1.0 + max_glide + tolerance) / df) + 3)
     spec = spec[:, :m]
@@ -63,8 +63,12 @@ def common_envelope(
 
     # 2 % glide steps: each band is ±tolerance (4 %) wide, so a step never loses a line
     scale = 1.0 + np.linspace(-max_glide, max_glide, 2 * round(max_glide / 0.02) + 1)
-    lo, hi = glide_bands(np.outer(scale, centres_hz), tolerance, df, m)
-    lo_off, hi_off = glide_bands(np.outer(scale, centres_hz + 0.5 * spacing), tolerance, df, m)
+    # the comb's bands and the same bands half a harmonic up, in one call
+    both = np.outer(scale, np.concatenate((centres_hz, centres_hz + 0.5 * spacing)))
+    lo_all, hi_all = glide_bands(both, tolerance, df, m)
+    k_bands = centres_hz.shape[0]
+    lo, hi = lo_all[:, :k_bands], hi_all[:, :k_bands]
+    lo_off, hi_off = lo_all[:, k_bands:], hi_all[:, k_bands:]
     csum = np.concatenate((np.zeros((pieces, 1)), np.cumsum(power, axis=1)), axis=1)
     on = csum[:, hi + 1] - csum[:, lo]  # (pieces, glides, K)
     off = csum[:, hi_off + 1] - csum[:, lo_off]

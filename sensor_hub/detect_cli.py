@@ -2,8 +2,9 @@
 
 Each file (SigMF recording, WAV, or a capture directory from `sensor-hub record`) is cut
 into frames exactly as `replay` would publish them (`simulator.capture_reader`), each
-frame is decoded and run through the hub's own stage 1 (`pipeline.detect_frame`), and
-every detection is printed as one JSON object per line, with times in seconds from the
+frame is decoded and run through the hub's own stage 1 (`pipeline.detect_frame`, with an
+acoustic modulation history per file, as the hub keeps one per sensor), and every
+detection is printed as one JSON object per line, with times in seconds from the
 start of the file:
 
     {"file": ..., "sensor_id": ..., "modality": "rf", "kind": "handset",
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.acoustic_history import HistoryRegistry
 from sensor_hub.codec import Limits, decode_frame
 from sensor_hub.errors import FrameError
 from sensor_hub.pipeline import detect_frame
@@ -163,13 +165,14 @@ def run_detect(args: argparse.Namespace) -> int:
         path = Path(name)
         per_file: dict[str, list[Detection]] = {}
         ends: dict[str, float] = {}
+        histories: dict[str, HistoryRegistry] = {}  # one recording: one sensor's history
         try:
             for file, frame in _frames(path, args):
                 h = frame.header
                 ends[file] = max(
                     ends.get(file, 0.0), h.t0_ns / 1e9 + h.num_samples / h.sample_rate_hz
                 )
-                found = detect_frame(frame)
+                found = detect_frame(frame, histories.setdefault(file, HistoryRegistry()))
                 per_file.setdefault(file, []).extend(found)
                 if not args.summary:
                     for d in found:

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
+from detectors.acoustic_history import HistoryRegistry
 from sensor_hub import topics
 from sensor_hub.codec import Frame, Limits, decode_frame, decode_json_frame
 from sensor_hub.errors import FrameError
@@ -63,9 +64,9 @@ class InboundLike(Protocol):
     def payload(self) -> bytes: ...
 
 
-def _stage1(frame: Frame) -> tuple[list[Detection], float | None]:
+def _stage1(frame: Frame, history: HistoryRegistry) -> tuple[list[Detection], float | None]:
     """In a worker thread: the frame's detections and its floor level (for health)."""
-    return detect_frame(frame), frame_level_db(frame)
+    return detect_frame(frame, history), frame_level_db(frame)
 
 
 class Hub:
@@ -84,6 +85,8 @@ class Hub:
         self.metrics = Metrics()
         self.limits = Limits(settings.max_header_bytes, settings.max_payload_bytes)
         self.fusion = Fusion(settings.fusion, settings.site, clock)
+        #: per-sensor acoustic modulation history (voices, music over several frames)
+        self.acoustic_history = HistoryRegistry()
         self.health = SensorHealth(settings.health, settings.site, clock)
         self._flagged: list[tuple[str, str]] = []  # sensors whose flags changed, to publish
         self.events = EventBus(
@@ -322,7 +325,9 @@ class Hub:
             )
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        detections, level_db = await loop.run_in_executor(self._executor, _stage1, frame)
+        detections, level_db = await loop.run_in_executor(
+            self._executor, _stage1, frame, self.acoustic_history
+        )
         self.metrics.inc("sensorhub_stage1_seconds_total", time.perf_counter() - started)
         if self.health.frame_accepted(*key, level_db):
             self._flags_changed(key)

@@ -1,7 +1,13 @@
-"""Stage 1: one validated frame in, candidate detections out (pure, stateless, CPU-bound).
+"""Stage 1: one validated frame in, candidate detections out (pure, CPU-bound).
 
 Runs in worker threads (numpy and scipy.fft release the GIL for the heavy parts)
 or, later, in separate worker processes sharing an MQTT v5 subscription.
+
+Stateless except for an optional per-sensor acoustic modulation history
+(`detectors.acoustic_history.HistoryRegistry`, owned by the caller): a rotor comb whose
+sensor's recent candidate combs at about the same f0 are modulated like voices or music
+is relabelled `voice_music` (kind other), which stage 2 never alerts, and the frame is
+searched once more for a comb away from that source's f0.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from detectors.acoustic import AcousticDetection, detect_rotor
+from detectors.acoustic import AcousticDetection, detect_rotor, detect_with_history
+from detectors.acoustic_history import HistoryRegistry
 from detectors.bearing import estimate_bearing
 from detectors.psd import detect_psd
 from detectors.rf import RfDetection, detect_rf
@@ -74,8 +81,9 @@ def _from_acoustic(frame: Frame, d: AcousticDetection) -> Detection:
     return _detection(h, d, f0_hz=_finite(d.f0_hz), harmonics=d.harmonics, **bearing)
 
 
-def detect_frame(frame: Frame) -> list[Detection]:
-    """Run the detector for the frame's kind and convert its output to `Detection`s."""
+def detect_frame(frame: Frame, history: HistoryRegistry | None = None) -> list[Detection]:
+    """Run the detector for the frame's kind and convert its output to `Detection`s;
+    `history`: the acoustic modulation history to consult and update (None: none)."""
     h = frame.header
     if h.kind == "iq":
         assert h.center_freq_hz is not None  # guaranteed by FrameHeader validation
@@ -87,7 +95,15 @@ def detect_frame(frame: Frame) -> list[Detection]:
         )
         return [_from_rf(h, d) for d in found]
     if h.kind == "audio":
-        heard = detect_rotor(frame.samples, h.sample_rate_hz, full_scale_db_spl=h.full_scale_db_spl)
+        if history is None:
+            heard = detect_rotor(
+                frame.samples, h.sample_rate_hz, full_scale_db_spl=h.full_scale_db_spl
+            )
+        else:
+            heard = detect_with_history(
+                frame.samples, h.sample_rate_hz, (h.site, h.sensor_id), h.t0_ns / 1e9, history,
+                full_scale_db_spl=h.full_scale_db_spl,
+            )  # fmt: skip
         return [_from_acoustic(frame, d) for d in heard]
     assert h.freq_start_hz is not None and h.bin_hz is not None
     seen = detect_psd(frame.samples, h.freq_start_hz, h.bin_hz, h.sample_rate_hz)

@@ -1,0 +1,261 @@
+"""Per-sensor history of rotor combs: voices and music over seconds, track continuation.
+
+One 1 s frame of a weak voice comb (10-13 dB peak, 3-4 harmonics) looks like a distant
+rotor comb; its 4-5 Hz syllabic AM (SIGNALS.md §4 `voice_music`: one glottal source, so
+common to all harmonics) and the beat-synchronous decay of plucked notes are there but
+buried in noise: `acoustic_subframes.common_envelope` gives such a frame a p-value of
+~0.1 in the median, where a rotor comb (independent beats per harmonic, scintillation
+over seconds) gives ~0.3 and rarely under 0.1. Stage 2 needs several frames anyway (4 in
+8 s), so the evidence is pooled over the sensor's recent candidate combs (frames whose
+comb scored enough to be reported, whether a single-frame rule then rejected it or not:
+a voice's loud syllables are often rejected by `dropouts` or `comb_share`, and they are
+the clearest evidence of what the source at that f0 is) with about the same fundamental:
+Fisher's method, -2 sum ln p ~ chi2(2n) for independent frames.
+
+One frame's evidence is capped (`p_floor`): outdoors a gust or a manoeuvre can modulate
+all of a real rotor's harmonics together within one frame (BENCHMARKS.md, third session),
+so one very small p-value must not make a voice; a voice or a song keeps modulating.
+
+A detection whose pooled p-value falls under `alpha` is relabelled `voice_music`, kind
+``other``: stored, never alerted (stage 2 drops kind ``other``).
+
+Track continuation: a drone comb reported below stage 2's alert cut (`alert_confidence`)
+is raised to the cut when a comb at the cut, not relabelled, was reported within
+`continue_s` before it within `continue_tolerance` of its f0: the same rotor comb heard a
+little weaker (a distant hover jitters about 1 % over seconds, SIGNALS.md §4). Under
+noise alone a comb at the reporting level falls within ±4 % of a given f0 in about 2 % of
+the frames it occurs in, so continuation adds ~1e-4 per frame to the noise rate; it adds
+nothing to a sensor that has no hit at the cut.
+
+A second search (`acoustic.detect_with_history`): when the frame's comb is a modulated source,
+the frame is searched again with that f0 and its octaves left out, and a comb found there
+is reported only as the continuation of a rotor track the sensor heard on its own: one
+comb per frame would otherwise let a talker near the microphone hide a drone.
+
+Frame order does not matter for the pooling (threads may finish frames out of order):
+the pool is every kept frame within `window_s` of the new one, either side; continuation
+looks back only.
+
+Where the settings come from: `f0_tolerance` and `continue_tolerance` from SIGNALS.md §4;
+`window_s` and `alpha` were picked on the simulated false-alarm bench's frames (simulator
+output only); `p_floor` was set after seeing that single frames of real drone recordings
+sometimes have envelope p-values of 1e-4..1e-5 (the issue 5 dev clips: said so in
+BENCHMARKS.md). Limit: a voice or a song clearly louder than a drone at the same
+station still hides it in the frames it wins, and a comb found by the second search
+needs the drone to have won some frames on its own.
+
+Pure logic, no I/O: `ModulationHistory` holds one sensor's recent combs; `HistoryRegistry`
+holds many, bounded in count and idle time, thread-safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+from scipy import stats
+
+from detectors.acoustic_config import AcousticConfig, AcousticDetection, CombAnalysis
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """window_s: frames pooled lie within this of the new frame (two stage-2 windows: a
+    talk spurt is < 2 s, a conversation or a song goes on); f0_tolerance: |ln(f0/f0')| up
+    to which two frames are the same source (manoeuvre sweeps ±10-30 %, §4); p_floor: the
+    smallest p-value one frame contributes; alpha: pooled p-value under which the comb is
+    a modulated source; min_frames: frames pooled before a verdict (the new one included);
+    alert_confidence: stage 2's alert cut (`FusionSettings.min_confidence`);
+    continue_s / continue_tolerance: how far back and how close in |ln f0 ratio| a hit at
+    the cut lets a weaker comb continue its track; max_sensors / idle_s: the registry
+    keeps at most this many sensors and forgets those not updated for idle_s seconds."""
+
+    window_s: float = 16.0
+    f0_tolerance: float = 0.3
+    p_floor: float = 0.01
+    alpha: float = 0.01
+    min_frames: int = 2
+    alert_confidence: float = 0.5
+    continue_s: float = 8.0
+    continue_tolerance: float = 0.04
+    max_sensors: int = 256
+    idle_s: float = 300.0
+
+
+def pooled_p_value(p_values: Sequence[float], p_floor: float) -> float:
+    """Fisher's combination of independent p-values, each floored at p_floor."""
+    if not p_values:
+        return 1.0
+    stat = -2.0 * sum(math.log(min(max(p, p_floor), 1.0)) for p in p_values)
+    return float(stats.chi2.sf(stat, 2 * len(p_values)))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A frame's candidate comb: its fundamental and its common-envelope p-value."""
+
+    f0_hz: float
+    p_value: float
+
+
+def candidate(
+    comb: CombAnalysis | None, config: AcousticConfig = AcousticConfig()
+) -> Candidate | None:
+    """The frame's candidate comb when its envelope was measured (`measure_modulation`:
+    enough score and lines to be reported), else None."""
+    if comb is None or not config.measure_modulation or not math.isfinite(comb.f0_hz):
+        return None
+    lines = int(comb.present.sum())
+    if comb.score < config.min_score or lines < config.min_lines or comb.f0_hz <= 0.0:
+        return None
+    return Candidate(comb.f0_hz, comb.common_p_value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    t0_s: float
+    f0_hz: float
+    p_value: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    t0_s: float
+    f0_hz: float
+
+
+class ModulationHistory:
+    """The reported combs of one sensor over the last `window_s` seconds."""
+
+    def __init__(self, config: HistoryConfig = HistoryConfig()) -> None:
+        self.config = config
+        self.lock = threading.Lock()
+        self._entries: deque[_Entry] = deque()
+        self._hits: deque[_Hit] = deque()  # reported drone combs at the alert cut
+        self.last_used = 0.0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def pooled(self, t0_s: float, f0_hz: float) -> tuple[int, float]:
+        """(frames, pooled p-value) of the kept frames near t0_s with about f0_hz."""
+        c = self.config
+        ps = [
+            e.p_value
+            for e in self._entries
+            if abs(e.t0_s - t0_s) < c.window_s and abs(math.log(e.f0_hz / f0_hz)) <= c.f0_tolerance
+        ]
+        return len(ps), pooled_p_value(ps, c.p_floor)
+
+    def modulated(self, t0_s: float, f0_hz: float) -> bool:
+        """The pooled evidence about f0_hz near t0_s says: a modulated source."""
+        frames, p = self.pooled(t0_s, f0_hz)
+        return frames >= self.config.min_frames and p < self.config.alpha
+
+    def continues(self, t0_s: float, f0_hz: float) -> bool:
+        """A hit at the cut within `continue_s` before t0_s had about this f0."""
+        c = self.config
+        return any(
+            0.0 < t0_s - h.t0_s <= c.continue_s
+            and abs(math.log(h.f0_hz / f0_hz)) <= c.continue_tolerance
+            for h in self._hits
+        )
+
+    def update(
+        self, t0_s: float, found: list[AcousticDetection], heard: Candidate | None
+    ) -> list[AcousticDetection]:
+        """Add the frame's candidate comb `heard` (the caller holds `lock` when shared) and
+        return `found` with the drone combs of a modulated source relabelled
+        (`voice_music`, kind other)."""
+        c = self.config
+        newest = max((e.t0_s for e in self._entries), default=t0_s)
+        while self._entries and self._entries[0].t0_s < max(newest, t0_s) - c.window_s:
+            self._entries.popleft()
+        while self._hits and self._hits[0].t0_s < max(newest, t0_s) - c.window_s:
+            self._hits.popleft()
+        if heard is not None:
+            self._entries.append(_Entry(t0_s, heard.f0_hz, heard.p_value))
+        out = []
+        for d in found:
+            if d.kind == "drone" and d.f0_hz > 0.0 and math.isfinite(d.f0_hz):
+                if self.modulated(t0_s, d.f0_hz):
+                    d = dataclasses.replace(d, signature="voice_music", kind="other")
+                elif d.confidence >= c.alert_confidence:
+                    self._hits.append(_Hit(t0_s, d.f0_hz))
+                elif self.continues(t0_s, d.f0_hz):
+                    d = dataclasses.replace(d, confidence=c.alert_confidence)
+            out.append(d)
+        return out
+
+
+class HistoryRegistry:
+    """Per-sensor `ModulationHistory`s keyed by e.g. (site, sensor_id); bounded: at most
+    `max_sensors` (least recently used dropped), none idle longer than `idle_s` (by
+    `clock`, monotonic seconds). Thread-safe: the registry lock guards the map, each
+    history's lock its frames."""
+
+    def __init__(
+        self, config: HistoryConfig = HistoryConfig(), clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._states: OrderedDict[Hashable, ModulationHistory] = OrderedDict()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._states)
+
+    def _state(self, key: Hashable) -> ModulationHistory:
+        now = self.clock()
+        with self._lock:
+            state = self._states.pop(key, None)
+            if state is None:
+                state = ModulationHistory(self.config)
+            state.last_used = now
+            self._states[key] = state  # most recent last
+            while len(self._states) > self.config.max_sensors:
+                self._states.popitem(last=False)
+            while self._states:
+                oldest_key, oldest = next(iter(self._states.items()))
+                if now - oldest.last_used <= self.config.idle_s:
+                    break
+                del self._states[oldest_key]
+            return state
+
+    def modulated(self, key: Hashable, t0_s: float, f0_hz: float) -> bool:
+        """`ModulationHistory.modulated` for `key` (False for an unknown sensor)."""
+        with self._lock:
+            state = self._states.get(key)
+        if state is None:
+            return False
+        with state.lock:
+            return state.modulated(t0_s, f0_hz)
+
+    def continues(self, key: Hashable, t0_s: float, f0_hz: float) -> bool:
+        """`ModulationHistory.continues` for `key` (False for an unknown sensor)."""
+        with self._lock:
+            state = self._states.get(key)
+        if state is None:
+            return False
+        with state.lock:
+            return state.continues(t0_s, f0_hz)
+
+    def update(
+        self,
+        key: Hashable,
+        t0_s: float,
+        found: list[AcousticDetection],
+        heard: Candidate | None,
+    ) -> list[AcousticDetection]:
+        """`ModulationHistory.update` on the history of `key` (created on first use)."""
+        if heard is None and not any(d.kind == "drone" for d in found):
+            return found  # nothing to add or judge
+        state = self._state(key)
+        with state.lock:
+            return state.update(t0_s, found, heard)
