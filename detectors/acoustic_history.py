@@ -32,9 +32,13 @@ the frame is searched again with that f0 and its octaves left out, and a comb fo
 is reported only as the continuation of a rotor track the sensor heard on its own: one
 comb per frame would otherwise let a talker near the microphone hide a drone.
 
-Frame order does not matter for the pooling (threads may finish frames out of order):
-the pool is every kept frame within `window_s` of the new one, either side; continuation
-looks back only.
+A frame pools the frames already added within `window_s` of it, either side, and
+continuation looks back only: a frame judged before its neighbours arrive sees fewer of
+them, so the hub's worker threads (which may finish a sensor's frames out of order) can
+judge a few frames differently from an in-order replay (`sensor-hub detect`, the
+benches). Entries are kept by arrival, at most `max_entries` per sensor, and pooled by
+|t0 difference|, so a sensor clock that jumps either way or one bogus timestamp neither
+grows a history nor wipes it; a frame without a finite t0 is judged alone.
 
 Where the settings come from: `f0_tolerance` and `continue_tolerance` from SIGNALS.md §4;
 `window_s` and `alpha` were picked on the simulated false-alarm bench's frames (simulator
@@ -83,8 +87,11 @@ class HistoryConfig:
     alert_confidence: float = 0.5
     continue_s: float = 8.0
     continue_tolerance: float = 0.04
-    max_sensors: int = 256
+    max_sensors: int = 4096
     idle_s: float = 300.0
+    #: candidate combs (and hits) kept per sensor, by arrival: bounds memory and work
+    #: whatever the sensor's clock does (±16 s of 1 s frames, twice for second searches)
+    max_entries: int = 80
 
 
 def pooled_p_value(p_values: Sequence[float], p_floor: float) -> float:
@@ -135,8 +142,10 @@ class ModulationHistory:
     def __init__(self, config: HistoryConfig = HistoryConfig()) -> None:
         self.config = config
         self.lock = threading.Lock()
-        self._entries: deque[_Entry] = deque()
-        self._hits: deque[_Hit] = deque()  # reported drone combs at the alert cut
+        # by arrival, bounded: frames pool by |t0 difference| (`pooled`), so a sensor
+        # clock that jumps either way, or one bogus timestamp, neither grows nor wipes it
+        self._entries: deque[_Entry] = deque(maxlen=config.max_entries)
+        self._hits: deque[_Hit] = deque(maxlen=config.max_entries)  # drone combs at the cut
         self.last_used = 0.0
 
     def __len__(self) -> int:
@@ -145,6 +154,8 @@ class ModulationHistory:
     def pooled(self, t0_s: float, f0_hz: float) -> tuple[int, float]:
         """(frames, pooled p-value) of the kept frames near t0_s with about f0_hz."""
         c = self.config
+        if not (f0_hz > 0.0 and math.isfinite(f0_hz)):
+            return 0, 1.0
         ps = [
             e.p_value
             for e in self._entries
@@ -160,6 +171,8 @@ class ModulationHistory:
     def continues(self, t0_s: float, f0_hz: float) -> bool:
         """A hit at the cut within `continue_s` before t0_s had about this f0."""
         c = self.config
+        if not (f0_hz > 0.0 and math.isfinite(f0_hz)):
+            return False
         return any(
             0.0 < t0_s - h.t0_s <= c.continue_s
             and abs(math.log(h.f0_hz / f0_hz)) <= c.continue_tolerance
@@ -173,12 +186,9 @@ class ModulationHistory:
         return `found` with the drone combs of a modulated source relabelled
         (`voice_music`, kind other)."""
         c = self.config
-        newest = max((e.t0_s for e in self._entries), default=t0_s)
-        while self._entries and self._entries[0].t0_s < max(newest, t0_s) - c.window_s:
-            self._entries.popleft()
-        while self._hits and self._hits[0].t0_s < max(newest, t0_s) - c.window_s:
-            self._hits.popleft()
-        if heard is not None:
+        if not math.isfinite(t0_s):
+            return found  # no time to pool by: judged as if alone
+        if heard is not None and math.isfinite(heard.p_value) and heard.f0_hz > 0.0:
             self._entries.append(_Entry(t0_s, heard.f0_hz, heard.p_value))
         out = []
         for d in found:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.acoustic_history import HistoryRegistry
+from detectors.acoustic_history import HistoryConfig, HistoryRegistry
 from sensor_hub.codec import Limits, decode_frame
 from sensor_hub.errors import FrameError
 from sensor_hub.pipeline import detect_frame
@@ -172,7 +172,12 @@ def run_detect(args: argparse.Namespace) -> int:
                 ends[file] = max(
                     ends.get(file, 0.0), h.t0_ns / 1e9 + h.num_samples / h.sample_rate_hz
                 )
-                found = detect_frame(frame, histories.setdefault(file, HistoryRegistry()))
+                history = histories.get(file)
+                if history is None:
+                    history = histories[file] = HistoryRegistry(
+                        HistoryConfig(alert_confidence=FusionSettings().min_confidence)
+                    )
+                found = detect_frame(frame, history)
                 per_file.setdefault(file, []).extend(found)
                 if not args.summary:
                     for d in found:

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from detectors.acoustic_history import HistoryRegistry
+from detectors.acoustic_history import HistoryConfig, HistoryRegistry
 from sensor_hub import topics
 from sensor_hub.codec import Frame, Limits, decode_frame, decode_json_frame
 from sensor_hub.errors import FrameError
@@ -86,7 +86,9 @@ class Hub:
         self.limits = Limits(settings.max_header_bytes, settings.max_payload_bytes)
         self.fusion = Fusion(settings.fusion, settings.site, clock)
         #: per-sensor acoustic modulation history (voices, music over several frames)
-        self.acoustic_history = HistoryRegistry()
+        self.acoustic_history = HistoryRegistry(
+            HistoryConfig(alert_confidence=settings.fusion.min_confidence)
+        )
         self.health = SensorHealth(settings.health, settings.site, clock)
         self._flagged: list[tuple[str, str]] = []  # sensors whose flags changed, to publish
         self.events = EventBus(

@@ -90,8 +90,7 @@ def test_history_forgets_frames_outside_its_window_and_accepts_any_order() -> No
     config = HistoryConfig(window_s=4.0)
     history = ModulationHistory(config)
     frame(history, 0.0, 0.02)
-    assert frame(history, 10.0, 0.02)[0].kind == "drone"  # the first is forgotten
-    assert len(history) == 1
+    assert frame(history, 10.0, 0.02)[0].kind == "drone"  # the first is not pooled
     late = ModulationHistory(config)
     frame(late, 11.0, 0.02)
     assert frame(late, 10.0, 0.02)[0].kind == "other"  # out of order, same window
@@ -216,3 +215,32 @@ def test_exclusion_leaves_a_lone_rotor_comb_unchanged() -> None:
     assert far.confidence == pytest.approx(plain.confidence)
     found, _ = detect_rotor_comb(x, FS, exclude_hz=(185.0,))
     assert all(abs(math.log(d.f0_hz / 185.0)) > 0.08 for d in found)
+
+
+def test_clock_jumps_and_bad_timestamps_neither_grow_nor_wipe_the_history() -> None:
+    """Frames pool by |t0 difference|, entries are kept by arrival (bounded): a sensor
+    clock stepping back an hour, one bogus future stamp or a NaN stamp neither grows the
+    history nor loses the voice evidence."""
+    config = HistoryConfig(max_entries=40)
+    history = ModulationHistory(config)
+    for t in range(3000):  # an hour back after 100 s
+        t0 = float(t) if t < 100 else float(t) - 3600.0
+        frame(history, t0, 0.3)
+    assert len(history) == 40
+    voice = ModulationHistory(config)
+    frame(voice, 100.0, 0.02)
+    frame(voice, 1e12, 0.3)  # one bogus stamp far in the future
+    assert frame(voice, 101.0, 0.02)[0].kind == "other"  # the voice is still pooled
+    assert frame(voice, math.nan, 0.02)[0].kind == "drone"  # no time: judged alone
+    assert len(voice) == 3
+
+
+def test_nan_p_values_and_zero_f0_are_ignored() -> None:
+    history = ModulationHistory()
+    frame(history, 0.0, math.nan)
+    frame(history, 1.0, 0.02)
+    assert frame(history, 2.0, 0.02)[0].kind == "other"  # the NaN frame added nothing
+    assert len(history) == 2
+    assert not history.modulated(2.0, 0.0)
+    assert not history.continues(2.0, 0.0)
+    assert history.pooled(2.0, math.nan) == (0, 1.0)
