@@ -58,13 +58,14 @@ import dataclasses
 import math
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from scipy import stats
 
 from detectors.acoustic_config import AcousticConfig, AcousticDetection, CombAnalysis
+from detectors.sensor_states import SensorStates
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,6 @@ class ModulationHistory:
         # clock that jumps either way, or one bogus timestamp, neither grows nor wipes it
         self._entries: deque[_Entry] = deque(maxlen=config.max_entries)
         self._hits: deque[_Hit] = deque(maxlen=config.max_entries)  # drone combs at the cut
-        self.last_used = 0.0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -213,35 +213,16 @@ class HistoryRegistry:
         self, config: HistoryConfig = HistoryConfig(), clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.config = config
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._states: OrderedDict[Hashable, ModulationHistory] = OrderedDict()
+        self._states: SensorStates[ModulationHistory] = SensorStates(
+            lambda: ModulationHistory(config), config.max_sensors, config.idle_s, clock
+        )
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._states)
-
-    def _state(self, key: Hashable) -> ModulationHistory:
-        now = self.clock()
-        with self._lock:
-            state = self._states.pop(key, None)
-            if state is None:
-                state = ModulationHistory(self.config)
-            state.last_used = now
-            self._states[key] = state  # most recent last
-            while len(self._states) > self.config.max_sensors:
-                self._states.popitem(last=False)
-            while self._states:
-                oldest_key, oldest = next(iter(self._states.items()))
-                if now - oldest.last_used <= self.config.idle_s:
-                    break
-                del self._states[oldest_key]
-            return state
+        return len(self._states)
 
     def modulated(self, key: Hashable, t0_s: float, f0_hz: float) -> bool:
         """`ModulationHistory.modulated` for `key` (False for an unknown sensor)."""
-        with self._lock:
-            state = self._states.get(key)
+        state = self._states.get(key)
         if state is None:
             return False
         with state.lock:
@@ -249,8 +230,7 @@ class HistoryRegistry:
 
     def continues(self, key: Hashable, t0_s: float, f0_hz: float) -> bool:
         """`ModulationHistory.continues` for `key` (False for an unknown sensor)."""
-        with self._lock:
-            state = self._states.get(key)
+        state = self._states.get(key)
         if state is None:
             return False
         with state.lock:
@@ -266,6 +246,6 @@ class HistoryRegistry:
         """`ModulationHistory.update` on the history of `key` (created on first use)."""
         if heard is None and not any(d.kind == "drone" for d in found):
             return found  # nothing to add or judge
-        state = self._state(key)
+        state = self._states.use(key)
         with state.lock:
             return state.update(t0_s, found, heard)

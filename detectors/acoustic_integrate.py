@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,6 +62,7 @@ from detectors.acoustic_comb import _octave_checks, harmonic_weights
 from detectors.acoustic_config import F64, I64, AcousticConfig, AcousticDetection, CombAnalysis
 from detectors.acoustic_rules import comb_confidence, mains_locked
 from detectors.acoustic_spectrum import band_edges
+from detectors.sensor_states import SensorStates
 from detectors.units import power_to_db
 
 MAX_SNR_DB = 200.0
@@ -278,7 +279,6 @@ class CombIntegrator:
         self.lock = threading.Lock()
         self._history: deque[_Entry] = deque(maxlen=config.frames)
         self._grid: F64 | None = None
-        self.last_used = 0.0
 
     def __len__(self) -> int:
         return len(self._history)
@@ -355,35 +355,16 @@ class IntegratorRegistry:
     ) -> None:
         self.config = config
         self.acoustic = acoustic
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._states: OrderedDict[Hashable, CombIntegrator] = OrderedDict()
+        self._states: SensorStates[CombIntegrator] = SensorStates(
+            lambda: CombIntegrator(config, acoustic), config.max_sensors, config.idle_s, clock
+        )
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._states)
+        return len(self._states)
 
     def reset(self) -> None:
         """Forget every sensor (tests, benches)."""
-        with self._lock:
-            self._states.clear()
-
-    def _state(self, key: Hashable) -> CombIntegrator:
-        now = self.clock()
-        with self._lock:
-            state = self._states.pop(key, None)
-            if state is None:
-                state = CombIntegrator(self.config, self.acoustic)
-            state.last_used = now
-            self._states[key] = state  # most recent last
-            while len(self._states) > self.config.max_sensors:
-                self._states.popitem(last=False)
-            while self._states:
-                oldest_key, oldest = next(iter(self._states.items()))
-                if now - oldest.last_used <= self.config.idle_s:
-                    break
-                del self._states[oldest_key]
-            return state
+        self._states.clear()
 
     def update(
         self,
@@ -396,6 +377,6 @@ class IntegratorRegistry:
         reported: bool = False,
     ) -> AcousticDetection | None:
         """`CombIntegrator.update` on the state of `key` (created on first use)."""
-        state = self._state(key)
+        state = self._states.use(key)
         with state.lock:
             return state.update(t0_s, duration_s, sample_rate_hz, comb, reported=reported)
