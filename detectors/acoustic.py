@@ -22,6 +22,7 @@ drops most of the noise between them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable
 from typing import Any
 
@@ -58,7 +59,10 @@ def detect_rotor(
     full_scale_db_spl: float | None = None,
     config: AcousticConfig = AcousticConfig(),
 ) -> list[AcousticDetection]:
-    """Detect a multirotor blade-pass comb in one audio frame (see `detect_rotor_comb`)."""
+    """Detect a multirotor blade-pass comb in one audio frame (see `detect_rotor_comb`),
+    judged on its own: the envelope p-value that only a history pools is not measured."""
+    if config.measure_modulation:
+        config = dataclasses.replace(config, measure_modulation=False)
     found, _comb = detect_rotor_comb(
         audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config
     )
