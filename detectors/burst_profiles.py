@@ -162,13 +162,14 @@ def time_extent(
     return _time_extent_list(profile.tolist(), core, sigma)
 
 
-def _smoothing(profile: list[float], core: tuple[int, int], sigma: float) -> int:
+def _smoothing(core_sum: float, core: tuple[int, int], sigma: float) -> int:
     """Frames to average the time profile over before its half-level crossings are read:
     3, or for a weak burst (its mean excess over its core under ~2.3 sigma per frame)
     enough that the average stands 4 sigma over the noise, up to half the core (a
-    symmetric running mean of a step still crosses half its level at the step)."""
+    symmetric running mean of a step still crosses half its level at the step).
+    core_sum: the profile summed over core (first, last + 1)."""
     c0, c1 = core
-    mean = sum(profile[c0:c1]) / max(c1 - c0, 1)
+    mean = core_sum / max(c1 - c0, 1)
     z = mean / sigma if sigma > 0.0 else math.inf
     if z * math.sqrt(3.0) >= 4.0:
         return 3
@@ -184,7 +185,7 @@ def _time_extent_array(
     smooth = profile
     level = _on_level(profile[c0:c1].tolist())
     if level < 6.0 * sigma:
-        width = _smoothing(profile.tolist(), core, sigma)
+        width = _smoothing(float(np.sum(profile[core[0] : core[1]])), core, sigma)
         smooth = ndimage.uniform_filter1d(profile, width, mode="nearest")
         level = _on_level(smooth[c0:c1].tolist())
     half = 0.5 * level
@@ -201,7 +202,7 @@ def _time_extent_list(
     smooth = profile
     level = _on_level(profile[c0:c1])
     if level < 6.0 * sigma and len(profile) >= 3:
-        width = _smoothing(profile, core, sigma)
+        width = _smoothing(sum(profile[core[0] : core[1]]), core, sigma)
         if width == 3:
             smooth = _mean3(profile)
         else:
