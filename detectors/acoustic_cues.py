@@ -47,7 +47,7 @@ def low_fundamental(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig
     # f0 of a dense comb is only known to a few per cent (its wide bands catch two lines at
     # high k): look for the low fundamental within ±5 % of f0/d
     scale = 1.0 + np.linspace(-0.05, 0.05, 21)
-    z, _, _, _ = spec.bands(np.outer(scale, np.concatenate(centres)), config, config.low_tolerance)
+    z = spec.band_z(np.outer(scale, np.concatenate(centres)), config, config.low_tolerance)
     hit = z >= config.line_z
     which = np.asarray(divisors)
     for divisor in dict.fromkeys(divisors):  # in increasing order

@@ -5,7 +5,7 @@ of a Hann-windowed frame (bin `df` Hz); `floor` is the mean noise power per bin 
 
 - `log_mean_floor`: noise floor as a running mean of log power (γ-corrected, lines clipped),
   O(n) by cumulative sums; narrower windows at low frequency.
-- `band_sums`: values integrated over many [lo, hi] bin ranges at once.
+- `cumsum0` + `range_sums`: values integrated over many [lo, hi] bin ranges at once.
 - `band_peak_z` (= `peak_z_law` + `standardise_peaks`): z-score under noise alone of a
   band's peak excess Σ max(P/floor − θ, 0), the per-harmonic statistic of the detector.
 - `line_is_machine_like`: a line whose net excess power sits in one main lobe (±2 bins) and
@@ -17,6 +17,7 @@ of a Hann-windowed frame (bin `df` Hz); `floor` is the mean noise power per bin 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -49,34 +50,67 @@ def log_mean_floor(
     ~10x faster than a running median of the same width, with a similar spread (std of
     ln P is π/√6: ≈13 % relative over ±80 Hz of 1 Hz Hann bins).
     """
-    lo, hi, count = _floor_windows(
-        power.shape[0], half_width_bins, min_half_width_bins, relative_width
-    )
+    win = _floor_windows(power.shape[0], half_width_bins, min_half_width_bins, relative_width)
     log_p = np.log(np.maximum(power, np.finfo(np.float64).tiny))
-    first = band_sums(log_p, lo, hi) / count + _EULER
+    first = win.sums(log_p) / win.count + _EULER
     clipped = np.minimum(log_p, first + math.log(clip_ratio))
     bias = _EULER + float(special.exp1(clip_ratio * math.exp(-_EULER)))
-    floor: F64 = np.exp(band_sums(clipped, lo, hi) / count + bias)
+    floor: F64 = np.exp(win.sums(clipped) / win.count + bias)
     return floor
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """The floor's window [lo, hi] per bin; bins a..b - 1 have the full ±half width
+    (summed by two slices of the cumulative sum instead of a gather: the same values)."""
+
+    lo: I64
+    hi: I64
+    count: F64
+    a: int
+    b: int
+    half: int
+
+    def sums(self, values: F64) -> F64:
+        csum = cumsum0(values)
+        out: F64 = np.empty(values.shape[0], dtype=np.float64)
+        a, b, h = self.a, self.b, self.half
+        np.subtract(csum[a + h + 1 : b + h + 1], csum[a - h : b - h], out=out[a:b])
+        out[:a] = range_sums(csum, self.lo[:a], self.hi[:a])
+        out[b:] = range_sums(csum, self.lo[b:], self.hi[b:])
+        return out
 
 
 @lru_cache(maxsize=16)
 def _floor_windows(
     n: int, half_width_bins: int, min_half_width_bins: int, relative_width: float
-) -> tuple[I64, I64, F64]:
+) -> _Windows:
     idx = np.arange(n)
     half = np.clip(np.round(relative_width * idx), min_half_width_bins, half_width_bins)
     lo = np.maximum(idx - half, 0).astype(np.int64)
     hi = np.minimum(idx + half, n - 1).astype(np.int64)
     count = (hi - lo + 1).astype(np.float64)
-    for a in (lo, hi, count):
-        a.flags.writeable = False
-    return lo, hi, count
+    for arr in (lo, hi, count):
+        arr.flags.writeable = False
+    full = np.flatnonzero((lo == idx - half_width_bins) & (hi == idx + half_width_bins))
+    if full.shape[0] and np.all(np.diff(full) == 1):
+        a, b = int(full[0]), int(full[-1]) + 1
+    else:
+        a = b = 0
+    return _Windows(lo, hi, count, a, b, half_width_bins)
 
 
-def band_sums(values: F64, lo: I64, hi: I64) -> F64:
-    """Sum of values[lo:hi + 1] for every (lo, hi) pair (any shape), by cumulative sums."""
-    csum = np.concatenate(([0.0], np.cumsum(values)))
+def cumsum0(values: F64) -> F64:
+    """[0, v0, v0 + v1, ...]: (n + 1,) float64."""
+    out: F64 = np.empty(values.shape[0] + 1, dtype=np.float64)
+    out[0] = 0.0
+    np.cumsum(values, out=out[1:])
+    return out
+
+
+def range_sums(csum: F64, lo: I64, hi: I64) -> F64:
+    """Sum of values[lo:hi + 1] for every (lo, hi) pair (any shape), from csum =
+    cumsum0(values)."""
     out: F64 = csum[hi + 1] - csum[lo]
     return out
 
@@ -175,6 +209,13 @@ def glide_bands(centres_hz: F64, tolerance: float, df: float, m: int) -> tuple[I
     return lo, hi
 
 
+@lru_cache(maxsize=8)
+def _hanning(n: int) -> F64:
+    w = np.hanning(n)
+    w.flags.writeable = False
+    return w
+
+
 def comb_dropouts(
     x: NDArray[np.float32],
     sample_rate_hz: float,
@@ -203,10 +244,9 @@ def comb_dropouts(
     if n < 32 or centres_hz.shape[0] == 0:
         return 0
     segs = x[: n * sub_frames].reshape(sub_frames, n).astype(np.float64)
-    spec = np.fft.rfft(segs * np.hanning(n), axis=1)
-    power = spec.real**2 + spec.imag**2
+    spec = np.fft.rfft(segs * _hanning(n), axis=1)
     df = sample_rate_hz / n
-    m = power.shape[1]
+    m = spec.shape[1]
     spacing = (
         float(centres_hz[0]) if centres_hz.shape[0] == 1 else float(np.min(np.diff(centres_hz)))
     )
@@ -216,7 +256,10 @@ def comb_dropouts(
     scale = 1.0 + np.linspace(-max_glide, max_glide, 2 * round(max_glide / 0.01) + 1)
     lo, hi = glide_bands(np.outer(scale, centres_hz), tolerance, df, m)
     lo_off, hi_off = glide_bands(np.outer(scale, centres_hz + 0.5 * spacing), tolerance, df, m)
-    csum = np.concatenate((np.zeros((sub_frames, 1)), np.cumsum(power, axis=1)), axis=1)
+    top = int(max(np.max(hi), np.max(hi_off))) + 1  # the bins any band reaches
+    power = spec.real[:, :top] ** 2 + spec.imag[:, :top] ** 2
+    csum = np.zeros((sub_frames, top + 1))
+    np.cumsum(power, axis=1, out=csum[:, 1:])
     on = np.sum(csum[:, hi + 1] - csum[:, lo], axis=2)  # (sub_frames, shifts)
     off = np.sum(csum[:, hi_off + 1] - csum[:, lo_off], axis=2)
     r = np.max(on / np.maximum(off, 1e-300), axis=1)

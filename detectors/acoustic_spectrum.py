@@ -19,7 +19,7 @@ import scipy.fft
 from numpy.typing import NDArray
 
 from detectors.acoustic_config import F64, I64, AcousticConfig
-from detectors.acoustic_features import band_peak_z, log_mean_floor
+from detectors.acoustic_features import band_peak_z, cumsum0, log_mean_floor, range_sums
 from detectors.spectra import welch_psd
 
 
@@ -64,27 +64,16 @@ class WhitenedSpectrum:
     csum_peaks: F64
     df: float
 
-    def bands(
+    def band_z(
         self, centres_hz: F64, config: AcousticConfig, tolerance: float | None = None
-    ) -> tuple[F64, F64, I64, I64]:
-        """(peak z, band power / floor, lo, hi) of bands centred on `centres_hz`."""
+    ) -> F64:
+        """Peak z (`band_peak_z`) of the bands centred on `centres_hz` (any shape)."""
         lo, hi = band_edges(centres_hz, self.df, self.power.shape[0], config, tolerance)
-        ratio = range_sums(self.csum_power, lo, hi) / range_sums(self.csum_floor, lo, hi)
-        z = band_peak_z(
+        z: F64 = band_peak_z(
             range_sums(self.csum_peaks, lo, hi), hi - lo + 1, config.peak_threshold,
             config.floor_rel_sigma,
         )  # fmt: skip
-        return z, ratio, lo, hi
-
-
-def cumsum0(values: F64) -> F64:
-    out: F64 = np.concatenate(([0.0], np.cumsum(values)))
-    return out
-
-
-def range_sums(csum: F64, lo: I64, hi: I64) -> F64:
-    out: F64 = csum[hi + 1] - csum[lo]
-    return out
+        return z
 
 
 def whitened_spectrum(
@@ -94,9 +83,8 @@ def whitened_spectrum(
     df = float(sample_rate_hz / nperseg)
     if x.shape[0] < 2 * nperseg:  # one segment: the periodogram (Welch of one)
         spec = scipy.fft.rfft(x[:nperseg] * hann32(nperseg))
-        w = hann32(nperseg)
         raw = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float64)
-        raw *= 2.0 / (sample_rate_hz * float(np.sum(w.astype(np.float64) ** 2)))
+        raw *= 2.0 / (sample_rate_hz * hann_power(nperseg))
     else:
         raw = welch_psd(x, sample_rate_hz, nperseg).psd.astype(np.float64)
     m = min(raw.shape[0], math.ceil(0.5 * config.working_rate_hz / df) + 1)
@@ -122,3 +110,9 @@ def hann32(n: int) -> NDArray[np.float32]:
     w = np.hanning(n + 1)[:n].astype(np.float32)  # periodic Hann
     w.flags.writeable = False
     return w
+
+
+@lru_cache(maxsize=16)
+def hann_power(n: int) -> float:
+    """Σ w² of `hann32(n)` in float64 (the periodogram's normaliser)."""
+    return float(np.sum(hann32(n).astype(np.float64) ** 2))

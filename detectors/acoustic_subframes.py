@@ -69,7 +69,8 @@ def common_envelope(
     k_bands = centres_hz.shape[0]
     lo, hi = lo_all[:, :k_bands], hi_all[:, :k_bands]
     lo_off, hi_off = lo_all[:, k_bands:], hi_all[:, k_bands:]
-    csum = np.concatenate((np.zeros((pieces, 1)), np.cumsum(power, axis=1)), axis=1)
+    csum = np.zeros((pieces, m + 1))
+    np.cumsum(power, axis=1, out=csum[:, 1:])
     on = csum[:, hi + 1] - csum[:, lo]  # (pieces, glides, K)
     off = csum[:, hi_off + 1] - csum[:, lo_off]
     best = np.argmax(np.sum(on, axis=2) / np.maximum(np.sum(off, axis=2), 1e-300), axis=1)
