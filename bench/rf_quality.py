@@ -257,7 +257,7 @@ def print_sensitivity(sweeps: list[Sweep]) -> None:
     print("gap = achieved - ideal;")
     print("oracle: that ideal detector run on the same snapshots (checks the SNR scale);")
     print("1e-9: the ideal at Pfa 1e-9 (about the per-box Pfa of detect_rf's scan: the frame's")
-    print("      1e-4 split over its levels and box positions);")
+    print("      1e-2 split over its levels and box positions, ~10^5 of them in a wideband frame);")
     print(f"pass: |gap| <= {MAX_GAP_DB:g} dB")
     print(
         f"{'signature':<18} {'fs MS/s':>7} {'N':>3} {'burst':>9} {'B kHz':>6} {'T*B':>7} "

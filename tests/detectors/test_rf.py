@@ -7,8 +7,9 @@ import pytest
 
 from detectors.bursts import BurstConfig, find_bursts
 from detectors.floor import time_floor
-from detectors.rf import RfDetection, detect_rf
+from detectors.rf import RfConfig, RfDetection, detect_rf
 from detectors.spectra import choose_nfft, spectrogram
+from sensor_hub.settings import FusionSettings
 from tests.conftest import SHARED_DATA
 from tests.detectors.detector_signals import (
     add_at,
@@ -57,14 +58,22 @@ def test_burst_is_measured(
     assert b.snr_db == pytest.approx(snr_db, abs=1.5)
 
 
-def test_noise_alone_gives_no_detection() -> None:
-    rng = np.random.default_rng(11)
-    found = []
-    for _ in range(200):
-        found += detect_rf(noise(100_000, rng), 2e6, 897.5e6)
-    for _ in range(10):
-        found += detect_rf(noise(500_000, rng), 25e6, 2437e6)
-    assert found == []
+def test_noise_alone_gives_nothing_at_the_alert_cut() -> None:
+    """Receiver noise: at the default frame Pfa (1e-2) a rare weak candidate, always under
+    stage 2's alert cut; at a frame Pfa of 1e-4, nothing at all."""
+    cut = FusionSettings().min_confidence
+    strict = RfConfig(bursts=BurstConfig(pfa_frame=1e-4))
+    found, found_strict = [], []
+    for seed in range(2):
+        for config, out in ((RfConfig(), found), (strict, found_strict)):
+            rng = np.random.default_rng([11, seed])
+            for _ in range(100):
+                out += detect_rf(noise(100_000, rng), 2e6, 897.5e6, config=config)
+            for _ in range(5):
+                out += detect_rf(noise(500_000, rng), 25e6, 2437e6, config=config)
+    assert found_strict == []
+    assert len(found) <= 6, found  # 210 frames at 1e-2: at most ~2 expected
+    assert all(d.confidence < cut for d in found), found
 
 
 def test_dc_spike_is_not_a_burst() -> None:
