@@ -13,7 +13,7 @@ import collections
 import time
 
 from sensor_hub.codec import decode_frame
-from sensor_hub.pipeline import detect_frame
+from sensor_hub.pipeline import detect_frame, rf_floor_tracks
 from simulator.demo import demo_scenario
 
 EXPECTED = {
@@ -33,13 +33,14 @@ def main() -> None:
     unexpected = []
     for seed in args.seeds:
         scenario = demo_scenario(site="demo", seed=seed)
+        rf_floors = rf_floor_tracks()  # as the hub keeps them
         for msg in scenario.messages(time.time_ns()):
             if "/frames/" not in msg.topic:
                 continue
             frame = decode_frame(msg.payload)
             sensor = frame.header.sensor_id
             frames[sensor] += 1
-            for d in detect_frame(frame):
+            for d in detect_frame(frame, None, rf_floors):
                 counts[(sensor, d.signature)] += 1
                 if d.signature not in EXPECTED.get(sensor, set()):
                     unexpected.append((seed, round(msg.due_s, 2), sensor, d))

@@ -31,7 +31,7 @@ from pathlib import Path  # noqa: E402
 
 from sensor_hub.codec import decode_frame  # noqa: E402
 from sensor_hub.fusion import Fusion  # noqa: E402
-from sensor_hub.pipeline import detect_frame  # noqa: E402
+from sensor_hub.pipeline import detect_frame, rf_floor_tracks  # noqa: E402
 from sensor_hub.settings import FusionSettings, SiteConfig  # noqa: E402
 from sensor_hub.testing import FakeClock  # noqa: E402
 from simulator.collectors import RfCollector  # noqa: E402
@@ -67,12 +67,13 @@ def run_pass(name: str, loop_index: int, fusion_settings: FusionSettings) -> Tal
     clock = FakeClock(start)
     fusion = Fusion(fusion_settings, SiteConfig(site=scenario.site), clock)
     start_ns = START_NS + loop_index * 86_400 * 10**9
+    rf_floors = rf_floor_tracks()  # the hub's per-sensor receiver-shape references
     for msg in scenario.messages(start_ns, loop_index=loop_index):
         if "/frames/iq" not in msg.topic:
             continue
         clock.now = start + timedelta(seconds=msg.due_s)
         frame = decode_frame(msg.payload)
-        found = detect_frame(frame)
+        found = detect_frame(frame, None, rf_floors)
         t.frames += 1
         t.labels.update(d.signature for d in found)
         threats = [

@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from rf_cases import C64, CASES, Case, Trial, Truth  # noqa: E402
 from scipy import optimize, special  # noqa: E402
 
+from detectors.floor_track import FloorTrack  # noqa: E402
 from detectors.rf import RfDetection, detect_rf  # noqa: E402
 
 PFA = 1e-3
@@ -113,8 +114,33 @@ def snapshot(case: Case, trial: Trial, noise: C64, snr_db: float) -> tuple[C64, 
     return noise + np.complex64(a) * trial.signal, a
 
 
+#: noise-only snapshots a sensor has sent before a continuous emitter comes on: its
+#: receiver-shape reference (`detectors.floor_track`) is learnt from them
+HISTORY_SNAPSHOTS = 16
+_tracks: dict[tuple[str, tuple[int, ...]], FloorTrack] = {}
+
+
+def learnt_track(case: Case, trial: Trial) -> FloorTrack:
+    """The sensor's floor track after HISTORY_SNAPSHOTS noise-only snapshots at the
+    trial's tuning (cached; callers get a copy)."""
+    key = (case.name, trial.noise_seed)
+    if key not in _tracks:
+        track = FloorTrack()
+        c = case.collector(trial.center_freq_hz)
+        for k in range(HISTORY_SNAPSHOTS):
+            rng = np.random.default_rng([*trial.noise_seed, 0x7AC, k])
+            x = c.render([], 0.0, rng, include_signals=False)
+            detect_rf(x, case.sample_rate_hz, trial.center_freq_hz, floor_track=track)
+        _tracks.clear()  # one trial at a time: keep one
+        _tracks[key] = track
+    return _tracks[key].copy()
+
+
 def detect(case: Case, trial: Trial, x: C64) -> list[RfDetection]:
-    return detect_rf(x, case.sample_rate_hz, trial.center_freq_hz)
+    """detect_rf on one snapshot; a continuous emitter's snapshot follows noise-only ones
+    (`learnt_track`): it came on while the sensor was running."""
+    track = learnt_track(case, trial) if case.continuous else None
+    return detect_rf(x, case.sample_rate_hz, trial.center_freq_hz, floor_track=track)
 
 
 # ---------------------------------------------------------------- 1. sensitivity

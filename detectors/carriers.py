@@ -9,11 +9,14 @@ so they are reported here, as bursts lasting the whole frame.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import numpy as np
 from numpy.typing import NDArray
 
 from detectors.bursts import Burst, occupied_band
 from detectors.floor import NoiseFloor
+from detectors.floor_track import FloorTrack
 from detectors.spectra import Spectrogram
 from detectors.units import db_to_power, power_to_db
 
@@ -108,3 +111,43 @@ def find_carriers(
             )
         )
     return carriers
+
+
+def tracked_carriers(
+    spec: Spectrogram,
+    flat_noise: NoiseFloor,
+    found: list[Burst],
+    track: FloorTrack,
+    key: Hashable,
+    *,
+    guard_bins: int = 2,
+) -> list[Burst]:
+    """Continuous emitters too weak for `find_carriers`, found against the sensor's
+    receiver-shape reference (`floor_track`) on the rectangular-window floor, as bursts
+    spanning the frame; the frame then teaches the reference, except the bins of the
+    carriers already `found` (those bands are not reported twice)."""
+    per_bin = flat_noise.per_bin.astype(np.float64)
+    n = per_bin.shape[0]
+    busy = np.zeros(n, dtype=bool)
+    whole = spec.n_frames * spec.frame_s
+    for b in found:
+        if b.duration_s < 0.9 * whole:
+            continue  # bursts: the censored floor ignores them
+        lo = int(np.floor((b.freq_offset_hz - 0.5 * b.bandwidth_hz) / spec.bin_hz)) + spec.dc_bin
+        hi = int(np.ceil((b.freq_offset_hz + 0.5 * b.bandwidth_hz) / spec.bin_hz)) + spec.dc_bin
+        busy[max(lo - guard_bins, 0) : max(min(hi + guard_bins + 1, n), 0)] = True
+    out = []
+    for band in track.observe(key, per_bin, flat_noise.rel_std, busy):
+        if busy[band.lo : band.hi].any():
+            continue
+        level = float(np.median(per_bin))
+        out.append(
+            carrier_burst(
+                spec,
+                (band.lo - 0.5, band.hi - 0.5, 0.5 * (band.lo + band.hi - 1)),
+                band.excess,
+                band.excess * level * (band.hi - band.lo),
+                (band.hi - band.lo) * spec.n_frames,
+            )
+        )
+    return out

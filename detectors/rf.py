@@ -19,8 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.bursts import Burst, BurstConfig, find_bursts
-from detectors.carriers import find_carriers
+from detectors.carriers import find_carriers, tracked_carriers
 from detectors.floor import block_floor
+from detectors.floor_track import FloorTrack
 from detectors.rf_groups import (
     Group,
     LabelledBurst,
@@ -213,12 +214,15 @@ def detect_rf(
     *,
     full_scale_dbm: float | None = None,
     config: RfConfig = RfConfig(),
+    floor_track: FloorTrack | None = None,
 ) -> list[RfDetection]:
     """Detect and label the RF emitters of one frame.
 
     iq: (n,) or (1, n) complex64, full scale = 1.0; sample_rate_hz: complex sample rate;
     center_freq_hz: RF tuning of baseband 0 Hz; full_scale_dbm: power in dBm of a
     full-scale (|x|^2 = 1) signal at the antenna, if calibrated.
+    floor_track: the sensor's receiver-shape reference (`floor_track.FloorTrack`), which
+    this frame is tested against (weak wide continuous emitters) and then teaches.
     Returns one `RfDetection` per emitter seen in the frame (bursts of one label grouped
     per channel, or across channels for hopping links), sorted by start time.
     """
@@ -253,6 +257,9 @@ def detect_rf(
         dc_guard_bins=config.dc_guard_bins,
     )
     bursts += find_wide_carriers(spec, noise, config.wide_carriers)
+    if floor_track is not None:
+        key = (round(sample_rate_hz), nfft, round(center_freq_hz))
+        bursts += tracked_carriers(spec, flat_noise, bursts, floor_track, key)
     bursts += find_lines(spec, noise, config.lines)
     bursts = [b for b in bursts if b.snr_db >= config.min_snr_db]
     labelled = label_bursts(bursts, center_freq_hz, config.rules)

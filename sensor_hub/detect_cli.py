@@ -32,7 +32,7 @@ import numpy as np
 from detectors.acoustic_history import HistoryConfig, HistoryRegistry
 from sensor_hub.codec import Limits, decode_frame
 from sensor_hub.errors import FrameError
-from sensor_hub.pipeline import detect_frame
+from sensor_hub.pipeline import RfFloorTracks, detect_frame, rf_floor_tracks
 from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings
 
@@ -166,6 +166,7 @@ def run_detect(args: argparse.Namespace) -> int:
         per_file: dict[str, list[Detection]] = {}
         ends: dict[str, float] = {}
         histories: dict[str, HistoryRegistry] = {}  # one recording: one sensor's history
+        rf_floors: dict[str, RfFloorTracks] = {}
         try:
             for file, frame in _frames(path, args):
                 h = frame.header
@@ -177,7 +178,8 @@ def run_detect(args: argparse.Namespace) -> int:
                     history = histories[file] = HistoryRegistry(
                         HistoryConfig(alert_confidence=FusionSettings().min_confidence)
                     )
-                found = detect_frame(frame, history)
+                floors = rf_floors.setdefault(file, rf_floor_tracks())
+                found = detect_frame(frame, history, floors)
                 per_file.setdefault(file, []).extend(found)
                 if not args.summary:
                     for d in found:

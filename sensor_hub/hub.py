@@ -27,7 +27,7 @@ from sensor_hub.evidence_capture import EvidenceCapture, EvidenceJob, render_job
 from sensor_hub.fusion import AlertChange, Fusion
 from sensor_hub.health import SensorHealth, frame_level_db
 from sensor_hub.metrics import Metrics
-from sensor_hub.pipeline import detect_frame
+from sensor_hub.pipeline import RfFloorTracks, detect_frame, rf_floor_tracks
 from sensor_hub.schemas import (
     Alert,
     AlertAction,
@@ -64,9 +64,11 @@ class InboundLike(Protocol):
     def payload(self) -> bytes: ...
 
 
-def _stage1(frame: Frame, history: HistoryRegistry) -> tuple[list[Detection], float | None]:
+def _stage1(
+    frame: Frame, history: HistoryRegistry, rf_floors: RfFloorTracks
+) -> tuple[list[Detection], float | None]:
     """In a worker thread: the frame's detections and its floor level (for health)."""
-    return detect_frame(frame, history), frame_level_db(frame)
+    return detect_frame(frame, history, rf_floors), frame_level_db(frame)
 
 
 class Hub:
@@ -89,6 +91,8 @@ class Hub:
         self.acoustic_history = HistoryRegistry(
             HistoryConfig(alert_confidence=settings.fusion.min_confidence)
         )
+        #: per-sensor receiver-shape references (weak wide continuous emitters)
+        self.rf_floors = rf_floor_tracks()
         self.health = SensorHealth(settings.health, settings.site, clock)
         self._flagged: list[tuple[str, str]] = []  # sensors whose flags changed, to publish
         self.events = EventBus(
@@ -328,7 +332,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         detections, level_db = await loop.run_in_executor(
-            self._executor, _stage1, frame, self.acoustic_history
+            self._executor, _stage1, frame, self.acoustic_history, self.rf_floors
         )
         self.metrics.inc("sensorhub_stage1_seconds_total", time.perf_counter() - started)
         if self.health.frame_accepted(*key, level_db):

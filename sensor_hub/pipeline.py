@@ -3,11 +3,13 @@
 Runs in worker threads (numpy and scipy.fft release the GIL for the heavy parts)
 or, later, in separate worker processes sharing an MQTT v5 subscription.
 
-Stateless except for an optional per-sensor acoustic modulation history
-(`detectors.acoustic_history.HistoryRegistry`, owned by the caller): a rotor comb whose
-sensor's recent candidate combs at about the same f0 are modulated like voices or music
-is relabelled `voice_music` (kind other), which stage 2 never alerts, and the frame is
-searched once more for a comb away from that source's f0.
+Stateless except for two optional per-sensor states, owned by the caller:
+- the acoustic modulation history (`detectors.acoustic_history.HistoryRegistry`): a rotor
+  comb whose sensor's recent candidate combs at about the same f0 are modulated like
+  voices or music is relabelled `voice_music` (kind other), which stage 2 never alerts,
+  and the frame is searched once more for a comb away from that source's f0;
+- the IQ sensors' receiver-shape references (`detectors.floor_track`): weak wide
+  continuous emitters (an analogue FPV video link) that came on while the sensor ran.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import numpy as np
 from detectors.acoustic import AcousticDetection, detect_rotor, detect_with_history
 from detectors.acoustic_history import HistoryRegistry
 from detectors.bearing import estimate_bearing
+from detectors.floor_track import FloorTrack
 from detectors.psd import detect_psd
 from detectors.rf import RfDetection, detect_rf
+from detectors.sensor_states import SensorStates
 from sensor_hub.codec import Frame
 from sensor_hub.schemas import Detection, FrameHeader
+
+RfFloorTracks = SensorStates[FloorTrack]
 
 
 def _finite(value: float | None) -> float | None:
@@ -81,9 +87,20 @@ def _from_acoustic(frame: Frame, d: AcousticDetection) -> Detection:
     return _detection(h, d, f0_hz=_finite(d.f0_hz), harmonics=d.harmonics, **bearing)
 
 
-def detect_frame(frame: Frame, history: HistoryRegistry | None = None) -> list[Detection]:
+def rf_floor_tracks(max_sensors: int = 4096, idle_s: float = 3600.0) -> RfFloorTracks:
+    """Per-sensor receiver-shape references for `detect_frame` (bounded, thread-safe)."""
+    return SensorStates(FloorTrack, max_sensors, idle_s)
+
+
+def detect_frame(
+    frame: Frame,
+    history: HistoryRegistry | None = None,
+    rf_floors: RfFloorTracks | None = None,
+) -> list[Detection]:
     """Run the detector for the frame's kind and convert its output to `Detection`s;
-    `history`: the acoustic modulation history to consult and update (None: none)."""
+    `history`: the acoustic modulation history to consult and update (None: none);
+    `rf_floors`: the IQ sensors' receiver-shape references (`rf_floor_tracks`) to test
+    frames against and teach (None: none)."""
     h = frame.header
     if h.kind == "iq":
         assert h.center_freq_hz is not None  # guaranteed by FrameHeader validation
@@ -92,6 +109,7 @@ def detect_frame(frame: Frame, history: HistoryRegistry | None = None) -> list[D
             h.sample_rate_hz,
             h.center_freq_hz,
             full_scale_dbm=h.full_scale_dbm,
+            floor_track=None if rf_floors is None else rf_floors.use((h.site, h.sensor_id)),
         )
         return [_from_rf(h, d) for d in found]
     if h.kind == "audio":
