@@ -1,8 +1,9 @@
 """Multi-scale energy scan of a spectrogram: where are the boxes that hold more than noise?
 
 The ratio power / floor is summed over dt x df blocks (dt, df = 2, 4, 8, ...: a ladder
-of factor 2 in each dimension, any aspect), and at every level a 3 x 3 box of blocks
-(6 x 6 to 3·2^k cells a side) is tested at every block position against the known-noise
+of factor 2 in each dimension, any aspect; df from 1 on request, `first_df`), and at
+every level a 3 x 3 box of blocks (6 x 6, or 6 x 3, to 3·2^k cells a side) is tested at
+every block position against the known-noise
 threshold for the frame's Pfa split evenly over levels and positions (Bonferroni), with
 the box's effective number of independent cells (Hann bins are correlated) and the
 floor's own uncertainty. A burst of T x B cells meets a box within a factor sqrt(2) of
@@ -54,41 +55,44 @@ class _Residual:
     explained by them; one with excess left outside them holds more (the rest of a weak
     burst those finds are pieces of, or a weaker emitter beside them).
 
-    The painted image (the 2 x 2 blocks, painted ones set to their noise mean 4) is summed
-    into the blocks of each level that asks, by pairwise additions from a finer level
-    already summed; a level summed before later finds painted more is patched over their
-    rectangles only. So the test of a level is a few whole-array operations on its own
-    grid around its hot positions: every box edge is on that grid (block sizes are even).
-    Painted cells hold exactly the noise mean, so a box over a strong burst's painted
-    cells sums to noise without cancellation.
+    The painted image (the base 2 x df0 blocks, df0 the finest bin block, 1 or 2; painted
+    ones set to their noise mean 2 df0) is summed into the blocks of each level that asks,
+    by pairwise additions from a finer level already summed; a level summed before later
+    finds painted more is patched over their rectangles only. So the test of a level is a
+    few whole-array operations on its own grid around its hot positions: every box edge
+    is on that grid (block sizes are multiples of the base block's). Painted cells hold
+    exactly the noise mean, so a box over a strong burst's painted cells sums to noise
+    without cancellation.
     """
 
-    def __init__(self, blocks: F32) -> None:
+    def __init__(self, blocks: F32, df0: int = 2) -> None:
         self._blocks = blocks
+        self._df0 = df0
         self._painted: F32 | None = None
-        self._rects: list[Box] = []  # painted, in 2 x 2 blocks, in order
+        self._rects: list[Box] = []  # painted, in base blocks, in order
         # painted image per level block, and how many of _rects it holds
         self._levels: dict[tuple[int, int], tuple[F32, int]] = {}
         self.found: list[Box] = []
 
     def add(self, boxes: list[Box], dt: int, df: int) -> None:
         rows, cols = self._blocks.shape
+        df0 = self._df0
         if self._painted is None:
             self._painted = self._blocks.copy()
         for r0, r1, c0, c1 in boxes:
             self.found.append((r0, r1, c0, c1))
             a, b = max(0, (r0 - dt) // 2), min(rows, (r1 + dt) // 2)
-            c, d = max(0, (c0 - df) // 2), min(cols, (c1 + df) // 2)
-            self._painted[a:b, c:d] = np.float32(4.0)  # the noise mean of a 2 x 2 block
+            c, d = max(0, (c0 - df) // df0), min(cols, (c1 + df) // df0)
+            self._painted[a:b, c:d] = np.float32(2 * df0)  # a base block's noise mean
             self._rects.append((a, b, c, d))
 
     @property
     def painted(self) -> F32:
-        """The (2, 2) blocks with the found boxes painted (the blocks until one is)."""
+        """The base blocks with the found boxes painted (the blocks until one is)."""
         return self._blocks if self._painted is None else self._painted
 
     def _level(self, h: int, w: int) -> F32:
-        """The painted image summed over blocks of h x w 2 x 2-blocks (h, w powers of 2)."""
+        """The painted image summed over blocks of h x w base blocks (h, w powers of 2)."""
         painted = self._painted
         assert painted is not None
         if (h, w) == (1, 1):
@@ -120,7 +124,7 @@ class _Residual:
             return True
         dt, df, (i0, j0) = level.dt, level.df, level.origin
         rows, cols = level.hot.shape
-        painted = self._level(dt // 2, df // 2)[i0 : i0 + rows + 2, j0 : j0 + cols + 2]
+        painted = self._level(dt // 2, df // self._df0)[i0 : i0 + rows + 2, j0 : j0 + cols + 2]
         # explained: what is left is noise-like (half the threshold's excess), or a small
         # part of the box's excess (a weak burst's fragments leave more); with R the
         # painted box sum, S the box sum, C its cells and L the threshold on S:
@@ -181,24 +185,29 @@ def scan_boxes(
     cell: tuple[int, int] = (1, 1),
     pairs: F32 | None = None,
     side_by_side_cells: int = SIDE_BY_SIDE_CELLS,
+    first_df: int = 2,
 ) -> list[Box]:
     """Boxes (cells) of the hot regions of `power` (n_frames, n_bins) float32 with per-bin
     noise `floor` (n_bins,) (relative error floor_rel_std per bin, shared over
     `level_bins`: `floor.NoiseFloor`), finest level first; [] when nothing crosses. cell:
     (frames, bins) of the original spectrogram averaged into each cell of `power` (its
     noise cells then have that many degrees of freedom more). pairs: the
-    frame pairs of `power` (`spectra.frame_pairs`), if already summed. Spectrograms whose
-    levels hold at most `side_by_side_cells` block sums are scanned every level at once
-    (`_scan_side_by_side`; the same boxes up to float32 rounding of the painted sums)."""
+    frame pairs of `power` (`spectra.frame_pairs`), if already summed. first_df: the
+    finest bin block, 2 or 1 (boxes from 3 cells wide: `scan_levels.scan_plan`).
+    Spectrograms whose levels hold at most `side_by_side_cells` block sums are scanned
+    every level at once (`_scan_side_by_side`; the same boxes up to float32 rounding of
+    the painted sums)."""
     n, m = power.shape
-    plan = scan_plan(n, m, window, nfft, pfa_frame, round(floor_rel_std, 4), level_bins, cell)
+    plan = scan_plan(
+        n, m, window, nfft, pfa_frame, round(floor_rel_std, 4), level_bins, cell, first_df
+    )
     if not plan.dts or not plan.dfs:
         return []
     inv = np.float32(1.0) / np.maximum(floor, np.float32(1e-30))
     if pairs is None:
         pairs = frame_pairs(power)  # the only full-size pass
     total_rows = plan.offsets[-1] + plan.rows[-1]
-    stacked = np.empty((total_rows, m // 2), dtype=np.float32)
+    stacked = np.empty((total_rows, m // first_df), dtype=np.float32)
     _normalised_blocks(pairs, inv, stacked[: plan.rows[0]])
     if total_rows * plan.columns[-1] <= side_by_side_cells:
         return _scan_side_by_side(plan, stacked)
@@ -213,7 +222,7 @@ def scan_boxes(
     hot_levels: list[_HotLevel] = []
     for k in range(len(plan.dfs)):
         hot_levels += _hot_levels(plan, k, hots[k], sums_k[k])
-    residual = _Residual(stacked[: plan.rows[0]])  # level (2, 2)
+    residual = _Residual(stacked[: plan.rows[0]], first_df)  # level (2, first_df)
     for level in sorted(hot_levels, key=lambda h: (h.dt * h.df, h.dt, h.df)):
         if residual.still_hot(level):
             residual.add(_component_boxes(level), level.dt, level.df)
@@ -249,7 +258,11 @@ def _normalised_blocks(pairs: F32, inv: NDArray[np.floating[Any]], out: F32) -> 
     """out[i, j] = pairs[i, 2j] inv[2j] + pairs[i, 2j + 1] inv[2j + 1]: the ratio to the
     floor summed over 2 x 2 cells (its full-size temporary freed on return: the scan
     keeps its big temporaries few, so that the heap is not trimmed and faulted in again
-    every frame)."""
+    every frame); out[i, j] = pairs[i, j] inv[j] (2 x 1 cells) when `out` is as wide as
+    `pairs`."""
+    if out.shape[1] == pairs.shape[1]:
+        np.multiply(pairs, inv, out=out)
+        return
     width = out.shape[1] * 2
     normalised = pairs * inv
     np.add(normalised[:, 0:width:2], normalised[:, 1:width:2], out=out)
@@ -284,7 +297,8 @@ def _scan_side_by_side(plan: ScanPlan, stacked: F32) -> list[Box]:
     boxes, the painted image's levels are summed again the same way (most frames need
     that once or twice: the finest level finds the bursts, coarser ones are explained
     by them), and the next level in turn with positions left finds the next boxes.
-    stacked: (stacked rows, n_bins // 2) float32 with the (2, 2) blocks in its first rows.
+    stacked: (stacked rows, n_bins // dfs[0]) float32 with the (2, dfs[0]) blocks in its
+    first rows.
     """
     rows0 = plan.rows[0]
     side = np.empty((stacked.shape[0], plan.columns[-1]), dtype=np.float32)
@@ -307,7 +321,7 @@ def _scan_side_by_side(plan: ScanPlan, stacked: F32) -> list[Box]:
 
     on = level_any(hot)
     pending = [ik for ik in plan.order if on[ik[0] * n_df + ik[1]]]
-    residual = _Residual(base)
+    residual = _Residual(base, plan.dfs[0])
     flags = hot  # the first level with hot positions has nothing to be explained by
     painted: F32 | None = None
     while pending:

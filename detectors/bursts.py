@@ -8,7 +8,8 @@
    exceeds the known-noise threshold (with the box's effective number of independent
    cells and the floor's own uncertainty) for the frame's Pfa split over levels and box
    positions. The scan reads the rectangular-window power (`Spectrogram.flat`: every
-   degree of freedom), again averaged over 3 x 3 cells (box sides between the ladder's),
+   degree of freedom; there, whose bins are independent, with boxes from 3 bins wide,
+   `FLAT_FIRST_DF`), again averaged over 3 x 3 cells (box sides between the ladder's),
    except where strong bursts or steady carriers would leak; those cells get the Hann
    power's scan (`_regions`).
 3. Hot boxes (coarse ones only where finer finds do not explain them) within a couple of
@@ -18,8 +19,9 @@
    (`overlaid`).
 5. Each region is re-measured on the raw ratio (Hann; a weak one on the rectangular
    power, whose leakage is then far under the noise): 99 % power bandwidth from the
-   frequency profile, start/end at the half-excess crossings of the time profile (both
-   averaged enough for a weak burst to stand 4 sigma over the noise), in-band SNR.
+   frequency profile (bins averaged where single ones do not show a weak burst),
+   start/end at the half-excess crossings of the time profile (both averaged enough for
+   a weak burst to stand 4 sigma over the noise), in-band SNR.
 6. A region is kept only if its measured box passes a confirming energy test at
    `pfa_burst` (on the rectangular power) and the minimum size (the scan's frame Pfa is
    what keeps noise-only frames silent; this drops boxes whose measurement lost the
@@ -208,6 +210,11 @@ def _band_smoothing(core_rows: F32, floor: F64, fs: slice) -> int:
     return min(need, (width // 2) | 1)
 
 
+#: bins a weak narrow burst's band test averages over when single bins show too little
+#: of it (`_measure_once`)
+NARROW_SMOOTH = 3
+
+
 def _measure_once(
     frame: _Frame, power: F32, row0: int, region: tuple[slice, slice], config: BurstConfig
 ) -> Burst | None:
@@ -229,11 +236,14 @@ def _measure_once(
     # a wide burst's own nulls (802.11 OFDM's DC subcarrier: 312.5 kHz, 2 % of its band)
     # fall below significance first: gaps up to a 24th of the region are bridged
     bridge = max(1, (fs.stop - fs.start) // 48)
+    # a weak narrow burst (a few bins) whose single bins show less than min_bins of it is
+    # tested over NARROW_SMOOTH bins too
+    widths = (1, smooth) if smooth > 1 else (1, NARROW_SMOOTH)
     for _ in range(6):  # widen the search until the band ends inside it
         f0, f1 = max(0, fs.start - pad_f), min(n_bins, fs.stop + pad_f)
         mean_power = np.add.reduce(core_rows[:, f0:f1], axis=0, dtype=np.float64) / core_frames
         band = None
-        for width in (1, smooth) if smooth > 1 else (1,):
+        for width in widths:
             excess = mean_power / floor[f0:f1] - 1.0
             signal = mean_power - floor[f0:f1]
             limit = min_excess
@@ -250,6 +260,10 @@ def _measure_once(
             lo_b, hi_b = math.floor(band[0] + 0.5), math.ceil(band[1] - 0.5) + 1
             in_band = slice(max(lo_b, 0), max(hi_b, lo_b + 1))
             weak = float(np.add.reduce(excess[in_band])) / (in_band.stop - in_band.start) < 1.0
+            if smooth == 1:
+                if weak and hi_b - lo_b < config.min_bins and width == 1:
+                    continue
+                break
             if band[1] - band[0] >= 0.25 * (fs.stop - fs.start):
                 break
             # a narrow band that holds most of the region's signal power is the burst;
@@ -397,6 +411,10 @@ LEAKY_FLOOR_RATIO = 1.25
 #: its size (3 x 3 alone found as many bursts at ideal + 3 dB as 3 x 1, 1 x 3 and 3 x 3
 #: together, each scan at a share of the frame's Pfa, at a ninth of the cost)
 AVERAGED_SCANS: tuple[tuple[int, int], ...] = ((3, 3),)
+#: the plain flat scan's finest bin block: 1, boxes from 3 bins wide (a burst 3-4 bins
+#: wide, such as a 185 kHz RC packet in 48.8 kHz bins, loses ~1 dB in the 6-bin boxes
+#: of 2-bin blocks)
+FLAT_FIRST_DF = 1
 
 
 def _scan(
@@ -407,6 +425,7 @@ def _scan(
     nfft: int,
     pfa_frame: float,
     cell: tuple[int, int] = (1, 1),
+    first_df: int = 2,
 ) -> list[tuple[int, int, int, int]]:
     return scan_boxes(
         power,
@@ -418,6 +437,7 @@ def _scan(
         level_bins=floor.level_bins,
         cell=cell,
         pairs=pairs,
+        first_df=first_df,
     )
 
 
@@ -453,8 +473,9 @@ def _flat_scans(
 ) -> list[tuple[int, int, int, int]]:
     """The scans of the rectangular-window power (`Spectrogram.flat`) with the frame
     pairs holding a strong burst and the bins holding a carrier's leakage painted at the
-    floor's noise mean: on its own cells and averaged over each of `AVERAGED_SCANS`, `pfa`
-    split evenly over them; boxes in spectrogram cells."""
+    floor's noise mean: on its own cells (boxes from 3 bins wide, `FLAT_FIRST_DF`) and
+    averaged over each of `AVERAGED_SCANS`, `pfa` split evenly over them; boxes in
+    spectrogram cells."""
     assert spec.flat is not None
     floor = scan_noise.floor
     pairs = spec.flat_pairs if spec.flat_pairs is not None else frame_pairs(spec.flat)
@@ -463,7 +484,7 @@ def _flat_scans(
         pairs[strong] = 2.0 * floor
         pairs[:, leaky] = 2.0 * floor[leaky]
     share = pfa / (1 + len(AVERAGED_SCANS))
-    boxes = _scan(spec.flat, scan_noise, pairs, "boxcar", spec.nfft, share)
+    boxes = _scan(spec.flat, scan_noise, pairs, "boxcar", spec.nfft, share, first_df=FLAT_FIRST_DF)
     strong_frames = np.repeat(strong, 2)  # a trailing odd frame is in no pair: unpainted
     for ft, fb in AVERAGED_SCANS:
         power = _averaged(spec.flat, (ft, fb))

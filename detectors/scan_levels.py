@@ -1,6 +1,7 @@
 """The level ladder of the burst scan (`burst_scan`): block sums of a spectrogram's ratio
-to its floor over dt x df cells (dt, df = 2, 4, 8, ...), their 3 x 3 box sums, and the
-thresholds those are tested against.
+to its floor over dt x df cells (dt = 2, 4, 8, ...; df = 2, 4, 8, ... or, with
+`first_df` 1, 1, 2, 4, ...), their 3 x 3 box sums, and the thresholds those are tested
+against.
 
 Layout: the time levels of one bin level are stacked in one array (`ScanPlan.offsets`),
 each built from the one above by adding neighbouring rows; the bin levels are built
@@ -50,7 +51,8 @@ class ScanPlan:
     """Levels of a scan of an (n_frames, n_bins) spectrogram and their thresholds.
 
     dts: time block sizes; offsets[i]: first row of level dts[i] in the stacked array;
-    rows[i]: its number of rows; dfs: bin block sizes; columns[k]: first column of block
+    rows[i]: its number of rows; dfs: bin block sizes (dfs[0] the base blocks' width:
+    the stacked array's first rows hold the 2 x dfs[0] blocks); columns[k]: first column of block
     size dfs[k] in the side-by-side array (n_bins // dfs[k] columns each); limit:
     (stacked rows - 2, side-by-side columns - 2) float32 threshold on the 3 x 3 box sums
     there, one value per level, inf where a box would reach into the next level (the
@@ -101,13 +103,18 @@ def scan_plan(
     floor_rel_std: float,
     level_bins: float = 1.0,
     cell: tuple[int, int] = (1, 1),
+    first_df: int = 2,
 ) -> ScanPlan:
     """The levels and thresholds for a frame of this shape (cached: the same sensor sends
     the same shape every frame; `floor_rel_std` is rounded by the caller). The floor's
     error over a box of B bins is floor_rel_std / sqrt(max(independent bins of B,
     level_bins)) (`floor.NoiseFloor`). cell: (frames, bins) of the spectrogram averaged
-    into each cell scanned (a coarser grid of box sizes)."""
-    dts, dfs = ladder(n_frames), ladder(n_bins)
+    into each cell scanned (a coarser grid of box sizes). first_df: the finest bin block
+    (2, or 1 for boxes 3 cells wide: one more bin level, with twice the positions of the
+    next, all counted in the Bonferroni split)."""
+    if first_df not in (1, 2):
+        raise ValueError(f"first_df must be 1 or 2, got {first_df=}")
+    dts, dfs = ladder(n_frames), ladder(n_bins, first_df)
     offsets, rows = [], []
     total = 0
     for dt in dts:
@@ -188,7 +195,7 @@ def box_sums3(level: F32) -> F32:
 
 def fill_ladder(plan: ScanPlan, stacked: F32) -> list[F32]:
     """Complete the stacked time levels of `stacked` (its first plan.rows[0] rows hold
-    the (2, 2) blocks) in place, and pair its columns into each bin level: one array
+    the (2, dfs[0]) blocks) in place, and pair its columns into each bin level: one array
     per bin level, all time levels stacked (`ScanPlan`)."""
     for k in range(1, len(plan.dts)):
         prev = stacked[plan.offsets[k - 1] : plan.offsets[k - 1] + plan.rows[k - 1]]
@@ -202,7 +209,7 @@ def fill_ladder(plan: ScanPlan, stacked: F32) -> list[F32]:
 
 def fill_side(plan: ScanPlan, stacked: F32, side: F32) -> None:
     """Every level side by side in `side` (stacked rows, plan.columns[-1]): `stacked`
-    (stacked rows, plan.columns[1]) holds the (2, 2) blocks in its first plan.rows[0]
+    (stacked rows, plan.columns[1]) holds the (2, dfs[0]) blocks in its first plan.rows[0]
     rows; its time levels are completed in place (`fill_ladder`, contiguous arrays: one
     pass per addition) and each bin level is copied into its columns."""
     np.concatenate(fill_ladder(plan, stacked), axis=1, out=side)

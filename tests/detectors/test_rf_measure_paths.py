@@ -139,10 +139,19 @@ def test_frame_pairs_feed_the_same_floor() -> None:
     assert shared.rel_std == direct.rel_std
 
 
+@pytest.mark.parametrize("first_df", [2, 1])
 @pytest.mark.parametrize(("seed", "snr_db"), [(0, 40.0), (1, 10.0), (2, 78.0)])
-def test_side_by_side_scan_finds_the_level_by_level_boxes(seed: int, snr_db: float) -> None:
+def test_side_by_side_scan_finds_the_level_by_level_boxes(
+    seed: int, snr_db: float, first_df: int
+) -> None:
     power, floor, rel_std = _gsm_spectrogram(seed, snr_db)
-    kwargs = {"window": "hann", "nfft": 64, "pfa_frame": 1e-4, "floor_rel_std": rel_std}
+    kwargs = {
+        "window": "hann",
+        "nfft": 64,
+        "pfa_frame": 1e-4,
+        "floor_rel_std": rel_std,
+        "first_df": first_df,
+    }
     side = burst_scan.scan_boxes(power, floor, **kwargs)
     by_level = burst_scan.scan_boxes(power, floor, side_by_side_cells=0, **kwargs)
     assert side  # the call is found
