@@ -17,6 +17,8 @@ class Burst:
     have begun before / lasted beyond the snapshot: its duration is only a lower bound.
     fill: share of the burst's box cells 6 dB or more over the floor: ~1 for a strong
     block (OFDM, noise-like), small for a line sweeping across the box (an oven).
+    tracked: found only against the sensor's receiver-shape history (`floor_track`), which
+    can be wrong: `detect_rf` keeps an emitter resting on such a burst under the alert cut.
     """
 
     t_start_s: float
@@ -30,6 +32,7 @@ class Burst:
     cut_start: bool = False
     cut_end: bool = False
     fill: float = 1.0
+    tracked: bool = False
 
     @property
     def truncated(self) -> bool:

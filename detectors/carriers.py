@@ -9,10 +9,12 @@ so they are reported here, as bursts lasting the whole frame.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from detectors.bursts import Burst, occupied_band
 from detectors.floor import NoiseFloor
@@ -51,7 +53,7 @@ def runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
 
 def carrier_burst(
     spec: Spectrogram, band: tuple[float, float, float], excess: float, signal: float,
-    cells: int,
+    cells: int, *, tracked: bool = False,
 ) -> Burst:  # fmt: skip
     """A carrier spanning the whole snapshot: band = (low edge, high edge, centroid) in
     bins, excess its mean power over the noise, signal its power (full scale)."""
@@ -65,6 +67,7 @@ def carrier_burst(
         mean_power_dbfs=power_to_db(signal),
         peak_power_dbfs=power_to_db(signal),
         cells=cells,
+        tracked=tracked,
     )
 
 
@@ -113,41 +116,60 @@ def find_carriers(
     return carriers
 
 
+#: a carrier's rectangular-window leakage k bins away is ~P / (π k)² (sinc² skirts):
+#: bins where that exceeds this share of the noise are left out of the tracked test
+LEAKAGE_SHARE = 0.01
+#: bins averaged in the flat-vs-Hann floor comparison that finds other leakage (bursts')
+LEAK_SMOOTH_BINS = 32
+
+
 def tracked_carriers(
     spec: Spectrogram,
+    noise: NoiseFloor,
     flat_noise: NoiseFloor,
     found: list[Burst],
     track: FloorTrack,
     key: Hashable,
     *,
+    dc_guard_bins: int = 2,
     guard_bins: int = 2,
 ) -> list[Burst]:
     """Continuous emitters too weak for `find_carriers`, found against the sensor's
-    receiver-shape reference (`floor_track`) on the rectangular-window floor, as bursts
-    spanning the frame; the frame then teaches the reference, except the bins of the
-    carriers already `found` (those bands are not reported twice)."""
+    receiver-shape reference (`floor_track`) on the rectangular-window floor
+    (`flat_noise`: independent bins, every sample counted), as bursts spanning the frame
+    (`Burst.tracked`); the frame then teaches the reference. Left out of both: the DC
+    bins, the bands of the emitters already `found` (with their leakage reach), and bins
+    whose flat floor stands over the Hann floor (`noise`) by 4 sigma over
+    LEAK_SMOOTH_BINS bins: a strong burst's or carrier's rectangular leakage."""
     per_bin = flat_noise.per_bin.astype(np.float64)
     n = per_bin.shape[0]
     busy = np.zeros(n, dtype=bool)
-    whole = spec.n_frames * spec.frame_s
-    for b in found:
-        if b.duration_s < 0.9 * whole:
-            continue  # bursts: the censored floor ignores them
-        lo = int(np.floor((b.freq_offset_hz - 0.5 * b.bandwidth_hz) / spec.bin_hz)) + spec.dc_bin
-        hi = int(np.ceil((b.freq_offset_hz + 0.5 * b.bandwidth_hz) / spec.bin_hz)) + spec.dc_bin
-        busy[max(lo - guard_bins, 0) : max(min(hi + guard_bins + 1, n), 0)] = True
+    busy[max(spec.dc_bin - dc_guard_bins, 0) : spec.dc_bin + dc_guard_bins + 1] = True
+    for b in found:  # bursts lift their bins' floors by their duty cycle, and leak
+        reach = guard_bins + math.ceil(
+            math.sqrt(max(db_to_power(b.snr_db), 0.0) / (math.pi**2 * LEAKAGE_SHARE))
+        )
+        centre = b.freq_offset_hz / spec.bin_hz + spec.dc_bin
+        half = 0.5 * b.bandwidth_hz / spec.bin_hz
+        lo, hi = math.floor(centre - half) - reach, math.ceil(centre + half) + reach + 1
+        busy[max(lo, 0) : max(min(hi, n), 0)] = True
+    hann = noise.per_bin.astype(np.float64)
+    ratio = per_bin / np.maximum(hann, 1e-30)
+    smooth = ndimage.uniform_filter1d(ratio, LEAK_SMOOTH_BINS, mode="nearest")
+    spread = 4.0 * max(flat_noise.rel_std, 1e-3) * math.sqrt(2.0 / LEAK_SMOOTH_BINS)
+    busy |= smooth > float(np.median(smooth)) * (1.0 + spread)
     out = []
+    level = float(np.median(per_bin[~busy])) if not busy.all() else 0.0
     for band in track.observe(key, per_bin, flat_noise.rel_std, busy):
-        if busy[band.lo : band.hi].any():
-            continue
-        level = float(np.median(per_bin))
+        width = band.hi - band.lo
         out.append(
             carrier_burst(
                 spec,
                 (band.lo - 0.5, band.hi - 0.5, 0.5 * (band.lo + band.hi - 1)),
                 band.excess,
-                band.excess * level * (band.hi - band.lo),
-                (band.hi - band.lo) * spec.n_frames,
+                band.excess * level * width,
+                width * spec.n_frames,
+                tracked=True,
             )
         )
     return out

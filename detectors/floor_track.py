@@ -5,60 +5,66 @@ A continuous emitter (an analogue FPV video link, a downlink) lifts its bins' ow
 floor, so no burst ever stands above it; `carriers` and `rf_wide` see it only where its
 bins' floors stand several dB over the span's receiver noise. But the receiver's noise
 across its span has a shape (anti-alias roll-off, ripple) that stays put from frame to
-frame, up to a gain. Learnt from earlier frames (`FloorTrack`), that shape turns each
-bin's floor estimate into a ratio q = floor / shape that is flat for noise; a band of
-B bins raised by s then stands out of the rest of the span when
+frame, up to a gain. Learnt from earlier frames (`FloorTrack`, one reference per tuning),
+that shape turns each bin's floor estimate into a ratio q = floor / shape that is flat
+for noise; a band of B bins raised by s then stands out of the rest of the span when
 
     s / sqrt(σ² (1 + 1/n) (1/B + 1/B_out)) > z
 
-(σ: one bin's floor error, `NoiseFloor.rel_std`, ~1/sqrt(frames); n: frames averaged
-into the reference; B_out: the bins compared against). The rest of the span, not an
-absolute level, sets the gain, so a gain step changes nothing. Bands of 16 bins up to
-half the span are tried at ×√2 widths and 1/8-width steps, every test at the frame's
-`pfa` split over them (Bonferroni). Wider ones fill the span (`rf_wide`).
+(σ: one bin's floor scatter, the larger of `NoiseFloor.rel_std` and what the span shows;
+n: frames averaged into the reference; B_out: the bins compared against). The rest of
+the span, not an absolute level, sets the gain, so a gain drift changes nothing. Bands
+of 16 bins up to half the span are tried at ×√2 widths and 1/8-width steps, every test
+at the frame's `pfa` split over them (Bonferroni). Wider ones fill the span (`rf_wide`).
+Bins standing alone over their neighbours (the DC spike, a narrow line: `rf_lines`' and
+`carriers`' business) and the caller's `busy` bins count on neither side.
 
-With no reference yet (fewer than `min_frames` learnt for this tuning) nothing is
-tested. The reference learns the bins that hold no emitter it or `carriers` found
-(exponential memory of ~`memory_frames`; a band it found, ~16 times slower), and starts
-again when the tuning changes, at a gain step (`gain_step_db`), or when the frame no
-longer fits it (the out-of-band scatter over `mismatch` times its expected variance:
-another receiver, a wrong history). Bands are reported in dB under the receiver noise,
-so `detect_rf` caps their confidence under the alert cut (a weak lone burst): a wrong
-history costs candidates, never alerts. A continuous emitter already on
-when a sensor's reference was learnt is part of its background: it is found only where
-the frame's own floors show it (`carriers`, `rf_wide`).
+The reference learns every frame's bins except the busy ones, at a memory of
+~`memory_frames`; where the frame stands locally over it (a band found, or a 32-bin mean
+3 σ up) ~`SLOWDOWN` times slower, so that an emitter coming on is not learnt before it is
+seen. It starts again when the tuning is new (the last `max_tunings` are kept), at a gain
+step (`gain_step_db`: a receiver's passband can change with its gain stages), or when
+the frame no longer fits it: the variance of log(floor / shape) over `mismatch` times
+what neighbouring-bin differences show (noise alone: about 1; a wrong or stale shape:
+more). Nothing is tested before `min_frames`, and a frame with unusable floors (a dropout)
+is neither tested nor learnt. A continuous emitter already on when the reference was
+learnt, or one coming on more slowly than the memory, is part of the background.
+
+What this test finds alone is a weak lone emitter: `detect_rf` caps its confidence under
+stage 2's alert cut (`Burst.tracked`), so a wrong history costs candidates, never alerts.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special
+from scipy import ndimage, special
 
 F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
+Mask = NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
 class FloorTrackConfig:
     """min_frames: frames learnt before the reference is used; memory_frames: the
-    reference's exponential memory; pfa: false-alarm probability per frame of the band
-    test (all bands); min_bins: the narrowest band (narrower ones are the burst scan's
-    and `rf_lines`'); guard_bins: bins either side of a band left out of its comparison;
-    outlier_sigmas: bins of the rest this far above it (carriers) are left out too;
-    mismatch: out-of-band variance ratio beyond which the reference no longer fits;
-    gain_step_db: a change of the span's median floor by more than this from the last
-    frame's is a gain step (a receiver's passband shape can change with its gain
-    stages): the reference starts again."""
+    reference's exponential memory; max_tunings: references kept per sensor; pfa:
+    false-alarm probability per frame of the band test (all bands); min_bins: the
+    narrowest band (narrower ones are the burst scan's and `rf_lines`'); guard_bins:
+    bins either side of a band left out of its comparison; outlier_sigmas: a bin this
+    far over its neighbours' median counts on neither side; mismatch: variance ratio
+    beyond which the reference no longer fits; gain_step_db: a change of the span's
+    median floor by more than this from the reference's is a gain step."""
 
     min_frames: int = 8
     memory_frames: int = 64
+    max_tunings: int = 8
     pfa: float = 1e-3
     min_bins: int = 16
     guard_bins: int = 4
@@ -88,8 +94,23 @@ def _widths(n_bins: int, min_bins: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _n_tests(n_bins: int, widths: tuple[int, ...]) -> int:
-    return sum((n_bins - w) // max(1, w // 8) + 1 for w in widths)
+@lru_cache(maxsize=32)
+def _z_limit(n_bins: int, min_bins: int, pfa: float) -> float:
+    """The per-test z of a frame Pfa split over every (width, position) tested."""
+    tests = sum((n_bins - w) // max(1, w // 8) + 1 for w in _widths(n_bins, min_bins))
+    return float(special.ndtri(1.0 - pfa / max(tests, 1)))
+
+
+def _cumsum0(values: NDArray[np.generic]) -> NDArray[np.generic]:
+    out = np.zeros(values.shape[0] + 1, dtype=values.dtype)
+    np.cumsum(values, out=out[1:])
+    return out
+
+
+def lone_bins(q: F64, sigma: float, outlier_sigmas: float) -> Mask:
+    """Bins standing more than outlier_sigmas x sigma over the median of their 9."""
+    lone: Mask = q - ndimage.median_filter(q, size=9, mode="nearest") > outlier_sigmas * sigma
+    return lone
 
 
 def wide_bands(
@@ -98,47 +119,50 @@ def wide_bands(
     shape: F64,
     ref_frames: int,
     config: FloorTrackConfig,
-    busy: NDArray[np.bool_] | None = None,
+    busy: Mask | None = None,
 ) -> list[WideBand]:
     """Bands standing out of the rest of the span in per_bin / shape (see the module
-    docstring), strongest first, none overlapping another; `busy` bins (emitters found
-    otherwise) count as neither band nor rest."""
+    docstring), strongest first, none overlapping another."""
     n = per_bin.shape[0]
     widths = _widths(n, config.min_bins)
     if not widths or not 0.0 < rel_std < 1.0:
         return []
     busy = np.zeros(n, dtype=bool) if busy is None else busy
     q = per_bin / np.maximum(shape, 1e-30)
-    middle = float(np.median(q[~busy])) if not busy.all() else 0.0
+    if busy.all():
+        return []
+    middle = float(np.median(q[~busy]))
     if not middle > 0.0:
         return []
-    q = np.where(busy, middle, q) / middle
-    # one bin's scatter: the floor's own and the reference's, or what the span shows if
-    # more (the censored mean's error model is a few per cent optimistic)
-    mad = float(np.median(np.abs(q - 1.0)))
-    sigma2 = max(rel_std * rel_std * (1.0 + 1.0 / max(ref_frames, 1)), (1.4826 * mad) ** 2)
-    keep = ~busy & (q <= 1.0 + config.outlier_sigmas * math.sqrt(sigma2))  # carriers stay out
-    kept_q = np.where(keep, q, 0.0)
-    csum_q = np.concatenate(([0.0], np.cumsum(q)))
-    csum_k = np.concatenate(([0.0], np.cumsum(kept_q)))
-    csum_n = np.concatenate(([0], np.cumsum(keep.astype(np.int64))))
-    csum_b = np.concatenate(([0], np.cumsum(busy.astype(np.int64))))
-    total_k, total_n = float(csum_k[-1]), int(csum_n[-1])
-    z_limit = float(special.ndtri(1.0 - config.pfa / _n_tests(n, widths)))
+    q = q / middle
+    # one bin's scatter: the floor's own and the reference's (an exponential memory of
+    # m frames keeps ~1/(2m) of a frame's variance), or what the span shows if more
+    mad = 1.4826 * float(np.median(np.abs(q[~busy] - 1.0)))
+    ref_var = 1.0 / min(max(ref_frames, 1), 2 * config.memory_frames)
+    sigma2 = max(rel_std * rel_std * (1.0 + ref_var), mad * mad)
+    sigma = math.sqrt(sigma2)
+    counted = ~busy & ~lone_bins(q, sigma, config.outlier_sigmas)
+    rest = counted & (q <= 1.0 + config.outlier_sigmas * sigma)  # carriers stay out
+    csum_in = _cumsum0(np.where(counted, q, 0.0))
+    n_in = _cumsum0(counted.astype(np.int64))
+    csum_out = _cumsum0(np.where(rest, q, 0.0))
+    n_out_all = _cumsum0(rest.astype(np.int64))
+    total_out, count_out = float(csum_out[-1]), int(n_out_all[-1])
+    z_limit = _z_limit(n, config.min_bins, config.pfa)
     g = config.guard_bins
     found: list[WideBand] = []
     for w in widths:
         lo = np.arange(0, n - w + 1, max(1, w // 8))
         hi = lo + w
-        inside = (csum_q[hi] - csum_q[lo]) / w
+        k_in = n_in[hi] - n_in[lo]
+        inside = (csum_in[hi] - csum_in[lo]) / np.maximum(k_in, 1)
         a, b = np.maximum(lo - g, 0), np.minimum(hi + g, n)
-        out_n = total_n - (csum_n[b] - csum_n[a])
-        out_mean = (total_k - (csum_k[b] - csum_k[a])) / np.maximum(out_n, 1)
-        ok = out_n >= w // 2
+        k_out = count_out - (n_out_all[b] - n_out_all[a])
+        out_mean = (total_out - (csum_out[b] - csum_out[a])) / np.maximum(k_out, 1)
+        ok = (k_out >= w // 2) & (2 * k_in >= w)
         excess = inside / np.maximum(out_mean, 1e-30) - 1.0
-        z = excess / np.sqrt(sigma2 * (1.0 / w + 1.0 / np.maximum(out_n, 1)))
-        in_busy = csum_b[hi] - csum_b[lo]
-        hot = np.flatnonzero(ok & (z > z_limit) & (2 * in_busy < w))
+        z = excess / np.sqrt(sigma2 * (1.0 / np.maximum(k_in, 1) + 1.0 / np.maximum(k_out, 1)))
+        hot = np.flatnonzero(ok & (z > z_limit))
         found += [WideBand(int(lo[i]), int(hi[i]), float(excess[i]), float(z[i])) for i in hot]
     found.sort(key=lambda band: -band.z)
     kept: list[WideBand] = []
@@ -148,14 +172,18 @@ def wide_bands(
     return kept
 
 
-def misfit(per_bin: F64, rel_std: float, shape: F64, busy: NDArray[np.bool_]) -> float:
-    """Variance of log(per_bin / shape) over the bins not `busy`, over what noise alone
-    gives (about 1 when the reference fits the frame)."""
-    free = ~busy & (per_bin > 0.0) & (shape > 0.0)
-    if np.count_nonzero(free) < 16 or not 0.0 < rel_std < 1.0:
+def misfit(per_bin: F64, shape: F64, free: Mask) -> float:
+    """Variance of log(per_bin / shape) over the `free` bins, over half that of its
+    differences 3 bins apart (the bin-to-bin scatter alone, windowed neighbours being
+    correlated only 1-2 bins apart): about 1 when the shape fits, more when it does
+    not (a wrong or stale reference, or a new emitter wider than a few bins)."""
+    idx = np.flatnonzero(free)
+    if idx.shape[0] < 32:
         return 1.0
-    r = np.log(per_bin[free] / shape[free])
-    return float(np.var(r)) / (rel_std * rel_std)
+    r = np.log(per_bin[idx] / shape[idx])
+    d = r[3:] - r[:-3]
+    noise = 0.5 * float(np.var(d))
+    return float(np.var(r)) / noise if noise > 0.0 else 1.0
 
 
 def power_db_ratio(a: float, b: float) -> float:
@@ -163,101 +191,99 @@ def power_db_ratio(a: float, b: float) -> float:
     return 10.0 * math.log10(a / b) if a > 0.0 and b > 0.0 else math.inf
 
 
-def band_mask(n_bins: int, bands: list[WideBand]) -> NDArray[np.bool_]:
+def band_mask(n_bins: int, bands: list[WideBand]) -> Mask:
     mask = np.zeros(n_bins, dtype=bool)
     for band in bands:
         mask[band.lo : band.hi] = True
     return mask
 
 
-class FloorTrack:
-    """One sensor's reference shape (thread-safe): per-bin floors over their median,
-    averaged over the frames learnt for one tuning key (`observe`)."""
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    shape: F64  # per-bin floor over the span's noise level
+    frames: int  # frames learnt
+    level: float  # the last frame's median floor over the shape (its gain)
 
-    #: bins of a band found against the reference are learnt this many times slower: a
-    #: band that persists (an emitter left on, a reference gone wrong) fades into the
-    #: background over ~memory_frames x this many frames
-    BAND_SLOWDOWN = 16
+
+class FloorTrack:
+    """One sensor's reference shapes (thread-safe), one per tuning key (`observe`)."""
+
+    #: where the frame stands over the reference, it is learnt this many times slower
+    SLOWDOWN = 16
 
     def __init__(self, config: FloorTrackConfig = FloorTrackConfig()) -> None:
         self.config = config
         self._lock = threading.Lock()
-        self._key: Hashable | None = None
-        self._shape: F64 | None = None
-        self._frames = 0
-        self._level = 0.0  # the last frame's median floor
+        self._refs: OrderedDict[Hashable, _Reference] = OrderedDict()
 
-    @property
-    def frames(self) -> int:
-        """Frames learnt for the current tuning."""
-        return self._frames
+    def frames(self, key: Hashable) -> int:
+        """Frames learnt for tuning `key` (0: none)."""
+        with self._lock:
+            ref = self._refs.get(key)
+        return 0 if ref is None else ref.frames
 
     def copy(self) -> FloorTrack:
-        """An independent track holding the same reference."""
+        """An independent track holding the same references."""
         out = FloorTrack(self.config)
         with self._lock:
-            out._key, out._shape, out._frames = self._key, self._shape, self._frames
-            out._level = self._level
+            out._refs = OrderedDict(self._refs)
         return out
 
-    def observe(
-        self, key: Hashable, per_bin: F64, rel_std: float, busy: NDArray[np.bool_]
-    ) -> list[WideBand]:
+    def observe(self, key: Hashable, per_bin: F64, rel_std: float, busy: Mask) -> list[WideBand]:
         """The wide bands of this frame against the reference learnt so far for tuning
-        `key` ([] before min_frames, or when the frame does not fit the reference), then
-        the frame learnt: `busy` bins (carriers, found by the caller) are not, the
-        bands' bins slowly, the rest at the reference's memory."""
+        `key` (see the module docstring), then the frame learnt."""
         per_bin = np.asarray(per_bin, dtype=np.float64)
-        usable = np.isfinite(per_bin) & (per_bin > 0.0)
-        level = float(np.median(per_bin)) if usable.any() else 0.0
+        n = per_bin.shape[0]
+        free = ~busy
+        if (
+            not np.all(np.isfinite(per_bin))
+            or not np.all(per_bin > 0.0)
+            or np.count_nonzero(free) < max(32, n // 4)
+        ):
+            return []  # a dropout, or a span mostly taken: neither tested nor learnt
         with self._lock:
-            step = abs(power_db_ratio(level, self._level)) > self.config.gain_step_db
-            self._level = level
-            same = (
-                key == self._key
-                and self._shape is not None
-                and self._shape.shape == per_bin.shape
-                and not step
-            )
+            ref = self._refs.get(key)
+            if ref is not None and ref.shape.shape != per_bin.shape:
+                ref = None
             bands: list[WideBand] = []
-            fits = True
-            if same and self._shape is not None:
-                if self._frames >= self.config.min_frames and usable.all():
-                    bands = wide_bands(
-                        per_bin, rel_std, self._shape, self._frames, self.config, busy
-                    )
-                taken = busy | band_mask(per_bin.shape[0], bands) | ~usable
-                fits = misfit(per_bin, rel_std, self._shape, taken) <= self.config.mismatch
-                if not fits:
-                    bands = []  # a wrong history: say nothing, learn anew
-            self._learn(key, per_bin, busy | ~usable, bands, restart=not same or not fits)
+            if ref is not None:
+                level = float(np.median(per_bin[free] / ref.shape[free]))
+                if abs(power_db_ratio(level, ref.level)) > self.config.gain_step_db:
+                    ref = None  # a gain step: the passband may have changed with it
+                elif misfit(per_bin, ref.shape, free) > self.config.mismatch:
+                    ref = None  # the frame does not fit: a wrong or stale history
+                elif ref.frames >= self.config.min_frames:
+                    bands = wide_bands(per_bin, rel_std, ref.shape, ref.frames, self.config, busy)
+            self._refs[key] = self._learn(ref, per_bin, rel_std, free, bands)
+            self._refs.move_to_end(key)
+            while len(self._refs) > self.config.max_tunings:
+                self._refs.popitem(last=False)
         return bands
 
     def _learn(
         self,
-        key: Hashable,
+        ref: _Reference | None,
         per_bin: F64,
-        busy: NDArray[np.bool_],
+        rel_std: float,
+        free: Mask,
         bands: list[WideBand],
-        *,
-        restart: bool,
-    ) -> None:
-        free = ~busy
-        rest = free & ~band_mask(per_bin.shape[0], bands)
-        if np.count_nonzero(rest) < max(16, per_bin.shape[0] // 4):
-            return
-        if restart or self._shape is None:
-            level = float(np.median(per_bin[rest]))
-        else:  # the frame's gain against the reference, on the bins holding noise only
-            level = float(np.median(per_bin[rest] / self._shape[rest]))
-        if not level > 0.0:
-            return
-        shape = np.where(free, per_bin / level, 1.0)
-        if restart or self._shape is None:
-            self._key, self._shape, self._frames = key, shape, 1
-            return
-        alpha = np.full(per_bin.shape[0], 1.0 / min(self._frames + 1, self.config.memory_frames))
-        alpha[band_mask(per_bin.shape[0], bands)] /= self.BAND_SLOWDOWN
-        alpha[busy] = 0.0
-        self._shape = (1.0 - alpha) * self._shape + alpha * shape
-        self._frames += 1
+    ) -> _Reference:
+        if ref is None:
+            level = float(np.median(per_bin[free]))
+            return _Reference(np.where(free, per_bin / level, 1.0), 1, level)
+        # bins where the frame stands over the reference learn slowly: a band found, or
+        # a 32-bin stretch 3 sigma up (an emitter coming on, not yet significant); the
+        # frame's gain comes from the others (a raised band would bias it, and the rest
+        # of the reference would drift down under it)
+        slow = band_mask(per_bin.shape[0], bands)
+        gain = per_bin / ref.shape
+        level = float(np.median(gain[free & ~slow]))
+        raised = ndimage.uniform_filter1d(gain / level - 1.0, 32, mode="nearest")
+        slow |= raised > 3.0 * rel_std / math.sqrt(32)
+        if np.count_nonzero(free & ~slow) >= 32:
+            level = float(np.median(gain[free & ~slow]))
+        shape = per_bin / level
+        alpha = np.full(per_bin.shape[0], 1.0 / min(ref.frames + 1, self.config.memory_frames))
+        alpha[slow] /= self.SLOWDOWN
+        alpha[~free] = 0.0
+        return _Reference((1.0 - alpha) * ref.shape + alpha * shape, ref.frames + 1, level)

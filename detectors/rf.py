@@ -172,7 +172,11 @@ def _detection(
         bandwidth_hz=median_of([b.burst.bandwidth_hz for b in main]),
         snr_db=median_of([b.burst.snr_db for b in main]),
         rssi_dbm=rssi,
-        confidence=_confidence(signature, main, config),
+        confidence=(
+            min(_confidence(signature, main, config), config.weak_max_confidence)
+            if any(b.burst.tracked for b in group)  # only as good as the sensor's history
+            else _confidence(signature, main, config)
+        ),
         burst_count=len(main),
     )
 
@@ -194,6 +198,14 @@ def label_bursts(
     return out
 
 
+def _seen_in_frame(members: list[LabelledBurst]) -> list[LabelledBurst]:
+    """A group's members seen in the frame itself, when it has any: a band found only
+    against the sensor's history (`Burst.tracked`) next to them is their duty cycle's
+    lift of the floor, and adds nothing but a confidence cap."""
+    own = [b for b in members if not b.burst.tracked]
+    return own or members
+
+
 def group_emitters(
     labelled: list[LabelledBurst], full_scale_dbm: float | None, config: RfConfig
 ) -> list[RfDetection]:
@@ -201,7 +213,8 @@ def group_emitters(
     with the fragments that belong to it (`rf_groups.group_bursts`)."""
     groups: list[Group] = group_bursts(labelled, config.hopping_signatures, config.period_tolerance)
     detections = [
-        _detection(g.signature, g.kind, g.members, full_scale_dbm, config) for g in groups
+        _detection(g.signature, g.kind, _seen_in_frame(g.members), full_scale_dbm, config)
+        for g in groups
     ]
     detections.sort(key=lambda d: (d.t_start_s, d.freq_hz))
     return detections
@@ -259,7 +272,9 @@ def detect_rf(
     bursts += find_wide_carriers(spec, noise, config.wide_carriers)
     if floor_track is not None:
         key = (round(sample_rate_hz), nfft, round(center_freq_hz))
-        bursts += tracked_carriers(spec, flat_noise, bursts, floor_track, key)
+        bursts += tracked_carriers(
+            spec, noise, flat_noise, bursts, floor_track, key, dc_guard_bins=config.dc_guard_bins
+        )
     bursts += find_lines(spec, noise, config.lines)
     bursts = [b for b in bursts if b.snr_db >= config.min_snr_db]
     labelled = label_bursts(bursts, center_freq_hz, config.rules)

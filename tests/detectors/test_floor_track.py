@@ -88,7 +88,7 @@ def test_a_gain_step_or_a_retune_starts_the_reference_again() -> None:
     track = learnt(rng, shape)
     other = (KEY[0], KEY[1], KEY[2] + 20_000_000)
     assert track.observe(other, floors(rng, tilted), SIGMA, np.zeros(N_BINS, bool)) == []
-    assert track.frames == 1
+    assert track.frames(other) == 1 and track.frames(KEY) == 16  # each tuning its own
 
 
 def test_a_wrong_history_says_nothing_and_is_forgotten() -> None:
@@ -99,7 +99,7 @@ def test_a_wrong_history_says_nothing_and_is_forgotten() -> None:
     track = learnt(rng, 1.0 + 0.25 * np.cos(23.0 * f))
     flat = np.ones(N_BINS)
     assert track.observe(KEY, floors(rng, flat), SIGMA, np.zeros(N_BINS, bool)) == []
-    assert track.frames == 1
+    assert track.frames(KEY) == 1
     quiet = [
         track.observe(KEY, floors(rng, flat), SIGMA, np.zeros(N_BINS, bool)) for _ in range(100)
     ]
@@ -119,6 +119,65 @@ def test_busy_bins_are_neither_reported_nor_learnt() -> None:
     per_bin = floors(rng, shape)
     per_bin[300:690] *= 1.03
     assert track.observe(KEY, per_bin, SIGMA, np.zeros(N_BINS, bool))  # still the old shape
+
+
+def test_a_shape_wrong_at_the_edges_is_noticed() -> None:
+    """A reference learnt with a deep edge roll-off, then a flat receiver: the edges are
+    no emitter; the frame does not fit, nothing is said, the shape is learnt anew."""
+    rng = np.random.default_rng(9)
+    f = np.linspace(-1.0, 1.0, N_BINS)
+    for p in (8, 32):
+        track = learnt(rng, 1.0 - 0.75 * np.abs(f) ** p)
+        flat = np.ones(N_BINS)
+        assert track.observe(KEY, floors(rng, flat), SIGMA, np.zeros(N_BINS, bool)) == []
+        assert track.frames(KEY) == 1  # learnt anew
+        said = [
+            track.observe(KEY, floors(rng, flat), SIGMA, np.zeros(N_BINS, bool)) for _ in range(30)
+        ]
+        assert sum(len(x) for x in said) == 0
+
+
+def test_a_lone_bin_changing_is_no_wide_band() -> None:
+    """The DC spike doubling, or a narrow line coming on: `carriers` and `rf_lines`
+    business, not a 16-bin band."""
+    rng = np.random.default_rng(10)
+    shape = receiver_shape()
+    spike = shape.copy()
+    spike[512] *= 100.0
+    track = learnt(rng, spike)
+    for _ in range(50):
+        per_bin = floors(rng, spike)
+        per_bin[512] *= 2.0
+        per_bin[200] *= 1.6  # a new line, 2 dB
+        assert track.observe(KEY, per_bin, SIGMA, np.zeros(N_BINS, bool)) == []
+
+
+def test_a_dropout_frame_keeps_the_reference() -> None:
+    rng = np.random.default_rng(11)
+    shape = receiver_shape()
+    track = learnt(rng, shape)
+    assert track.observe(KEY, np.zeros(N_BINS), SIGMA, np.zeros(N_BINS, bool)) == []
+    assert track.observe(KEY, np.full(N_BINS, np.nan), SIGMA, np.zeros(N_BINS, bool)) == []
+    assert track.frames(KEY) == 16
+    per_bin = floors(rng, shape)
+    per_bin[300:690] *= 1.03
+    assert track.observe(KEY, per_bin, SIGMA, np.zeros(N_BINS, bool))
+
+
+def test_an_emitter_coming_on_slowly_is_not_learnt_at_once() -> None:
+    """A band rising to 3 % over 40 frames (an approaching video link): still seen."""
+    rng = np.random.default_rng(12)
+    shape = receiver_shape()
+    track = learnt(rng, shape)
+    seen = 0
+    for k in range(40):
+        per_bin = floors(rng, shape)
+        per_bin[300:690] *= 1.0 + 0.03 * (k + 1) / 40
+        seen += bool(track.observe(KEY, per_bin, SIGMA, np.zeros(N_BINS, bool)))
+    per_bin = floors(rng, shape)
+    per_bin[300:690] *= 1.03
+    assert track.observe(KEY, per_bin, SIGMA, np.zeros(N_BINS, bool))
+    assert seen >= 10
 
 
 def test_wide_bands_needs_a_usable_scatter() -> None:
@@ -174,3 +233,35 @@ def test_the_pipeline_keeps_one_reference_per_sensor() -> None:
     video = _video(rng, -16.0)
     assert "fpv_analog_video" in frame("a", 12, video)
     assert frame("b", 0, video) == []  # another sensor: no history yet
+
+
+def test_a_wrong_history_never_raises_an_alert_in_detect_rf() -> None:
+    """A reference learnt with a receiver rolling off 10 dB at its span edges, then a
+    flat receiver (same tuning), at 5.8 GHz (video band) and at an LTE uplink: no
+    detection at stage 2's alert cut, even one frame before the shape is learnt anew."""
+    cut = FusionSettings().min_confidence
+    for fc in (FC, 1747.5e6):
+        rng = np.random.default_rng(13)
+        track = FloorTrack()
+        edge = np.abs(np.fft.fftfreq(FRAME, 1.0 / FS)) / (0.5 * FS)
+        roll = 10 ** (-1.0 * edge**8)
+        for _ in range(16):
+            x = np.fft.ifft(np.fft.fft(noise(FRAME, rng)) * np.sqrt(roll)).astype(np.complex64)
+            detect_rf(x, FS, fc, floor_track=track)
+        for _ in range(6):
+            found = detect_rf(noise(FRAME, rng), FS, fc, floor_track=track)
+            assert all(d.confidence < cut for d in found), found
+
+
+def test_a_strong_carrier_coming_on_is_no_wide_band() -> None:
+    """A +40 dB tone switching on: its rectangular leakage lifts the flat floor over
+    tens of bins, which is its own, not a wide emitter's."""
+    rng = np.random.default_rng(14)
+    track = FloorTrack()
+    for _ in range(16):
+        detect_rf(noise(FRAME, rng), FS, FC, floor_track=track)
+    t = np.arange(FRAME)
+    tone = (0.03 * np.exp(2j * np.pi * 7.31e6 * t / FS)).astype(np.complex64)
+    for _ in range(6):
+        found = detect_rf(noise(FRAME, rng) + tone, FS, FC, floor_track=track)
+        assert not any(d.signature == "fpv_analog_video" for d in found), found
