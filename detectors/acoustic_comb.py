@@ -32,6 +32,7 @@ from detectors.acoustic_spectrum import (
     whitened_spectrum,
 )
 from detectors.acoustic_subframes import CommonEnvelope, common_envelope
+from detectors.arrays import median
 from detectors.units import power_to_db
 
 
@@ -124,16 +125,6 @@ def excluded(grid_hz: F64, exclude_hz: tuple[float, ...]) -> NDArray[np.bool_]:
     return out
 
 
-def _median(values: F64) -> float:
-    """np.median of a 1-d array (the same value) without its generic overhead."""
-    n = values.shape[0]
-    h = n // 2
-    if n % 2:
-        return float(np.partition(values, h)[h])
-    part = np.partition(values, (h - 1, h))
-    return float(0.5 * (part[h - 1] + part[h]))
-
-
 def analyse_comb(
     x: NDArray[np.float32],
     sample_rate_hz: float,
@@ -207,7 +198,7 @@ def analyse_comb(
         weight = z[i_best][sel]
         f0 = float(np.sum(weight * k[sel] * centroid) / np.sum(weight * k[sel] ** 2))
 
-    score = float(s[i_best] - _median(s))
+    score = float(s[i_best] - median(s))
     machine: list[bool] = []
     dropouts = 0
     share = 1.0

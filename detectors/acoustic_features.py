@@ -25,6 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from detectors.arrays import cumsum0
+
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
@@ -98,14 +100,6 @@ def _floor_windows(
     else:
         a = b = 0
     return _Windows(lo, hi, count, a, b, half_width_bins)
-
-
-def cumsum0(values: F64) -> F64:
-    """[0, v0, v0 + v1, ...]: (n + 1,) float64."""
-    out: F64 = np.empty(values.shape[0] + 1, dtype=np.float64)
-    out[0] = 0.0
-    np.cumsum(values, out=out[1:])
-    return out
 
 
 def range_sums(csum: F64, lo: I64, hi: I64) -> F64:

@@ -19,7 +19,8 @@ import scipy.fft
 from numpy.typing import NDArray
 
 from detectors.acoustic_config import F64, I64, AcousticConfig
-from detectors.acoustic_features import band_peak_z, cumsum0, log_mean_floor, range_sums
+from detectors.acoustic_features import band_peak_z, log_mean_floor, range_sums
+from detectors.arrays import cumsum0
 from detectors.spectra import welch_psd
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from detectors.arrays import median
 from detectors.bursts import Burst, occupied_band
 from detectors.floor import NoiseFloor
 from detectors.floor_track import FloorTrack
@@ -31,16 +32,6 @@ def _is_receiver_artefact(lo: int, hi: int, dc_bin: int, dc_guard_bins: int) -> 
         return True
     asymmetry = abs((dc_bin - lo) - (hi - dc_bin))
     return lo < dc_bin < hi and asymmetry <= max(2, (hi - lo + 1) // 10)
-
-
-def _median(values: NDArray[np.float64]) -> float:
-    """`np.median` of a 1-D float64 array, bit for bit, from one partition."""
-    n = values.shape[0]
-    mid = n // 2
-    if n % 2:
-        return float(np.partition(values, mid)[mid])
-    part = np.partition(values, (mid - 1, mid))
-    return (float(part[mid - 1]) + float(part[mid])) / 2.0
 
 
 def runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -85,7 +76,7 @@ def find_carriers(
     the receiver's DC offset / LO leakage, not an emitter, and is skipped.
     """
     per_bin = noise.per_bin.astype(np.float64)
-    receiver = _median(per_bin)
+    receiver = median(per_bin)
     if receiver <= 0.0:
         return []
     rel = per_bin / receiver

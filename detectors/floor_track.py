@@ -47,6 +47,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, special
 
+from detectors.arrays import cumsum0, median
+
 F64 = NDArray[np.float64]
 Mask = NDArray[np.bool_]
 
@@ -101,12 +103,6 @@ def _z_limit(n_bins: int, min_bins: int, pfa: float) -> float:
     return float(special.ndtri(1.0 - pfa / max(tests, 1)))
 
 
-def _cumsum0(values: NDArray[np.generic]) -> NDArray[np.generic]:
-    out = np.zeros(values.shape[0] + 1, dtype=values.dtype)
-    np.cumsum(values, out=out[1:])
-    return out
-
-
 def lone_bins(q: F64, sigma: float, outlier_sigmas: float) -> Mask:
     """Bins standing more than outlier_sigmas x sigma over the median of their 9."""
     lone: Mask = q - ndimage.median_filter(q, size=9, mode="nearest") > outlier_sigmas * sigma
@@ -131,22 +127,22 @@ def wide_bands(
     q = per_bin / np.maximum(shape, 1e-30)
     if busy.all():
         return []
-    middle = float(np.median(q[~busy]))
+    middle = median(q[~busy])
     if not middle > 0.0:
         return []
     q = q / middle
     # one bin's scatter: the floor's own and the reference's (an exponential memory of
     # m frames keeps ~1/(2m) of a frame's variance), or what the span shows if more
-    mad = 1.4826 * float(np.median(np.abs(q[~busy] - 1.0)))
+    mad = 1.4826 * median(np.abs(q[~busy] - 1.0))
     ref_var = 1.0 / min(max(ref_frames, 1), 2 * config.memory_frames)
     sigma2 = max(rel_std * rel_std * (1.0 + ref_var), mad * mad)
     sigma = math.sqrt(sigma2)
     counted = ~busy & ~lone_bins(q, sigma, config.outlier_sigmas)
     rest = counted & (q <= 1.0 + config.outlier_sigmas * sigma)  # carriers stay out
-    csum_in = _cumsum0(np.where(counted, q, 0.0))
-    n_in = _cumsum0(counted.astype(np.int64))
-    csum_out = _cumsum0(np.where(rest, q, 0.0))
-    n_out_all = _cumsum0(rest.astype(np.int64))
+    csum_in = cumsum0(np.where(counted, q, 0.0))
+    n_in = cumsum0(counted.astype(np.int64))
+    csum_out = cumsum0(np.where(rest, q, 0.0))
+    n_out_all = cumsum0(rest.astype(np.int64))
     total_out, count_out = float(csum_out[-1]), int(n_out_all[-1])
     z_limit = _z_limit(n, config.min_bins, config.pfa)
     g = config.guard_bins
@@ -247,7 +243,7 @@ class FloorTrack:
                 ref = None
             bands: list[WideBand] = []
             if ref is not None:
-                level = float(np.median(per_bin[free] / ref.shape[free]))
+                level = median(per_bin[free] / ref.shape[free])
                 if abs(power_db_ratio(level, ref.level)) > self.config.gain_step_db:
                     ref = None  # a gain step: the passband may have changed with it
                 elif misfit(per_bin, ref.shape, free) > self.config.mismatch:
@@ -269,7 +265,7 @@ class FloorTrack:
         bands: list[WideBand],
     ) -> _Reference:
         if ref is None:
-            level = float(np.median(per_bin[free]))
+            level = median(per_bin[free])
             return _Reference(np.where(free, per_bin / level, 1.0), 1, level)
         # bins where the frame stands over the reference learn slowly: a band found, or
         # a 32-bin stretch 3 sigma up (an emitter coming on, not yet significant); the
@@ -277,11 +273,11 @@ class FloorTrack:
         # of the reference would drift down under it)
         slow = band_mask(per_bin.shape[0], bands)
         gain = per_bin / ref.shape
-        level = float(np.median(gain[free & ~slow]))
+        level = median(gain[free & ~slow])
         raised = ndimage.uniform_filter1d(gain / level - 1.0, 32, mode="nearest")
         slow |= raised > 3.0 * rel_std / math.sqrt(32)
         if np.count_nonzero(free & ~slow) >= 32:
-            level = float(np.median(gain[free & ~slow]))
+            level = median(gain[free & ~slow])
         shape = per_bin / level
         alpha = np.full(per_bin.shape[0], 1.0 / min(ref.frames + 1, self.config.memory_frames))
         alpha[slow] /= self.SLOWDOWN

@@ -7,7 +7,8 @@ import pytest
 from numpy.typing import NDArray
 
 from detectors.acoustic import AcousticConfig, analyse_comb, comb_confidence, detect_rotor
-from detectors.acoustic_features import band_peak_z, cumsum0, log_mean_floor, range_sums
+from detectors.acoustic_features import band_peak_z, log_mean_floor, range_sums
+from detectors.arrays import cumsum0
 
 FS = 16_000.0
 
