@@ -132,8 +132,10 @@ def tracked_carriers(
     bins, the bands of the emitters already `found` (with their leakage reach), and bins
     whose flat floor stands over the Hann floor (`noise`) by 4 sigma over
     LEAK_SMOOTH_BINS bins: a strong burst's or carrier's rectangular leakage."""
+    n = flat_noise.per_bin.shape[0]
+    if n < track.config.min_span_bins:
+        return []  # a narrowband receiver: no room for a wide emitter and a rest to compare
     per_bin = flat_noise.per_bin.astype(np.float64)
-    n = per_bin.shape[0]
     busy = np.zeros(n, dtype=bool)
     busy[max(spec.dc_bin - dc_guard_bins, 0) : spec.dc_bin + dc_guard_bins + 1] = True
     for b in found:  # bursts lift their bins' floors by their duty cycle, and leak

@@ -62,7 +62,9 @@ class FloorTrackConfig:
     bins either side of a band left out of its comparison; outlier_sigmas: a bin this
     far over its neighbours' median counts on neither side; mismatch: variance ratio
     beyond which the reference no longer fits; gain_step_db: a change of the span's
-    median floor by more than this from the reference's is a gain step."""
+    median floor by more than this from the reference's is a gain step; min_span_bins:
+    narrower spectra are not tracked (`carriers.tracked_carriers`: a narrowband receiver
+    has no room for a wide emitter and a rest of the span to compare it with)."""
 
     min_frames: int = 8
     memory_frames: int = 64
@@ -73,6 +75,7 @@ class FloorTrackConfig:
     outlier_sigmas: float = 5.0
     mismatch: float = 3.0
     gain_step_db: float = 1.0
+    min_span_bins: int = 128
 
 
 @dataclass(frozen=True, slots=True)
