@@ -26,8 +26,8 @@ def low_fundamental(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig
     main/tail rotor, 4-stroke mower, genset: §4 confusers; §6 hard reject f0 < 60 Hz).
     Those sources are governed to < 1 %: their lines are looked for in ±1 % bands."""
     top = min(config.max_harmonics * f0_hz, config.band_limit_hz)
-    divisors: list[int] = []
-    centres: list[F64] = []
+    divisors: list[int] = []  # one per divisor kept, in increasing order
+    centres: list[F64] = []  # its bands' centres
     for divisor in range(2, 9):
         g = f0_hz / divisor
         if g >= config.min_f0_hz:
@@ -40,21 +40,26 @@ def low_fundamental(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig
         near = np.maximum(np.round(m / divisor), 1.0) * f0_hz
         m = m[np.abs(m * g - near) > 2.0 * config.tolerance * near]
         if m.shape[0] >= config.low_min_bands:
-            divisors += [divisor] * m.shape[0]
+            divisors.append(divisor)
             centres.append(m * g)
     if not centres:
         return None
     # f0 of a dense comb is only known to a few per cent (its wide bands catch two lines at
     # high k): look for the low fundamental within ±5 % of f0/d
-    scale = 1.0 + np.linspace(-0.05, 0.05, 21)
+    scale = _LOW_SCALES
     z = spec.band_z(np.outer(scale, np.concatenate(centres)), config, config.low_tolerance)
-    hit = z >= config.line_z
-    which = np.asarray(divisors)
-    for divisor in dict.fromkeys(divisors):  # in increasing order
-        share = np.mean(hit[:, which == divisor], axis=1)
+    counts = np.array([c.shape[0] for c in centres])
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    # per divisor, the share of its bands standing out, at each of the scales
+    shares = np.add.reduceat(z >= config.line_z, starts, axis=1) / counts
+    for divisor, share in zip(divisors, shares.T, strict=True):
         if np.max(share) >= 0.5:
             return float(f0_hz / divisor * scale[int(np.argmax(share))])
     return None
+
+
+#: the low fundamental is looked for within ±5 % of f0/d (`low_fundamental`)
+_LOW_SCALES = 1.0 + np.linspace(-0.05, 0.05, 21)
 
 
 def comb_share(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig) -> float:
