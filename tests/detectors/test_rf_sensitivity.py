@@ -71,6 +71,11 @@ def test_levelled_floor_is_unbiased_and_keeps_carriers() -> None:
     [
         (643e-6, 9e6, 3.5),  # DroneID-like: an OFDM symbol train, 9 MHz
         (1.5e-3, 0.8e6, 4.5),  # an ELRS-like packet
+        # an RC packet under 4 bins wide (185 kHz in 48.8 kHz bins): found because the
+        # flat scan's boxes start 3 bins wide (`bursts.FLAT_FIRST_DF`) and a weak narrow
+        # band is tested over 3 bins when single bins show too little of it (with 6-bin
+        # boxes at the narrowest: 5 of these 10)
+        (4.5e-3, 185e3, 3.0),
     ],
 )
 def test_weak_burst_found_near_the_ideal_detector(
@@ -95,33 +100,6 @@ def test_weak_burst_found_near_the_ideal_detector(
             if in_time and abs(d.freq_hz - offset) < 0.5 * (bandwidth_hz + d.bandwidth_hz):
                 found += 1
                 break
-    assert found >= 9, (snr_db, found)
-
-
-def test_narrow_weak_burst_found_by_three_bin_boxes() -> None:
-    """A burst under 4 bins wide (185 kHz in 48.8 kHz bins, 4.5 ms: an RC packet) 3.5 dB
-    over the ideal detector's Pd-0.9 SNR is found in at least 9 of 10 frames: the flat
-    scan's boxes start 3 bins wide (`bursts.FLAT_FIRST_DF`), and a weak narrow burst's
-    band is tested over 3 bins when single bins show too little of it (with 6-bin boxes
-    at the narrowest and the single-bin band test: 8 of these 10)."""
-    duration_s, bandwidth_hz = 4.5e-3, 185e3
-    snr_db = _ideal_snr_db(duration_s * bandwidth_hz) + 3.5
-    found = 0
-    for seed in range(10):
-        rng = np.random.default_rng(110 + seed)
-        n = int(RATE * 0.02)
-        x = noise(n, rng, NOISE_POWER)
-        offset = float(rng.uniform(-0.3, 0.3)) * RATE
-        start = int(rng.integers(n // 10, n // 2))
-        burst = band_noise_burst(duration_s, bandwidth_hz, snr_db, RATE, rng, NOISE_POWER)
-        add_at(x, burst, start, offset, RATE)
-        t0, t1 = start / RATE, start / RATE + duration_s
-        found += any(
-            d.t_start_s < t1
-            and d.t_end_s > t0
-            and abs(d.freq_hz - offset) < 0.5 * (bandwidth_hz + d.bandwidth_hz)
-            for d in detect_rf(x, RATE, 0.0)
-        )
     assert found >= 9, (snr_db, found)
 
 
