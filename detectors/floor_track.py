@@ -26,8 +26,9 @@ seen. It starts again when the tuning is new (the last `max_tunings` are kept), 
 step (`gain_step_db`: a receiver's passband can change with its gain stages), or when
 the frame no longer fits it: the variance of log(floor / shape) over `mismatch` times
 what neighbouring-bin differences show (noise alone: about 1; a wrong or stale shape:
-more). Nothing is tested before `min_frames`, and a frame with unusable floors (a dropout)
-is neither tested nor learnt. A continuous emitter already on when the reference was
+more). Nothing is tested before `min_frames` or while emitters found in the frame take
+more than half the span, and a frame with unusable floors (a dropout) is neither tested
+nor learnt. A continuous emitter already on when the reference was
 learnt, or one coming on more slowly than the memory, is part of the background.
 
 What this test finds alone is a weak lone emitter: `detect_rf` caps its confidence under
@@ -251,7 +252,9 @@ class FloorTrack:
                     ref = None  # a gain step: the passband may have changed with it
                 elif misfit(per_bin, ref.shape, free) > self.config.mismatch:
                     ref = None  # the frame does not fit: a wrong or stale history
-                elif ref.frames >= self.config.min_frames:
+                elif ref.frames >= self.config.min_frames and 2 * np.count_nonzero(free) >= n:
+                    # (with most of the span taken by emitters found, the rest is too
+                    # little, and too disturbed by their duty cycles, to compare with)
                     bands = wide_bands(per_bin, rel_std, ref.shape, ref.frames, self.config, busy)
             self._refs[key] = self._learn(ref, per_bin, rel_std, free, bands)
             self._refs.move_to_end(key)
