@@ -39,7 +39,7 @@ def low_fundamental(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig
         # a rotor cluster at k*f0 spans ±tolerance and more: keep clear of it
         near = np.maximum(np.round(m / divisor), 1.0) * f0_hz
         m = m[np.abs(m * g - near) > 2.0 * config.tolerance * near]
-        if m.shape[0] >= config.low_min_bands:
+        if m.shape[0] >= max(config.low_min_bands, 1):
             divisors.append(divisor)
             centres.append(m * g)
     if not centres:

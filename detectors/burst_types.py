@@ -18,7 +18,7 @@ class Burst:
     fill: share of the burst's box cells 6 dB or more over the floor: ~1 for a strong
     block (OFDM, noise-like), small for a line sweeping across the box (an oven).
     tracked: found only against the sensor's receiver-shape history (`floor_track`), which
-    can be wrong: `detect_rf` keeps an emitter resting on such a burst under the alert cut.
+    can be wrong: `detect_rf` reports it as an emitter of its own, under the alert cut.
     """
 
     t_start_s: float

@@ -133,8 +133,8 @@ def tracked_carriers(
     whose flat floor stands over the Hann floor (`noise`) by 4 sigma over
     LEAK_SMOOTH_BINS bins: a strong burst's or carrier's rectangular leakage."""
     n = flat_noise.per_bin.shape[0]
-    if n < track.config.min_span_bins:
-        return []  # a narrowband receiver: no room for a wide emitter and a rest to compare
+    if n < track.config.min_span_bins or spec.n_frames < track.config.min_frames_per_frame:
+        return []  # a narrowband receiver, or a short frame (see `FloorTrackConfig`)
     per_bin = flat_noise.per_bin.astype(np.float64)
     busy = np.zeros(n, dtype=bool)
     busy[max(spec.dc_bin - dc_guard_bins, 0) : spec.dc_bin + dc_guard_bins + 1] = True
@@ -150,9 +150,9 @@ def tracked_carriers(
     ratio = per_bin / np.maximum(hann, 1e-30)
     smooth = ndimage.uniform_filter1d(ratio, LEAK_SMOOTH_BINS, mode="nearest")
     spread = 4.0 * max(flat_noise.rel_std, 1e-3) * math.sqrt(2.0 / LEAK_SMOOTH_BINS)
-    busy |= smooth > float(np.median(smooth)) * (1.0 + spread)
+    busy |= smooth > median(smooth) * (1.0 + spread)
     out = []
-    level = float(np.median(per_bin[~busy])) if not busy.all() else 0.0
+    level = median(per_bin[~busy]) if not busy.all() else 0.0
     for band in track.observe(key, per_bin, flat_noise.rel_std, busy):
         width = band.hi - band.lo
         out.append(

@@ -24,15 +24,18 @@ The reference learns every frame's bins except the busy ones, at a memory of
 3 σ up) ~`SLOWDOWN` times slower, so that an emitter coming on is not learnt before it is
 seen. It starts again when the tuning is new (the last `max_tunings` are kept), at a gain
 step (`gain_step_db`: a receiver's passband can change with its gain stages), or when
-the frame no longer fits it: the variance of log(floor / shape) over `mismatch` times
-what neighbouring-bin differences show (noise alone: about 1; a wrong or stale shape:
-more). Nothing is tested before `min_frames` or while emitters found in the frame take
-more than half the span, and a frame with unusable floors (a dropout) is neither tested
-nor learnt. A continuous emitter already on when the reference was
-learnt, or one coming on more slowly than the memory, is part of the background.
+the frame no longer fits it: outside the bands found, the variance of log(floor / shape)
+over `mismatch` times what neighbouring-bin differences show (noise alone: about 1; a
+wrong or stale shape: more), or a band 6 dB up that the frame's own floors did not show
+(`carriers` would have), or one reaching into the span's outer 1/32 (its roll-off).
+Nothing is tested before `min_frames`, nor while emitters found in the frame take more
+than half the span; a frame with unusable floors (a dropout) is neither tested nor
+learnt. A continuous emitter already on when the reference was learnt, or one coming on
+more slowly than the memory, is part of the background.
 
-What this test finds alone is a weak lone emitter: `detect_rf` caps its confidence under
-stage 2's alert cut (`Burst.tracked`), so a wrong history costs candidates, never alerts.
+What this test finds is reported as an emitter of its own, its confidence capped under
+stage 2's alert cut (`Burst.tracked`, `rf.group_emitters`): a wrong history costs
+candidates, not alerts.
 """
 
 from __future__ import annotations
@@ -65,7 +68,11 @@ class FloorTrackConfig:
     beyond which the reference no longer fits; gain_step_db: a change of the span's
     median floor by more than this from the reference's is a gain step; min_span_bins:
     narrower spectra are not tracked (`carriers.tracked_carriers`: a narrowband receiver
-    has no room for a wide emitter and a rest of the span to compare it with)."""
+    has no room for a wide emitter and a rest of the span to compare it with), nor
+    spectrograms of fewer frames (`min_frames_per_frame`: their floors are an order
+    statistic alone, whose scatter is not modelled); carrier_excess: a band this far over
+    the rest (6 dB) is a carrier `carriers` sees, so found only here it is the
+    reference's error."""
 
     min_frames: int = 8
     memory_frames: int = 64
@@ -77,6 +84,8 @@ class FloorTrackConfig:
     mismatch: float = 3.0
     gain_step_db: float = 1.0
     min_span_bins: int = 128
+    min_frames_per_frame: int = 128
+    carrier_excess: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,17 +259,33 @@ class FloorTrack:
                 level = median(per_bin[free] / ref.shape[free])
                 if abs(power_db_ratio(level, ref.level)) > self.config.gain_step_db:
                     ref = None  # a gain step: the passband may have changed with it
-                elif misfit(per_bin, ref.shape, free) > self.config.mismatch:
-                    ref = None  # the frame does not fit: a wrong or stale history
                 elif ref.frames >= self.config.min_frames and 2 * np.count_nonzero(free) >= n:
                     # (with most of the span taken by emitters found, the rest is too
                     # little, and too disturbed by their duty cycles, to compare with)
                     bands = wide_bands(per_bin, rel_std, ref.shape, ref.frames, self.config, busy)
+                if ref is not None and not self._fits(per_bin, ref, free, bands):
+                    ref, bands = None, []  # a wrong or stale history: say nothing, learn anew
             self._refs[key] = self._learn(ref, per_bin, rel_std, free, bands)
             self._refs.move_to_end(key)
             while len(self._refs) > self.config.max_tunings:
                 self._refs.popitem(last=False)
         return bands
+
+    def _fits(self, per_bin: F64, ref: _Reference, free: Mask, bands: list[WideBand]) -> bool:
+        """Whether the frame fits the reference: the bins outside the bands found look
+        like noise about it (`misfit`), no band stands `carrier_excess` over the rest
+        (`carriers` would have seen it in the frame's own floors had it been an emitter),
+        and none reaches into the outer 1/32 of the span, where receivers roll off: a band
+        there is most likely a roll-off the reference has and the frame no longer has."""
+        n = per_bin.shape[0]
+        rest = free & ~band_mask(n, bands)
+        if misfit(per_bin, ref.shape, rest) > self.config.mismatch:
+            return False
+        edge = max(self.config.guard_bins, n // 32)
+        return all(
+            band.excess < self.config.carrier_excess and edge <= band.lo and band.hi <= n - edge
+            for band in bands
+        )
 
     def _learn(
         self,

@@ -198,23 +198,18 @@ def label_bursts(
     return out
 
 
-def _seen_in_frame(members: list[LabelledBurst]) -> list[LabelledBurst]:
-    """A group's members seen in the frame itself, when it has any: a band found only
-    against the sensor's history (`Burst.tracked`) next to them is their duty cycle's
-    lift of the floor, and adds nothing but a confidence cap."""
-    own = [b for b in members if not b.burst.tracked]
-    return own or members
-
-
 def group_emitters(
     labelled: list[LabelledBurst], full_scale_dbm: float | None, config: RfConfig
 ) -> list[RfDetection]:
     """One detection per emitter: bursts of one label, per channel unless the label hops,
     with the fragments that belong to it (`rf_groups.group_bursts`)."""
-    groups: list[Group] = group_bursts(labelled, config.hopping_signatures, config.period_tolerance)
+    # a band found only against the sensor's history (`Burst.tracked`) is an emitter of its
+    # own: grouped with real bursts it would lend them its label, or they it their cap
+    own = [b for b in labelled if not b.burst.tracked]
+    groups: list[Group] = group_bursts(own, config.hopping_signatures, config.period_tolerance)
+    groups += [Group(b.signature, b.kind, [b]) for b in labelled if b.burst.tracked]
     detections = [
-        _detection(g.signature, g.kind, _seen_in_frame(g.members), full_scale_dbm, config)
-        for g in groups
+        _detection(g.signature, g.kind, g.members, full_scale_dbm, config) for g in groups
     ]
     detections.sort(key=lambda d: (d.t_start_s, d.freq_hz))
     return detections

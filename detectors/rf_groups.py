@@ -282,7 +282,6 @@ def _fm_video_pieces(groups: list[Group]) -> list[Group]:
         g for g in groups
         if g.signature == UNKNOWN
         and all(FPV_BAND_HZ[0] <= b.freq_hz <= FPV_BAND_HZ[1] for b in g.members)
-        and not any(b.burst.tracked for b in g.members)  # a history's word: no evidence
     ]  # fmt: skip
     members = [b for g in pieces for b in g.members]
     if not any(_continuous(b) for b in members):
