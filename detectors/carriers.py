@@ -110,6 +110,8 @@ def find_carriers(
 #: a carrier's rectangular-window leakage k bins away is ~P / (π k)² (sinc² skirts):
 #: bins where that exceeds this share of the noise are left out of the tracked test
 LEAKAGE_SHARE = 0.01
+#: a continuous emitter's band is widened by this share of its width on each side
+SKIRT_SHARE = 1.0
 #: bins averaged in the flat-vs-Hann floor comparison that finds other leakage (bursts')
 LEAK_SMOOTH_BINS = 32
 
@@ -129,7 +131,8 @@ def tracked_carriers(
     receiver-shape reference (`floor_track`) on the rectangular-window floor
     (`flat_noise`: independent bins, every sample counted), as bursts spanning the frame
     (`Burst.tracked`); the frame then teaches the reference. Left out of both: the DC
-    bins, the bands of the emitters already `found` (with their leakage reach), and bins
+    bins, the bands of the emitters already `found` (with their leakage reach; continuous
+    ones with SKIRT_SHARE of their width each side), and bins
     whose flat floor stands over the Hann floor (`noise`) by 4 sigma over
     LEAK_SMOOTH_BINS bins: a strong burst's or carrier's rectangular leakage."""
     n = flat_noise.per_bin.shape[0]
@@ -144,6 +147,10 @@ def tracked_carriers(
         )
         centre = b.freq_offset_hz / spec.bin_hz + spec.dc_bin
         half = 0.5 * b.bandwidth_hz / spec.bin_hz
+        if b.duration_s >= 0.9 * spec.n_frames * spec.frame_s:
+            # a continuous emitter's skirts (an FM video link's sidebands) reach beyond
+            # its measured band: theirs, not another emitter's
+            half *= 1.0 + 2.0 * SKIRT_SHARE
         lo, hi = math.floor(centre - half) - reach, math.ceil(centre + half) + reach + 1
         busy[max(lo, 0) : max(min(hi, n), 0)] = True
     hann = noise.per_bin.astype(np.float64)
