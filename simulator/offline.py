@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from detectors.acoustic_history import HistoryConfig, HistoryRegistry
 from sensor_hub.codec import decode_frame
 from sensor_hub.fusion import Fusion
 from sensor_hub.health import SensorHealth
-from sensor_hub.pipeline import detect_frame
+from sensor_hub.pipeline import detect_frame, rf_floor_tracks
 from sensor_hub.schemas import Alert, Detection
 from sensor_hub.service import site_config_of
 from sensor_hub.settings import FusionSettings, HealthSettings
@@ -31,12 +32,16 @@ StageOne = list[tuple[float, str, list[Detection]]]
 
 def stage_one(scenario: Scenario, start_time_ns: int) -> StageOne:
     """Every frame of one pass through the codec and the detectors, in due order (cut
-    sensors send nothing, as live)."""
+    sensors send nothing, as live), with the per-sensor states the hub keeps (the
+    acoustic modulation history, the IQ sensors' receiver-shape references)."""
+    history = HistoryRegistry(HistoryConfig(alert_confidence=FusionSettings().min_confidence))
+    rf_floors = rf_floor_tracks()
     out: StageOne = []
     for msg in scenario.messages(start_time_ns):
         if "/frames/" in msg.topic:
             frame = decode_frame(msg.payload)
-            out.append((msg.due_s, frame.header.sensor_id, detect_frame(frame)))
+            found = detect_frame(frame, history, rf_floors)
+            out.append((msg.due_s, frame.header.sensor_id, found))
     return out
 
 
