@@ -132,11 +132,11 @@ def tracked_carriers(
     (`flat_noise`: independent bins, every sample counted), as bursts spanning the frame
     (`Burst.tracked`); the frame then teaches the reference. Left out of both: the DC
     bins, the bands of the emitters already `found` (with their leakage reach; continuous
-    ones with SKIRT_SHARE of their width each side), and bins
-    whose flat floor stands over the Hann floor (`noise`) by 4 sigma over
-    LEAK_SMOOTH_BINS bins: a strong burst's or carrier's rectangular leakage."""
+    ones with SKIRT_SHARE of their width each side), and bins whose flat floor stands
+    over the Hann floor (`noise`) by 4 sigma over LEAK_SMOOTH_BINS bins: a strong
+    burst's or carrier's rectangular leakage."""
     n = flat_noise.per_bin.shape[0]
-    if n < track.config.min_span_bins or spec.n_frames < track.config.min_frames_per_frame:
+    if n < track.config.min_span_bins or spec.n_frames < track.config.min_spectrogram_frames:
         return []  # a narrowband receiver, or a short frame (see `FloorTrackConfig`)
     per_bin = flat_noise.per_bin.astype(np.float64)
     busy = np.zeros(n, dtype=bool)

@@ -69,7 +69,7 @@ class FloorTrackConfig:
     median floor by more than this from the reference's is a gain step; min_span_bins:
     narrower spectra are not tracked (`carriers.tracked_carriers`: a narrowband receiver
     has no room for a wide emitter and a rest of the span to compare it with), nor
-    spectrograms of fewer frames (`min_frames_per_frame`: their floors are an order
+    spectrograms of fewer frames (`min_spectrogram_frames`: their floors are an order
     statistic alone, whose scatter is not modelled); carrier_excess: a band this far over
     the rest (6 dB) is a carrier `carriers` sees, so found only here it is the
     reference's error."""
@@ -84,7 +84,7 @@ class FloorTrackConfig:
     mismatch: float = 3.0
     gain_step_db: float = 1.0
     min_span_bins: int = 128
-    min_frames_per_frame: int = 128
+    min_spectrogram_frames: int = 128
     carrier_excess: float = 3.0
 
 
