@@ -41,7 +41,3 @@ class Burst:
     @property
     def t_end_s(self) -> float:
         return self.t_start_s + self.duration_s
-
-    @property
-    def t_centre_s(self) -> float:
-        return self.t_start_s + 0.5 * self.duration_s

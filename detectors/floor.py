@@ -190,15 +190,6 @@ def _finish(
     return NoiseFloor(per_bin, smoothed, floor, rel_std, independent)
 
 
-def spectrum_floor(spectrum: F32, *, quantile: float = 0.5) -> float:
-    """Noise mean of one power spectrum (linear units) from an order statistic across bins,
-    assuming exponential cells (one periodogram) and that most bins hold noise only."""
-    n = int(spectrum.shape[-1])
-    k = min(n, max(1, round(quantile * n)))
-    kth = float(np.partition(spectrum, k - 1)[k - 1])
-    return max(kth / order_statistic_mean(n, k), float(_TINY))
-
-
 @lru_cache(maxsize=64)
 def _truncated_gamma_moments(shape: int, censor: float) -> tuple[float, float, float]:
     """(P(X < c), E[X | X < c], E[X^2 | X < c]) of X ~ Gamma(shape, scale 1/shape) (unit
