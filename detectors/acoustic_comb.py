@@ -218,7 +218,8 @@ def analyse_comb(
         machine = [
             line_is_machine_like(
                 spec.power, spec.floor, int(lo_b[i]), int(hi_b[i]), half, spec.df,
-                0.5 * nperseg / sample_rate_hz,
+                0.5 * nperseg / sample_rate_hz, mains_hz=config.mains_hz,
+                mains_tolerance=config.mains_tolerance,
             )
             for i in np.flatnonzero(present)
         ]  # fmt: skip

@@ -162,36 +162,85 @@ def line_is_machine_like(
     *,
     lobe_fraction: float = 0.8,
     phase_tolerance_rad: float = 0.6,
+    mains_hz: float | None = None,
+    mains_tolerance: float = 0.002,
 ) -> bool:
     """True when the band's net excess power sits in one Hann main lobe and is phase-stable.
 
     A rotor harmonic is a cluster (rotors differ 1-5 %, RPM jitter), so its excess spreads
     over many bins and its phase between the two half frames does not follow one steady
     frequency; plant hum, servos and fans give one bin-wide, steady line.
+
+    mains_hz: a steady line at a multiple of it (within mains_tolerance, at least half a
+    bin) is hum and is set aside first (SIGNALS.md §4: notch exact k*50 Hz), and what is
+    left of the band is judged: a transformer's 100 Hz beside a passing aircraft's 97 Hz
+    prop line make a pair that looks like a rotor cluster, each being one steady line.
     """
     seg = power[lo : hi + 1] - floor[lo : hi + 1]
     total = float(np.sum(seg))
     if total <= 0.0:
         return False
-    p = int(np.argmax(power[lo : hi + 1])) + lo
+    left = power[lo : hi + 1]
+    if mains_hz is not None:  # hum lines in the band are set aside first
+        for n in range(math.ceil(lo * df / mains_hz), math.floor(hi * df / mains_hz) + 1):
+            f = n * mains_hz
+            if n < 1:
+                continue
+            reach = max(mains_tolerance * f / df, 1.0)
+            a, b = max(lo, math.floor(f / df - reach)), min(hi, math.ceil(f / df + reach))
+            p = int(np.argmax(power[a : b + 1])) + a
+            f_hz = _peak_hz(power, p, df)
+            if abs(f_hz - f) > max(mains_tolerance * f, 0.5 * df) or not _steady(
+                f_hz, half_spectra, half_duration_s, phase_tolerance_rad
+            ):
+                continue
+            a, b = max(lo, p - 2), min(hi, p + 2)
+            hum = float(np.sum(seg[a - lo : b - lo + 1]))
+            if hum <= 0.0:
+                continue
+            total -= hum
+            if total <= 0.0:
+                return True  # the band is hum
+            left = left.copy()
+            left[a - lo : b - lo + 1] = 0.0
+    p = int(np.argmax(left)) + lo
     a, b = max(lo, p - 2), min(hi, p + 2)
-    if float(np.sum(power[a : b + 1] - floor[a : b + 1])) < lobe_fraction * total:
+    if float(np.sum(seg[a - lo : b - lo + 1])) < lobe_fraction * total:
         return False
-    # steady tone: the phase advances by 2 pi f T between half frames (T = half duration)
+    return _steady(_peak_hz(power, p, df), half_spectra, half_duration_s, phase_tolerance_rad)
+
+
+def _peak_hz(power: F64, p: int, df: float) -> float:
+    """Frequency of the line peaking at bin p (parabolic interpolation of log power)."""
     if 0 < p < power.shape[0] - 1:
         la, lb, lc = np.log(power[p - 1 : p + 2] + 1e-300)
         den = la - 2.0 * lb + lc
         delta = 0.5 * (la - lc) / den if abs(den) > 1e-12 else 0.0
-        f_hz = (p + float(np.clip(delta, -0.5, 0.5))) * df
-    else:
-        f_hz = p * df
+        return (p + float(np.clip(delta, -0.5, 0.5))) * df
+    return p * df
+
+
+def _steady(
+    f_hz: float,
+    half_spectra: tuple[
+        NDArray[np.complexfloating[Any, Any]], NDArray[np.complexfloating[Any, Any]]
+    ],
+    half_duration_s: float,
+    phase_tolerance_rad: float,
+) -> bool:
+    """A steady tone at f_hz: its phase advances by 2 pi f T between the half frames (T =
+    half duration)."""
     first, second = half_spectra
-    half_df = 1.0 / half_duration_s
-    k = min(round(f_hz / half_df), first.shape[0] - 1)
+    k = min(round(f_hz * half_duration_s), first.shape[0] - 1)
     measured = np.angle(second[k] * np.conj(first[k]))
     expected = 2.0 * np.pi * f_hz * half_duration_s
     error = float(np.angle(np.exp(1j * (measured - expected))))
     return abs(error) <= phase_tolerance_rad
+
+
+def _at_multiple(f_hz: float, base_hz: float, tolerance: float, df: float) -> bool:
+    n = round(f_hz / base_hz)
+    return n >= 1 and abs(f_hz - n * base_hz) <= max(tolerance * f_hz, 0.5 * df)
 
 
 def glide_bands(centres_hz: F64, tolerance: float, df: float, m: int) -> tuple[I64, I64]:

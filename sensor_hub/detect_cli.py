@@ -35,6 +35,7 @@ from sensor_hub.errors import FrameError
 from sensor_hub.pipeline import RfFloorTracks, detect_frame, rf_floor_tracks
 from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings
+from sensor_hub.tracks import TrackSettings, same_rotor
 
 #: local files are trusted more than the network: a frame may be up to this large
 _FILE_LIMITS = Limits(max_payload_bytes=256 * 1024 * 1024)
@@ -113,13 +114,16 @@ def detection_line(file: str, d: Detection) -> dict[str, Any]:
 
 
 def acoustic_verdict(
-    detections: list[Detection], fusion: FusionSettings = FusionSettings()
+    detections: list[Detection],
+    fusion: FusionSettings = FusionSettings(),
+    tracks: TrackSettings = TrackSettings(),
 ) -> tuple[bool, float, float | None]:
     """(drone?, confidence, median f0 in Hz) for one clip, by stage 2's persistence rule:
-    a drone when at least `acoustic_min_frames` frames within any `acoustic_window_s`
-    hold a drone comb at `min_confidence` or more. Confidence: the median over those
-    frames when the rule holds, else the largest single-frame confidence scaled by the
-    fraction of the rule met (so a clip with one loud frame stays below the cut)."""
+    a drone when at least `acoustic_min_frames` frames of one rotor track (`rotor_tracks`)
+    within any `acoustic_window_s` hold a drone comb at `min_confidence` or more.
+    Confidence: the median over those frames when the rule holds, else the largest
+    single-frame confidence scaled by the fraction of the rule met (so a clip with one
+    loud frame stays below the cut)."""
     hits = sorted(
         (d for d in detections if d.kind == "drone" and d.confidence >= fusion.min_confidence),
         key=lambda d: d.t_start,
@@ -128,18 +132,39 @@ def acoustic_verdict(
     f0s = [d.f0_hz for d in drone_frames if d.f0_hz is not None]
     f0 = round(float(np.median(f0s)), 2) if f0s else None
     best: list[Detection] = []
-    for i, first in enumerate(hits):
-        window = [
-            d for d in hits[i:]
-            if (d.t_start - first.t_start).total_seconds() < fusion.acoustic_window_s
-        ]  # fmt: skip
-        if len(window) > len(best):
-            best = window
+    for track in rotor_tracks(hits, fusion, tracks):
+        for i, first in enumerate(track):
+            window = [
+                d for d in track[i:]
+                if (d.t_start - first.t_start).total_seconds() < fusion.acoustic_window_s
+            ]  # fmt: skip
+            if len(window) > len(best):
+                best = window
     if len(best) >= fusion.acoustic_min_frames:
         return True, round(float(np.median([d.confidence for d in best])), 3), f0
     top = max((d.confidence for d in drone_frames), default=0.0)
     met = len(best) / fusion.acoustic_min_frames
     return False, round(min(top * met, fusion.min_confidence - 0.01) if top else 0.0, 3), f0
+
+
+def rotor_tracks(
+    hits: list[Detection], fusion: FusionSettings, tracks: TrackSettings
+) -> list[list[Detection]]:
+    """The hits (time order) split into rotor tracks as stage 2 splits one sensor's: each
+    joins the track heard last among those heard within `quiet_s` whose fundamental
+    agrees (`tracks.same_rotor`), else starts one."""
+    out: list[list[Detection]] = []
+    for d in hits:
+        live = [
+            t for t in out
+            if (d.t_start - t[-1].t_start).total_seconds() < fusion.quiet_s
+            and same_rotor(t[-1].f0_hz, d.f0_hz, tracks)
+        ]  # fmt: skip
+        if live:
+            max(live, key=lambda t: t[-1].t_start).append(d)
+        else:
+            out.append([d])
+    return out
 
 
 def summary_line(file: str, detections: list[Detection], duration_s: float) -> dict[str, Any]:

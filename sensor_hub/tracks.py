@@ -13,7 +13,11 @@ be; its alert is the operator's view of it. A threat detection joins a track whe
   control, fading), hence a range and a wide gate;
 - acoustic (`rotor_harmonics`, a drone without a radio family): the drone track last
   heard, preferring one whose location the microphone can hear (within
-  `acoustic_range_m`); a rotor heard with no radio track starts its own.
+  `acoustic_range_m`), whose rotor fundamental agrees (`same_rotor`): a rotor heard
+  with no radio track, or at a fundamental no track has, starts its own. So acoustic
+  persistence needs one sustained, drone-like f0 track, not any drone-like frames:
+  confuser mixtures (a mower's dense comb, a fan, traffic, voices together) put a comb
+  at a new f0 into each frame, a drone's own jumps stay within the gate.
 
 Otherwise the detection starts a new track. Tracks are localised from their own
 evidence (`localise_track`): RSSI multilateration over three or more sensor positions,
@@ -99,6 +103,12 @@ class TrackSettings:
     min_rssi_sigma_db: float = 0.5  # floor of an RSSI median's uncertainty (model error)
     rssi_sigma_db: float = 4.0  # one detection's RSSI spread (fading, power control)
     bearing_sigma_deg: float = 5.0
+    #: a rotor's fundamental may move this much (ratio) from the track's last one: flight
+    #: jitter 7-14 %, manoeuvre sweeps +-10-30 % over 0.5-2 s (SIGNALS.md §4); real flights
+    #: jump 8-19 % between 1 s frames
+    rotor_f0_ratio: float = 1.35
+    #: ... or this close to twice or half of it: the comb read an octave off (same rotor)
+    rotor_octave_ratio: float = 1.10
 
 
 @dataclass(slots=True)
@@ -121,6 +131,7 @@ class Track:
     last_emit: datetime | None = None
     last_fix: datetime | None = None
     emitted_sensors: list[str] = field(default_factory=list)
+    rotor_f0_hz: float | None = None  # the last acoustic detection's fundamental
 
     def rssi_span(self, sensor_id: str, since: datetime) -> tuple[float, float] | None:
         """(lowest, highest) RSSI of the track at a sensor since `since`, if any."""
@@ -151,6 +162,8 @@ class Track:
             q.append((det.t_end, det.rssi_dbm, det.freq_hz))
         if det.bearing_deg is not None:
             self.bearings[det.sensor_id] = (det.t_end, det.bearing_deg)
+        if det.modality == "acoustic" and det.f0_hz:
+            self.rotor_f0_hz = det.f0_hz
         tag = f"{det.sensor_id}/{det.signature}"
         self.best_confidence[tag] = max(self.best_confidence.get(tag, 0.0), det.confidence)
 
@@ -194,6 +207,8 @@ def choose_track(
                     continue
             score = -tr.last_rx.timestamp()  # the most recently heard
         else:  # a rotor: the drone track the microphone can hear, else the last heard
+            if not same_rotor(tr.rotor_f0_hz, det.f0_hz, s):
+                continue
             placement = site.placement(det.sensor_id)
             d = _distance_to(tr, placement.x_m, placement.y_m) if placement else None
             if d is not None and d > s.acoustic_range_m:
@@ -202,6 +217,18 @@ def choose_track(
         if best is None or score < best[0]:
             best = (score, tr)
     return best[1] if best is not None else None
+
+
+def same_rotor(track_f0_hz: float | None, f0_hz: float | None, s: TrackSettings) -> bool:
+    """Whether a rotor comb at f0_hz can be the rotor last heard at track_f0_hz (True
+    when either is unknown): within `rotor_f0_ratio` of it, or within `rotor_octave_ratio`
+    of twice or half of it."""
+    if not track_f0_hz or not f0_hz:
+        return True
+    r = abs(math.log(f0_hz / track_f0_hz))
+    return r <= math.log(s.rotor_f0_ratio) or abs(r - math.log(2.0)) <= math.log(
+        s.rotor_octave_ratio
+    )
 
 
 def _fspl_1m_db(freq_hz: float) -> float:

@@ -136,6 +136,39 @@ def test_stable_machine_comb_off_mains_is_down_weighted() -> None:
     assert dets == [] or dets[0].confidence < 0.5
 
 
+def _hum(rng: np.random.Generator) -> NDArray[np.float64]:
+    """Transformer hum: exact lines at 100, 200, 300, 400 Hz."""
+    t = np.arange(int(FS)) / FS
+    return sum(
+        (10 ** (-k / 20) * np.sin(2 * np.pi * 100.0 * k * t + rng.uniform(0, 6.3))
+         for k in range(1, 5)),
+        np.zeros(int(FS)),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hum_beside_an_off_mains_machine_is_machinery(seed: int) -> None:
+    """A transformer's 100 Hz comb and a machine's steady 97 Hz comb (a passing piston
+    aircraft's prop): each band holds two steady lines 3 % apart, which as a pair look
+    like a rotor cluster. The hum line is set aside, and the machine line left is one
+    steady line: machinery, not a drone."""
+    rng = np.random.default_rng(70 + seed)
+    x = 0.05 * _hum(rng) + 0.05 * comb(97.0, 4, rng) + 0.01 * pink(int(FS), rng)
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert dets == [] or dets[0].confidence < 0.5
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_rotor_comb_over_hum_is_still_a_drone(seed: int) -> None:
+    """The hum set aside leaves the rotor clusters: a drone at 196 Hz (harmonics next to
+    200, 400, 600 Hz) over a transformer's hum is still found."""
+    rng = np.random.default_rng(80 + seed)
+    x = 0.2 * rotor_cluster_comb(196.0, 10, rng) + 0.05 * _hum(rng) + 0.02 * pink(int(FS), rng)
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert len(dets) == 1 and dets[0].confidence >= 0.5
+    assert dets[0].f0_hz == pytest.approx(196.0, rel=0.03)
+
+
 @pytest.mark.parametrize("f0", [120.0, 185.0, 370.0, 640.0])
 def test_comb_in_pink_noise(f0: float) -> None:
     """Rotor spread (0.4 % steps) without jitter: split lines 1-2 bins apart."""

@@ -148,14 +148,14 @@ def test_errors_name_the_file_and_other_files_still_run(
     assert [line["signatures"] for line in lines] == [["gsm_uplink"]]
 
 
-def _det(t: float, confidence: float, kind: str = "drone") -> Detection:
+def _det(t: float, confidence: float, kind: str = "drone", f0_hz: float | None = None) -> Detection:
     from datetime import UTC, datetime, timedelta
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=t)
     return Detection(
         site="s", sensor_id="m", modality="acoustic", kind=kind, signature="rotor_harmonics",
         t_start=t0, t_end=t0 + timedelta(seconds=1), confidence=confidence, snr_db=10.0,
-        f0_hz=180.0 + t,
+        f0_hz=180.0 + t if f0_hz is None else f0_hz,
     )  # fmt: skip
 
 
@@ -168,3 +168,18 @@ def test_acoustic_verdict_needs_stage_two_persistence() -> None:
         drone, conf, _ = acoustic_verdict(dets)
         assert drone is False and conf < 0.5
     assert acoustic_verdict([]) == (False, 0.0, None)
+
+
+def test_acoustic_verdict_counts_frames_of_one_rotor_track() -> None:
+    """As stage 2: four confident frames whose f0 jumps between unrelated values are no
+    drone; one f0 track with flight jumps and an octave read is."""
+    jumping = [
+        _det(t, 0.9, f0_hz=f)
+        for t, f in zip((0, 1, 2, 3), (174.0, 114.0, 172.0, 114.0), strict=True)
+    ]
+    assert acoustic_verdict(jumping)[0] is False
+    flying = [
+        _det(t, 0.9, f0_hz=f)
+        for t, f in zip((0, 1, 2, 3, 4), (184.0, 140.0, 96.0, 160.0, 181.0), strict=True)
+    ]
+    assert acoustic_verdict(flying)[0] is True

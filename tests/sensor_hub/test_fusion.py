@@ -33,6 +33,7 @@ def det(
     sig: str = "elrs_2g4",
     modality: str = "rf",
     conf: float = 0.8,
+    f0: float | None = None,
 ) -> Detection:
     return Detection(
         site="s",
@@ -44,6 +45,7 @@ def det(
         t_end=t,
         confidence=conf,
         snr_db=12.0,
+        f0_hz=f0,
     )
 
 
@@ -90,6 +92,41 @@ def test_acoustic_corroboration_raises_severity_and_emits_at_once() -> None:
     assert changes and changes[0].type == "alert.updated"
     assert changes[0].alert.severity == "critical"
     assert changes[0].alert.sensors == ["mic-1", "rf-1"]
+
+
+def _rotor(t: datetime, f0: float) -> Detection:
+    return det(t, sensor="mic-1", modality="acoustic", sig="rotor_harmonics", f0=f0)
+
+
+@pytest.mark.parametrize(
+    "f0s",
+    [
+        (174.0, 114.0, 172.0, 114.0, 171.0, 115.0),  # two sources' combs in turn (3:2)
+        (120.0, 190.0, 300.0, 120.0, 190.0, 300.0),  # a comb at a new f0 in each frame
+    ],
+)
+def test_drone_like_frames_at_unrelated_fundamentals_are_no_rotor_track(
+    f0s: tuple[float, ...],
+) -> None:
+    """Confuser mixtures give drone-like frames whose f0 jumps by more than flight and
+    manoeuvres move a rotor: an acoustic alert needs M frames of one f0 track."""
+    fusion, clock = make()
+    changes = []
+    for f0 in f0s:
+        changes += fusion.process([_rotor(clock.now, f0)])
+        clock.advance(1.0)
+    assert [c for c in changes if c.type == "alert.created"] == []
+
+
+def test_a_rotor_track_follows_flight_jitter_manoeuvres_and_octave_reads() -> None:
+    """A real flight's f0 (DRONE_016-like): jumps of up to 24 % between 1 s frames and a
+    frame read an octave low are one rotor: one alert, after 4 frames."""
+    fusion, clock = make()
+    created = []
+    for f0 in (184.0, 140.0, 96.0, 160.0, 181.0):
+        created += [c for c in fusion.process([_rotor(clock.now, f0)]) if c.type == "alert.created"]
+        clock.advance(1.0)
+    assert len(created) == 1
 
 
 def test_other_kind_and_low_confidence_never_alert() -> None:
