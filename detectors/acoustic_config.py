@@ -38,6 +38,13 @@ class AcousticConfig:
     z_cap / z_min: clip of one band's z so that one loud tone cannot make a comb and one
       notched harmonic (ground reflection) cannot unmake it.
     line_z: z for a band to count as a harmonic cluster (one-sided Pfa ~0.02).
+    min_f0_hz: lowest fundamental searched; lower ones (f0/d) are confusers' fundamentals
+      (`low_fundamental`). min_report_f0_hz: lowest fundamental reported as a drone: the
+      blade-pass span a detector must cover is 100-1 500 Hz (§5; the airframes of §4 hover
+      at 142 Hz and up), while 80-100 Hz combs are the confusers' (piston props 70-90 Hz,
+      tail rotors 50-120 Hz, genset firing 50-90 Hz, a mower's dense 23-28 Hz comb read
+      every 4th line). A drone comb read an octave low there is not reported; its frames
+      at the right octave are.
     min_lines: clusters needed for a detection; min_fill: share of the bands up to the
       highest cluster that hold one (a rotor comb has lines at every k, bar notches).
     min_score / score_mid / score_width: S needed to report, and the logistic map of S to
@@ -93,6 +100,7 @@ class AcousticConfig:
     z_min: float = -2.0
     line_z: float = 2.0
     min_f0_hz: float = 80.0
+    min_report_f0_hz: float = 100.0
     min_lines: int = 2
     min_fill: float = 0.5
     min_score: float = 3.3

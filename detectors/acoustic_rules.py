@@ -1,8 +1,8 @@
 """Decision rules of the rotor-comb detector: from a `CombAnalysis` to a confidence.
 
 Rejections (each a physical cue of SIGNALS.md §4/§6, none fitted to recordings):
-- f0 < 80 Hz, or the comb is every d-th line of a denser comb below 80 Hz (helicopter
-  main/tail rotor, 4-stroke mower, genset: `low_fundamental_hz`);
+- f0 < 100 Hz (`min_report_f0_hz`), or the comb is every d-th line of a denser comb
+  below 80 Hz (helicopter main/tail rotor, 4-stroke mower, genset: `low_fundamental_hz`);
 - the comb all but vanishes in 125 ms pieces of the frame (voices, a strimmer's throttle,
   horns: `dropouts`), while a rotor comb is steady over 1 s;
 - under 40 % of the strong tonal power (bins >= 10 dB over the floor) in the comb's range
@@ -41,7 +41,7 @@ def mains_locked(f0_hz: float, config: AcousticConfig) -> bool:
 def comb_confidence(comb: CombAnalysis, config: AcousticConfig = AcousticConfig()) -> float:
     """Confidence that the comb is a multirotor (0 when a hard rule rejects it)."""
     lines = int(np.count_nonzero(comb.present))
-    if comb.f0_hz < config.min_f0_hz or lines < config.min_lines:
+    if comb.f0_hz < config.min_report_f0_hz or lines < config.min_lines:
         return 0.0
     if comb.fill < config.min_fill or comb.score < config.min_score:
         return 0.0

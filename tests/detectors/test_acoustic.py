@@ -148,12 +148,12 @@ def _hum(rng: np.random.Generator) -> NDArray[np.float64]:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_hum_beside_an_off_mains_machine_is_machinery(seed: int) -> None:
-    """A transformer's 100 Hz comb and a machine's steady 97 Hz comb (a passing piston
-    aircraft's prop): each band holds two steady lines 3 % apart, which as a pair look
-    like a rotor cluster. The hum line is set aside, and the machine line left is one
-    steady line: machinery, not a drone."""
+    """A transformer's 100 Hz comb and a machine's steady 103 Hz comb (a passing piston
+    aircraft's prop, Doppler-shifted): each band holds two steady lines 3 % apart, which
+    as a pair look like a rotor cluster. The hum line is set aside, and the machine line
+    left is one steady line: machinery, not a drone."""
     rng = np.random.default_rng(70 + seed)
-    x = 0.05 * _hum(rng) + 0.05 * comb(97.0, 4, rng) + 0.01 * pink(int(FS), rng)
+    x = 0.05 * _hum(rng) + 0.05 * comb(103.0, 4, rng) + 0.01 * pink(int(FS), rng)
     dets = detect_rotor(x.astype(np.float32), FS)
     assert dets == [] or dets[0].confidence < 0.5
 
@@ -167,6 +167,16 @@ def test_rotor_comb_over_hum_is_still_a_drone(seed: int) -> None:
     dets = detect_rotor(x.astype(np.float32), FS)
     assert len(dets) == 1 and dets[0].confidence >= 0.5
     assert dets[0].f0_hz == pytest.approx(196.0, rel=0.03)
+
+
+@pytest.mark.parametrize("f0", [85.0, 95.0])
+def test_comb_under_the_blade_pass_span_is_not_a_drone(f0: float) -> None:
+    """80-100 Hz combs are confusers' (piston props, tail rotors, gensets, a mower's comb
+    read every 4th line); the blade-pass span covered is 100-1 500 Hz (SIGNALS.md §5)."""
+    rng = np.random.default_rng(int(f0))
+    x = 0.2 * rotor_cluster_comb(f0, 10, rng) + 0.02 * pink(int(FS), rng)
+    dets = detect_rotor(x.astype(np.float32), FS)
+    assert dets == [] or dets[0].confidence < 0.5
 
 
 @pytest.mark.parametrize("f0", [120.0, 185.0, 370.0, 640.0])
