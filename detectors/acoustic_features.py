@@ -164,6 +164,7 @@ def line_is_machine_like(
     phase_tolerance_rad: float = 0.6,
     mains_hz: float | None = None,
     mains_tolerance: float = 0.002,
+    min_line_ratio: float = 2.5,
 ) -> bool:
     """True when the band's net excess power sits in one Hann main lobe and is phase-stable.
 
@@ -171,8 +172,9 @@ def line_is_machine_like(
     over many bins and its phase between the two half frames does not follow one steady
     frequency; plant hum, servos and fans give one bin-wide, steady line.
 
-    mains_hz: a steady line at a multiple of it (within mains_tolerance, at least half a
-    bin) is hum and is set aside first (SIGNALS.md §4: notch exact k*50 Hz), and what is
+    mains_hz: a steady line (peak at least min_line_ratio x the floor) at a multiple of it
+    (within mains_tolerance, at least half a bin) is hum and is set aside first
+    (SIGNALS.md §4: notch exact k*50 Hz), and what is
     left of the band is judged: a transformer's 100 Hz beside a passing aircraft's 97 Hz
     prop line make a pair that looks like a rotor cluster, each being one steady line.
     """
@@ -189,6 +191,8 @@ def line_is_machine_like(
             reach = max(mains_tolerance * f / df, 1.0)
             a, b = max(lo, math.floor(f / df - reach)), min(hi, math.ceil(f / df + reach))
             p = int(np.argmax(power[a : b + 1])) + a
+            if power[p] < min_line_ratio * floor[p]:
+                continue  # no line there (the cheap test first: this runs on every band)
             f_hz = _peak_hz(power, p, df)
             if abs(f_hz - f) > max(mains_tolerance * f, 0.5 * df) or not _steady(
                 f_hz, half_spectra, half_duration_s, phase_tolerance_rad
@@ -213,7 +217,7 @@ def line_is_machine_like(
 def _peak_hz(power: F64, p: int, df: float) -> float:
     """Frequency of the line peaking at bin p (parabolic interpolation of log power)."""
     if 0 < p < power.shape[0] - 1:
-        la, lb, lc = np.log(power[p - 1 : p + 2] + 1e-300)
+        la, lb, lc = (math.log(float(v) + 1e-300) for v in power[p - 1 : p + 2])
         den = la - 2.0 * lb + lc
         delta = 0.5 * (la - lc) / den if abs(den) > 1e-12 else 0.0
         return (p + float(np.clip(delta, -0.5, 0.5))) * df
