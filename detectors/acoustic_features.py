@@ -9,7 +9,8 @@ of a Hann-windowed frame (bin `df` Hz); `floor` is the mean noise power per bin 
 - `band_peak_z` (= `peak_z_law` + `standardise_peaks`): z-score under noise alone of a
   band's peak excess Σ max(P/floor − θ, 0), the per-harmonic statistic of the detector.
 - `line_is_machine_like`: a line whose net excess power sits in one main lobe (±2 bins) and
-  whose phase advances between the two half frames as a steady tone's would.
+  whose phase advances between the two half frames as a steady tone's would, once steady
+  hum lines at multiples of the mains frequency are set aside.
 - `comb_dropouts`: 125 ms pieces of the frame in which a strong comb all but vanishes
   (voices, throttle steps), allowing the comb to glide ±15 %.
 """
@@ -182,12 +183,10 @@ def line_is_machine_like(
     total = float(np.sum(seg))
     if total <= 0.0:
         return False
-    left = power[lo : hi + 1]
+    left, cut = power[lo : hi + 1], False
     if mains_hz is not None:  # hum lines in the band are set aside first
-        for n in range(math.ceil(lo * df / mains_hz), math.floor(hi * df / mains_hz) + 1):
+        for n in range(max(1, math.ceil(lo * df / mains_hz)), math.floor(hi * df / mains_hz) + 1):
             f = n * mains_hz
-            if n < 1:
-                continue
             reach = max(mains_tolerance * f / df, 1.0)
             a, b = max(lo, math.floor(f / df - reach)), min(hi, math.ceil(f / df + reach))
             p = int(np.argmax(power[a : b + 1])) + a
@@ -205,8 +204,10 @@ def line_is_machine_like(
             total -= hum
             if total <= 0.0:
                 return True  # the band is hum
-            left = left.copy()
+            if not cut:
+                left, cut = left.copy(), True  # a view of power until a line is cut out
             left[a - lo : b - lo + 1] = 0.0
+            seg[a - lo : b - lo + 1] = 0.0  # seg is this call's own array
     p = int(np.argmax(left)) + lo
     a, b = max(lo, p - 2), min(hi, p + 2)
     if float(np.sum(seg[a - lo : b - lo + 1])) < lobe_fraction * total:
@@ -240,11 +241,6 @@ def _steady(
     expected = 2.0 * np.pi * f_hz * half_duration_s
     error = float(np.angle(np.exp(1j * (measured - expected))))
     return abs(error) <= phase_tolerance_rad
-
-
-def _at_multiple(f_hz: float, base_hz: float, tolerance: float, df: float) -> bool:
-    n = round(f_hz / base_hz)
-    return n >= 1 and abs(f_hz - n * base_hz) <= max(tolerance * f_hz, 0.5 * df)
 
 
 def glide_bands(centres_hz: F64, tolerance: float, df: float, m: int) -> tuple[I64, I64]:

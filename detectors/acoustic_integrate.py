@@ -108,7 +108,11 @@ def tainted(comb: CombAnalysis, config: AcousticConfig) -> bool:
     if comb.score < config.min_score:
         return False
     lines = int(np.count_nonzero(comb.present))
-    if comb.f0_hz < config.min_f0_hz or lines < config.min_lines or comb.fill < config.min_fill:
+    if (
+        comb.f0_hz < config.min_report_f0_hz
+        or lines < config.min_lines
+        or comb.fill < config.min_fill
+    ):
         return False
     plain = 1.0 / (1.0 + math.exp(-(comb.score - config.score_mid) / config.score_width))
     return comb_confidence(comb, config) < 0.999 * plain
@@ -219,7 +223,7 @@ def integrated_detection(
     present = present_all[i_best]
     lines = int(np.count_nonzero(present))
     score = float(s[i_best] - np.median(s))
-    if f0 < config.min_f0_hz or lines < config.min_lines or score < config.min_score:
+    if f0 < config.min_report_f0_hz or lines < config.min_lines or score < config.min_score:
         return None
     ks = np.flatnonzero(present)
     if ks.shape[0] / (ks[-1] + 1) < config.min_fill or mains_locked(f0, config):

@@ -13,8 +13,9 @@ start of the file:
 
 `--summary` prints one line per file instead: for RF, the signatures found; for audio,
 a clip-level drone decision made with stage 2's acoustic persistence rule (at least
-`acoustic_min_frames` frames with a drone comb at the alert confidence within any
-`acoustic_window_s`), its confidence and the median blade-pass fundamental.
+`acoustic_min_frames` frames of one rotor f0 track with a drone comb at the alert
+confidence within any `acoustic_window_s`), its confidence and the median blade-pass
+fundamental (of that track's frames when the rule holds).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sensor_hub.errors import FrameError
 from sensor_hub.pipeline import RfFloorTracks, detect_frame, rf_floor_tracks
 from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings
-from sensor_hub.tracks import TrackSettings, same_rotor
+from sensor_hub.tracks import Track, TrackSettings, rotor_match
 
 #: local files are trusted more than the network: a frame may be up to this large
 _FILE_LIMITS = Limits(max_payload_bytes=256 * 1024 * 1024)
@@ -118,7 +119,8 @@ def acoustic_verdict(
     fusion: FusionSettings = FusionSettings(),
     tracks: TrackSettings = TrackSettings(),
 ) -> tuple[bool, float, float | None]:
-    """(drone?, confidence, median f0 in Hz) for one clip, by stage 2's persistence rule:
+    """(drone?, confidence, median f0 in Hz: of the frames that made the verdict, else of
+    all drone frames) for one clip, by stage 2's persistence rule:
     a drone when at least `acoustic_min_frames` frames of one rotor track (`rotor_tracks`)
     within any `acoustic_window_s` hold a drone comb at `min_confidence` or more.
     Confidence: the median over those frames when the rule holds, else the largest
@@ -141,6 +143,8 @@ def acoustic_verdict(
             if len(window) > len(best):
                 best = window
     if len(best) >= fusion.acoustic_min_frames:
+        track_f0s = [d.f0_hz for d in best if d.f0_hz is not None]
+        f0 = round(float(np.median(track_f0s)), 2) if track_f0s else f0
         return True, round(float(np.median([d.confidence for d in best])), 3), f0
     top = max((d.confidence for d in drone_frames), default=0.0)
     met = len(best) / fusion.acoustic_min_frames
@@ -150,21 +154,24 @@ def acoustic_verdict(
 def rotor_tracks(
     hits: list[Detection], fusion: FusionSettings, tracks: TrackSettings
 ) -> list[list[Detection]]:
-    """The hits (time order) split into rotor tracks as stage 2 splits one sensor's: each
-    joins the track heard last among those heard within `quiet_s` whose fundamental
-    agrees (`tracks.same_rotor`), else starts one."""
-    out: list[list[Detection]] = []
+    """The hits (time order) split into rotor tracks as stage 2 splits one sensor's
+    (`tracks.choose_track`): each joins the track heard last among those heard within
+    `quiet_s` whose fundamental it agrees with (`tracks.rotor_match`), else starts one."""
+    groups: list[tuple[Track, list[Detection]]] = []
     for d in hits:
         live = [
-            t for t in out
-            if (d.t_start - t[-1].t_start).total_seconds() < fusion.quiet_s
-            and same_rotor(t[-1].f0_hz, d.f0_hz, tracks)
+            (tr, g) for tr, g in groups
+            if (d.t_start - g[-1].t_start).total_seconds() < fusion.quiet_s
+            and rotor_match(tr.rotor_anchor(d.t_end, tracks), d.f0_hz, tracks)[0]
         ]  # fmt: skip
         if live:
-            max(live, key=lambda t: t[-1].t_start).append(d)
+            track, group = max(live, key=lambda pair: pair[1][-1].t_start)
         else:
-            out.append([d])
-    return out
+            track, group = Track(site=d.site, kind="drone", family="acoustic"), []
+            groups.append((track, group))
+        group.append(d)
+        track.note_rotor(d, tracks)
+    return [group for _, group in groups]
 
 
 def summary_line(file: str, detections: list[Detection], duration_s: float) -> dict[str, Any]:

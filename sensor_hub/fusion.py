@@ -3,7 +3,8 @@ clock).
 
 Tracks (`sensor_hub/tracks.py`): each threat detection (kind drone or handset, confidence
 at least `min_confidence`) joins the open track of its intruder, or starts one: a radio
-family heard at a consistent level per sensor, a rotor near a drone track. Detections of
+family heard at a consistent level per sensor, a rotor near a drone track at a consistent
+blade-pass fundamental (`tracks.rotor_match`). Detections of
 kind ``other`` (Wi-Fi APs, ovens, staff radios) are stored by the caller and never
 alerted. Each track is localised from its own evidence (RSSI multilateration, acoustic
 bearings, else the loudest sensor with a wide radius) and placed in the smallest zone and
@@ -23,8 +24,13 @@ P = sum_{k>=M} C(n,k) p^k (1-p)^(n-k) ≈ C(n,M) p^M for small p. With the demo'
 P ≈ 2300 · 1e-9 = 2.3e-6 per window; windows start at most F times a second,
 so the false-alert rate is ≤ 5 · 3600 · 24 · 2.3e-6 ≈ 1 per day per sensor;
 p = 1e-4 gives ≈ 1e-3 per day. The detector's per-frame false-detection
-rate of threat labels is what the bench scripts measure. Splitting detections into
-tracks never adds false alerts: a track's frames are a subset of its kind's.
+rate of threat labels is what the bench scripts measure. For acoustic frames that
+independence does not hold: confuser mixtures give drone-like combs in runs of frames;
+counting only the frames of one rotor f0 track is what keeps them from persisting
+(bench/acoustic_false_alarms.py). Splitting a kind's detections into tracks can only
+remove false alerts of one track's own (its frames are a subset of the kind's); it can
+add an alert where one intruder is split in two (a rotor read at an unrelated f0 for
+four frames), which the f0 gate's width (x1.35 and octave reads) is set to avoid.
 
 Suppression (`sensor_hub/suppression.py`): a detection matching an allow rule, or from
 a sensor in maintenance, is annotated with the reason (``suppressed``) and stored. A
@@ -156,6 +162,7 @@ class Fusion:
                 track.family = family_of(det)  # the rotor's radio is heard now
             reason = suppression_reason(det, self._site, self._places(track))
             track.add(det, reason, horizon)
+            track.note_rotor(det, self._track_settings)
             track.last_rx = now
             placement = self._site.placement(det.sensor_id)
             if placement is not None and placement.zone:

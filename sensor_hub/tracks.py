@@ -13,11 +13,15 @@ be; its alert is the operator's view of it. A threat detection joins a track whe
   control, fading), hence a range and a wide gate;
 - acoustic (`rotor_harmonics`, a drone without a radio family): the drone track last
   heard, preferring one whose location the microphone can hear (within
-  `acoustic_range_m`), whose rotor fundamental agrees (`same_rotor`): a rotor heard
-  with no radio track, or at a fundamental no track has, starts its own. So acoustic
-  persistence needs one sustained, drone-like f0 track, not any drone-like frames:
-  confuser mixtures (a mower's dense comb, a fan, traffic, voices together) put a comb
-  at a new f0 into each frame, a drone's own jumps stay within the gate.
+  `acoustic_range_m`); a rotor heard with no radio track starts its own. A rotor-only
+  track holds its fundamental (`rotor_match`: within x1.35, or an octave read off within
+  x1.10, for `rotor_memory_s`), and a rotor at another fundamental starts a track of its
+  own: acoustic persistence needs one sustained, drone-like f0 track, not any drone-like
+  frames (confuser mixtures, a mower's dense comb, a fan, traffic and voices together,
+  put a comb at a new f0 into each frame; a drone's own jumps stay within the gate). A
+  drone with a radio family takes any rotor the microphone can hear (its radio already
+  says it is there), and an RF detection that finds no track of its own radio joins the
+  alerted, else the most heard, rotor-only track.
 
 Otherwise the detection starts a new track. Tracks are localised from their own
 evidence (`localise_track`): RSSI multilateration over three or more sensor positions,
@@ -109,6 +113,9 @@ class TrackSettings:
     rotor_f0_ratio: float = 1.35
     #: ... or this close to twice or half of it: the comb read an octave off (same rotor)
     rotor_octave_ratio: float = 1.10
+    #: a rotor-only track's fundamental is forgotten after this long without one (stage 2's
+    #: acoustic window): a drone heard again later may have climbed, loaded or turned
+    rotor_memory_s: float = 8.0
 
 
 @dataclass(slots=True)
@@ -131,7 +138,10 @@ class Track:
     last_emit: datetime | None = None
     last_fix: datetime | None = None
     emitted_sensors: list[str] = field(default_factory=list)
-    rotor_f0_hz: float | None = None  # the last acoustic detection's fundamental
+    #: the rotor fundamental (Hz) of the last acoustic detection that gave one, folded
+    #: into the track's octave, and when it was heard
+    rotor_f0_hz: float | None = None
+    rotor_t: datetime | None = None
 
     def rssi_span(self, sensor_id: str, since: datetime) -> tuple[float, float] | None:
         """(lowest, highest) RSSI of the track at a sensor since `since`, if any."""
@@ -162,10 +172,26 @@ class Track:
             q.append((det.t_end, det.rssi_dbm, det.freq_hz))
         if det.bearing_deg is not None:
             self.bearings[det.sensor_id] = (det.t_end, det.bearing_deg)
-        if det.modality == "acoustic" and det.f0_hz:
-            self.rotor_f0_hz = det.f0_hz
         tag = f"{det.sensor_id}/{det.signature}"
         self.best_confidence[tag] = max(self.best_confidence.get(tag, 0.0), det.confidence)
+
+    def rotor_anchor(self, t: datetime, s: TrackSettings) -> float | None:
+        """The fundamental a rotor heard at t must agree with to join (`rotor_match`):
+        None (no constraint) for a drone with a radio family, whose own evidence already
+        says it is there, and once `rotor_memory_s` has passed without a fundamental."""
+        if self.family != "acoustic" or self.rotor_t is None:
+            return None
+        if (t - self.rotor_t).total_seconds() > s.rotor_memory_s:
+            return None
+        return self.rotor_f0_hz
+
+    def note_rotor(self, det: Detection, s: TrackSettings) -> None:
+        """Keep the fundamental of an acoustic detection that joined (folded into the
+        track's octave when it was read an octave off)."""
+        if det.modality != "acoustic" or not _valid_f0(det.f0_hz):
+            return
+        _, anchor = rotor_match(self.rotor_anchor(det.t_end, s), det.f0_hz, s)
+        self.rotor_f0_hz, self.rotor_t = anchor, det.t_end
 
     def suppression(self) -> str | None:
         """The allow rule that more than half of the track's recent detections matched, if
@@ -192,10 +218,11 @@ def choose_track(
     """The open track `det` belongs to (see the module docstring), or None."""
     family = family_of(det)
     since = det.t_end - timedelta(seconds=s.rssi_window_s)
-    best: tuple[float, Track] | None = None
+    best: tuple[tuple[float, ...], Track] | None = None  # the lowest score wins
     for tr in tracks:
         if tr.site != det.site or tr.kind != det.kind or tr.last_rx is None:
             continue
+        recency = -tr.last_rx.timestamp()
         if det.modality == "rf":
             if tr.family != family and not (tr.family == "acoustic" and det.kind == "drone"):
                 continue
@@ -205,30 +232,47 @@ def choose_track(
                     span[0] - s.rssi_gate_db <= det.rssi_dbm <= span[1] + s.rssi_gate_db
                 ):
                     continue
-            score = -tr.last_rx.timestamp()  # the most recently heard
+            if tr.family == family:  # its own radio's track: the most recently heard
+                score: tuple[float, ...] = (0.0, 0.0, 0.0, recency)
+            else:  # a rotor-only track: the alerted one, else the best heard one
+                score = (1.0, 0.0 if tr.alert is not None else 1.0, -len(tr.frames), recency)
         else:  # a rotor: the drone track the microphone can hear, else the last heard
-            if not same_rotor(tr.rotor_f0_hz, det.f0_hz, s):
+            if not rotor_match(tr.rotor_anchor(det.t_end, s), det.f0_hz, s)[0]:
                 continue
             placement = site.placement(det.sensor_id)
             d = _distance_to(tr, placement.x_m, placement.y_m) if placement else None
             if d is not None and d > s.acoustic_range_m:
                 continue
-            score = (0.0 if d is not None else 1e6) - tr.last_rx.timestamp() * 1e-6
+            score = (0.0 if d is not None else 1.0, 0.0, 0.0, recency)
         if best is None or score < best[0]:
             best = (score, tr)
     return best[1] if best is not None else None
 
 
-def same_rotor(track_f0_hz: float | None, f0_hz: float | None, s: TrackSettings) -> bool:
-    """Whether a rotor comb at f0_hz can be the rotor last heard at track_f0_hz (True
-    when either is unknown): within `rotor_f0_ratio` of it, or within `rotor_octave_ratio`
-    of twice or half of it."""
-    if not track_f0_hz or not f0_hz:
-        return True
-    r = abs(math.log(f0_hz / track_f0_hz))
-    return r <= math.log(s.rotor_f0_ratio) or abs(r - math.log(2.0)) <= math.log(
-        s.rotor_octave_ratio
-    )
+def _valid_f0(f0_hz: float | None) -> bool:
+    return f0_hz is not None and math.isfinite(f0_hz) and f0_hz > 0.0
+
+
+def rotor_match(
+    anchor_hz: float | None, f0_hz: float | None, s: TrackSettings
+) -> tuple[bool, float | None]:
+    """(whether a rotor comb at f0_hz can be the rotor of a track holding anchor_hz, the
+    fundamental the track holds once it joins). It can when it is within `rotor_f0_ratio`
+    of the anchor (the anchor becomes f0_hz), or within `rotor_octave_ratio` of twice or
+    half of it (read an octave off: the anchor becomes f0_hz folded into its octave); an
+    unknown anchor takes any f0_hz, and an unknown f0_hz joins any anchor and leaves it."""
+    if not _valid_f0(f0_hz):
+        return True, anchor_hz
+    assert f0_hz is not None
+    if anchor_hz is None:
+        return True, f0_hz
+    r = math.log(f0_hz / anchor_hz)
+    if abs(r) <= math.log(s.rotor_f0_ratio):
+        return True, f0_hz
+    octave = 1 if r > 0 else -1
+    if abs(r - octave * math.log(2.0)) <= math.log(s.rotor_octave_ratio):
+        return True, f0_hz / 2.0**octave
+    return False, anchor_hz
 
 
 def _fspl_1m_db(freq_hz: float) -> float:

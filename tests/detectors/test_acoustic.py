@@ -7,7 +7,13 @@ import pytest
 from numpy.typing import NDArray
 
 from detectors.acoustic import AcousticConfig, analyse_comb, comb_confidence, detect_rotor
-from detectors.acoustic_features import band_peak_z, log_mean_floor, range_sums
+from detectors.acoustic_features import (
+    band_peak_z,
+    line_is_machine_like,
+    log_mean_floor,
+    range_sums,
+)
+from detectors.acoustic_spectrum import half_spectra, whitened_spectrum
 from detectors.arrays import cumsum0
 
 FS = 16_000.0
@@ -167,6 +173,32 @@ def test_rotor_comb_over_hum_is_still_a_drone(seed: int) -> None:
     dets = detect_rotor(x.astype(np.float32), FS)
     assert len(dets) == 1 and dets[0].confidence >= 0.5
     assert dets[0].f0_hz == pytest.approx(196.0, rel=0.03)
+
+
+def _band_is_machine(x: NDArray[np.float64], centre_hz: float, mains_hz: float | None) -> bool:
+    spec = whitened_spectrum(x.astype(np.float32), FS, AcousticConfig())
+    lo, hi = round(centre_hz * 0.96), round(centre_hz * 1.04)  # 1 Hz bins
+    return line_is_machine_like(
+        spec.power, spec.floor, lo, hi, half_spectra(x.astype(np.float32), int(FS)), spec.df,
+        0.5, mains_hz=mains_hz,
+    )  # fmt: skip
+
+
+def test_machine_line_test_sets_hum_aside_and_is_unchanged_without_it() -> None:
+    """One band: hum alone is machinery with or without mains_hz; hum beside a steady
+    103 Hz line is machinery only once the hum is set aside; a rotor cluster beside hum
+    is not machinery either way."""
+    rng = np.random.default_rng(90)
+    t = np.arange(int(FS)) / FS
+    noise = 0.01 * rng.standard_normal(int(FS))
+    hum = 0.05 * np.sin(2 * np.pi * 100.0 * t + 1.0)
+    other = 0.05 * np.sin(2 * np.pi * 103.0 * t + 2.0)
+    assert _band_is_machine(hum + noise, 100.0, 50.0)
+    assert _band_is_machine(hum + noise, 100.0, None)
+    assert not _band_is_machine(hum + other + noise, 101.5, None)
+    assert _band_is_machine(hum + other + noise, 101.5, 50.0)
+    rotor = 0.2 * rotor_cluster_comb(196.0, 1, rng)
+    assert not _band_is_machine(0.02 * hum + rotor + noise, 198.0, 50.0)
 
 
 @pytest.mark.parametrize("f0", [85.0, 95.0])

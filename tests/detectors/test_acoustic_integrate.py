@@ -258,3 +258,18 @@ def test_two_loud_frames_need_support_in_the_newest_frame() -> None:
     for i in range(2, 8):
         d = integ.update(float(i), 1.0, FS, _noise_comb(rng, pink_noise=False))
         assert d is None or d.confidence < 0.5
+
+
+def test_a_summed_comb_under_the_blade_pass_span_is_not_reported() -> None:
+    """The integrator reports no more than one frame would: a weak 90 Hz comb summed over
+    frames stays unreported (`min_report_f0_hz`, 100 Hz), and such a frame does not taint
+    the window (a low f0 is not a confuser cue)."""
+    rng = np.random.default_rng(74)
+    integ = CombIntegrator(IntegratorConfig(frames=8))
+    for i in range(10):
+        x = 0.008 * rotor_cluster_comb(90.0, 10, rng) + 0.05 * pink(int(FS), rng)
+        found, comb = detect_rotor_comb(x.astype(np.float32), FS)
+        assert not found
+        assert comb is None or not tainted(comb, AcousticConfig())
+        d = integ.update(float(i), 1.0, FS, comb)
+        assert d is None or d.confidence < 0.5 or d.f0_hz >= 100.0

@@ -180,6 +180,10 @@ def test_acoustic_verdict_counts_frames_of_one_rotor_track() -> None:
     assert acoustic_verdict(jumping)[0] is False
     flying = [
         _det(t, 0.9, f0_hz=f)
-        for t, f in zip((0, 1, 2, 3, 4), (184.0, 140.0, 96.0, 160.0, 181.0), strict=True)
+        for t, f in zip((0, 1, 2, 3), (184.0, 140.0, 290.0, 181.0), strict=True)
     ]
-    assert acoustic_verdict(flying)[0] is True
+    assert acoustic_verdict(flying) == (True, 0.9, 182.5)  # the f0 of the track's frames
+    # a frame without a fundamental does not reset the track's: 120 Hz is another source
+    f0s = (180.0, 0.0, 120.0, 121.0, 122.0)
+    gap = [_det(t, 0.9, f0_hz=f) for t, f in zip(range(5), f0s, strict=True)]
+    assert acoustic_verdict(gap)[0] is False

@@ -94,7 +94,7 @@ def test_acoustic_corroboration_raises_severity_and_emits_at_once() -> None:
     assert changes[0].alert.sensors == ["mic-1", "rf-1"]
 
 
-def _rotor(t: datetime, f0: float) -> Detection:
+def _rotor(t: datetime, f0: float | None) -> Detection:
     return det(t, sensor="mic-1", modality="acoustic", sig="rotor_harmonics", f0=f0)
 
 
@@ -118,15 +118,62 @@ def test_drone_like_frames_at_unrelated_fundamentals_are_no_rotor_track(
     assert [c for c in changes if c.type == "alert.created"] == []
 
 
-def test_a_rotor_track_follows_flight_jitter_manoeuvres_and_octave_reads() -> None:
-    """A real flight's f0 (DRONE_016-like): jumps of up to 24 % between 1 s frames and a
-    frame read an octave low are one rotor: one alert, after 4 frames."""
+@pytest.mark.parametrize(
+    "f0s",
+    [
+        (184.0, 140.0, 160.0, 181.0),  # a real flight's jumps (DRONE_016): up to 24 %
+        (180.0, 150.0, 300.0, 165.0),  # a frame read an octave high
+        (240.0, 118.0, 275.0, 280.0),  # an octave low, then the rotor speeds up 15 %
+        (180.0, None, 175.0, 185.0),  # a frame without a fundamental
+    ],
+)
+def test_a_rotor_track_follows_flight_jumps_and_octave_reads(
+    f0s: tuple[float | None, ...],
+) -> None:
+    """One rotor read with flight jumps, octave errors and a missing f0: one alert, on the
+    fourth frame."""
     fusion, clock = make()
     created = []
-    for f0 in (184.0, 140.0, 96.0, 160.0, 181.0):
+    for f0 in f0s:
         created += [c for c in fusion.process([_rotor(clock.now, f0)]) if c.type == "alert.created"]
         clock.advance(1.0)
     assert len(created) == 1
+
+
+def test_a_rotor_heard_again_later_at_another_f0_is_the_same_alert() -> None:
+    """The track's fundamental is forgotten after rotor_memory_s: a drone that comes back
+    after 10 s quiet at +40 % (climbing, loaded) updates its alert, not a second one."""
+    fusion, clock = make()
+    changes = []
+    for f0 in (180.0, 182.0, 178.0, 181.0):
+        changes += fusion.process([_rotor(clock.now, f0)])
+        clock.advance(1.0)
+    clock.advance(10.0)
+    for f0 in (252.0, 250.0):
+        changes += fusion.process([_rotor(clock.now, f0)])
+        clock.advance(1.0)
+    assert [c.type for c in changes].count("alert.created") == 1
+
+
+def test_a_drone_with_a_radio_takes_any_rotor_and_its_radio_joins_the_alerted_track() -> None:
+    """A rotor alert, then one stray comb at an unrelated f0 from another microphone, then
+    the drone's radio: the radio joins the alerted rotor track (one alert, now critical),
+    not the stray one; and once the track has a radio family a rotor at a new f0 joins it."""
+    fusion, clock = make(update_interval_s=60.0)
+    changes = []
+    for _ in range(4):
+        changes += fusion.process([_rotor(clock.now, 180.0)])
+        clock.advance(1.0)
+    changes += fusion.process([_rotor(clock.now, 300.0)])
+    clock.advance(0.5)
+    for _ in range(4):
+        changes += fusion.process([det(clock.now)])
+        clock.advance(0.2)
+    for _ in range(5):
+        changes += fusion.process([_rotor(clock.now, 250.0)])
+        clock.advance(1.0)
+    assert [c.type for c in changes].count("alert.created") == 1
+    assert changes[-1].alert.severity == "critical"
 
 
 def test_other_kind_and_low_confidence_never_alert() -> None:
