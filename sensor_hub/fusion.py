@@ -27,10 +27,10 @@ p = 1e-4 gives ≈ 1e-3 per day. The detector's per-frame false-detection
 rate of threat labels is what the bench scripts measure. For acoustic frames that
 independence does not hold: confuser mixtures give drone-like combs in runs of frames;
 counting only the frames of one rotor f0 track is what keeps them from persisting
-(bench/acoustic_false_alarms.py). Splitting a kind's detections into tracks can only
-remove false alerts of one track's own (its frames are a subset of the kind's); it can
-add an alert where one intruder is split in two (a rotor read at an unrelated f0 for
-four frames), which the f0 gate's width (x1.35 and octave reads) is set to avoid.
+(bench/acoustic_false_alarms.py). Splitting detections into tracks never makes a
+false alert out of noise (a track's frames are a subset of its kind's), but it can split
+one intruder in two (a rotor read at an unrelated f0 for four frames): the f0 gate's
+width (x1.35, octave reads) and its 8 s memory are set to avoid that.
 
 Suppression (`sensor_hub/suppression.py`): a detection matching an allow rule, or from
 a sensor in maintenance, is annotated with the reason (``suppressed``) and stored. A
