@@ -60,6 +60,9 @@ class RfConfig:
       12.5 / 25 kHz radio channels).
     floor_quantile: order statistic over time (of 8-frame block sums, `floor.block_floor`)
       that starts the per-bin noise floor.
+    flat_floor_tile_bins: the flat (rectangular-window) floor also censors blocks whose
+      4-block tile over this many bins around theirs stands out (`block_floor`'s tile
+      test: a weak burst a few bins wide hardly lifts its own bins' floor); 1: off.
     carrier_min_excess_db: a bin busy all frame is a carrier when its floor exceeds the
       span's receiver noise by this much.
     lines: weaker continuous lines, a few bins above their neighbours' floor (`rf_lines`).
@@ -74,6 +77,7 @@ class RfConfig:
     min_nfft: int = 32
     floor_quantile: float = 0.05
     floor_smooth_bins: int = 7
+    flat_floor_tile_bins: int = 5
     bursts: BurstConfig = field(default_factory=BurstConfig)
     carrier_min_excess_db: float = 6.0
     lines: LineConfig = field(default_factory=LineConfig)
@@ -256,6 +260,7 @@ def detect_rf(
         smooth_bins=config.floor_smooth_bins,
         pairs=spec.flat_pairs,
         window="boxcar",
+        tile_bins=config.flat_floor_tile_bins,
     )
     bursts = find_bursts(spec, noise, config.bursts, flat_noise)
     bursts += find_carriers(

@@ -185,3 +185,29 @@ def test_averaged_is_the_mean_of_cells() -> None:
     want = power[:99, :63].reshape(33, 3, 21, 3).mean(axis=(1, 3))
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert _averaged(power, (1, 1)) is power
+
+
+def test_tiled_flat_floor_is_unbiased_and_ignores_a_weak_narrow_burst() -> None:
+    """The flat floor's tile test (`block_floor(tile_bins=...)`): unbiased on noise alone,
+    and a weak burst a few bins wide barely lifts its own bins' floor."""
+    rng = np.random.default_rng(5)
+    for frames, bins in ((976, 512), (600, 64)):
+        cells = rng.exponential(1.0, (40, frames, bins)).astype(np.float32)
+        plain = np.array([block_floor(c, window="boxcar").per_bin for c in cells])
+        tiled = np.array([block_floor(c, window="boxcar", tile_bins=5).per_bin for c in cells])
+        # the censored mean's scatter per bin is 3-4 %: over ~20 000 bins its mean is
+        # known to 0.03 %
+        assert float(tiled.mean()) == pytest.approx(float(plain.mean()), abs=1.5e-3)
+        assert float(tiled.mean()) == pytest.approx(1.0, abs=2e-3)
+        assert float(tiled.std()) < 1.1 * float(plain.std())
+    # a FrSky-like packet: 4 bins at per-bin SNR 0.3 for 22 % of the frame
+    lift_plain, lift_tiled = [], []
+    for _ in range(40):
+        c = rng.exponential(1.0, (976, 512)).astype(np.float32)
+        c[300:520, 200:204] *= np.float32(1.3)
+        lift_plain.append(block_floor(c, window="boxcar").per_bin[200:204].mean() - 1.0)
+        lift_tiled.append(
+            block_floor(c, window="boxcar", tile_bins=5).per_bin[200:204].mean() - 1.0
+        )
+    assert np.mean(lift_plain) > 0.05
+    assert np.mean(lift_tiled) < 0.5 * np.mean(lift_plain)
