@@ -14,11 +14,13 @@ be; its alert is the operator's view of it. A threat detection joins a track whe
 - acoustic (`rotor_harmonics`, a drone without a radio family): the drone track last
   heard, preferring one whose location the microphone can hear (within
   `acoustic_range_m`); a rotor heard with no radio track starts its own. A rotor-only
-  track holds its fundamental (`rotor_match`: within x1.35, or an octave read off within
-  x1.10, for `rotor_memory_s`), and a rotor at another fundamental starts a track of its
-  own: acoustic persistence needs one sustained, drone-like f0 track, not any drone-like
-  frames (confuser mixtures, a mower's dense comb, a fan, traffic and voices together,
-  put a comb at a new f0 into each frame; a drone's own jumps stay within the gate). A
+  track holds the fundamentals it heard over the last `rotor_memory_s` (`rotor_match`:
+  a comb read an octave off, within x1.10, is folded back, and with it they must span at
+  most x1.35), and a rotor at another fundamental starts a track of its own: acoustic
+  persistence needs one sustained, drone-like f0 track, not any drone-like frames
+  (confuser mixtures, a mower's dense comb, a fan, traffic and voices together, put a
+  comb at a new f0 into each frame, or chain combs in 20 % steps; a drone's own jumps
+  stay within the span). A
   drone with a radio family takes any rotor the microphone can hear (its radio already
   says it is there), and an RF detection that finds no track of its own radio joins the
   alerted, else the most heard, rotor-only track.
@@ -107,14 +109,17 @@ class TrackSettings:
     min_rssi_sigma_db: float = 0.5  # floor of an RSSI median's uncertainty (model error)
     rssi_sigma_db: float = 4.0  # one detection's RSSI spread (fading, power control)
     bearing_sigma_deg: float = 5.0
-    #: a rotor's fundamental may move this much (ratio) from the track's last one: flight
-    #: jitter 7-14 %, manoeuvre sweeps +-10-30 % over 0.5-2 s (SIGNALS.md §4); real flights
-    #: jump 8-19 % between 1 s frames
+    #: the fundamentals a rotor-only track held over the last `rotor_memory_s` span at most
+    #: this ratio: flight jitter 7-14 %, manoeuvre sweeps +-10-30 % over 0.5-2 s
+    #: (SIGNALS.md §4); real flights jump 8-19 % between 1 s frames. A span, not a step
+    #: from the last one: combs of a mixture chained in 20 % steps are no rotor
     rotor_f0_ratio: float = 1.35
-    #: ... or this close to twice or half of it: the comb read an octave off (same rotor)
+    #: ... or this close to twice or half of the last one: the comb read an octave off
+    #: (same rotor; folded into the track's octave)
     rotor_octave_ratio: float = 1.10
-    #: a rotor-only track's fundamental is forgotten after this long without one (stage 2's
-    #: acoustic window): a drone heard again later may have climbed, loaded or turned
+    #: a rotor-only track's fundamentals are forgotten this long after they were heard
+    #: (stage 2's acoustic window): a drone heard again later may have climbed, loaded or
+    #: turned
     rotor_memory_s: float = 8.0
 
 
@@ -138,10 +143,9 @@ class Track:
     last_emit: datetime | None = None
     last_fix: datetime | None = None
     emitted_sensors: list[str] = field(default_factory=list)
-    #: the rotor fundamental (Hz) of the last acoustic detection that gave one, folded
-    #: into the track's octave, and when it was heard
-    rotor_f0_hz: float | None = None
-    rotor_t: datetime | None = None
+    #: (when heard, Hz) of the rotor fundamentals the track's acoustic detections gave,
+    #: folded into the track's octave, oldest first (`note_rotor` keeps `rotor_memory_s`)
+    rotor_f0s: deque[tuple[datetime, float]] = field(default_factory=deque)
 
     def rssi_span(self, sensor_id: str, since: datetime) -> tuple[float, float] | None:
         """(lowest, highest) RSSI of the track at a sensor since `since`, if any."""
@@ -175,23 +179,29 @@ class Track:
         tag = f"{det.sensor_id}/{det.signature}"
         self.best_confidence[tag] = max(self.best_confidence.get(tag, 0.0), det.confidence)
 
-    def rotor_anchor(self, t: datetime, s: TrackSettings) -> float | None:
-        """The fundamental a rotor heard at t must agree with to join (`rotor_match`):
+    def rotor_anchor(self, t: datetime, s: TrackSettings) -> RotorAnchor | None:
+        """The fundamentals a rotor heard at t must agree with to join (`rotor_match`):
         None (no constraint) for a drone with a radio family, whose own evidence already
-        says it is there, and once `rotor_memory_s` has passed without a fundamental."""
-        if self.family != "acoustic" or self.rotor_t is None:
+        says it is there, and when none was heard within `rotor_memory_s` before t."""
+        if self.family != "acoustic":
             return None
-        if (t - self.rotor_t).total_seconds() > s.rotor_memory_s:
+        recent = [
+            f0 for when, f0 in self.rotor_f0s if (t - when).total_seconds() <= s.rotor_memory_s
+        ]
+        if not recent:
             return None
-        return self.rotor_f0_hz
+        return RotorAnchor(last_hz=recent[-1], low_hz=min(recent), high_hz=max(recent))
 
     def note_rotor(self, det: Detection, s: TrackSettings) -> None:
         """Keep the fundamental of an acoustic detection that joined (folded into the
         track's octave when it was read an octave off)."""
         if det.modality != "acoustic" or not _valid_f0(det.f0_hz):
             return
-        _, anchor = rotor_match(self.rotor_anchor(det.t_end, s), det.f0_hz, s)
-        self.rotor_f0_hz, self.rotor_t = anchor, det.t_end
+        _, folded = rotor_match(self.rotor_anchor(det.t_end, s), det.f0_hz, s)
+        assert folded is not None
+        self.rotor_f0s.append((det.t_end, folded))
+        while (det.t_end - self.rotor_f0s[0][0]).total_seconds() > s.rotor_memory_s:
+            self.rotor_f0s.popleft()
 
     def suppression(self) -> str | None:
         """The allow rule that more than half of the track's recent detections matched, if
@@ -253,26 +263,38 @@ def _valid_f0(f0_hz: float | None) -> bool:
     return f0_hz is not None and math.isfinite(f0_hz) and f0_hz > 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class RotorAnchor:
+    """The rotor fundamentals a track held recently: the last one and their span (Hz)."""
+
+    last_hz: float
+    low_hz: float
+    high_hz: float
+
+
 def rotor_match(
-    anchor_hz: float | None, f0_hz: float | None, s: TrackSettings
+    anchor: RotorAnchor | None, f0_hz: float | None, s: TrackSettings
 ) -> tuple[bool, float | None]:
-    """(whether a rotor comb at f0_hz can be the rotor of a track holding anchor_hz, the
-    fundamental the track holds once it joins). It can when it is within `rotor_f0_ratio`
-    of the anchor (the anchor becomes f0_hz), or within `rotor_octave_ratio` of twice or
-    half of it (read an octave off: the anchor becomes f0_hz folded into its octave); an
-    unknown anchor takes any f0_hz, and an unknown f0_hz joins any anchor and leaves it."""
+    """(whether a rotor comb at f0_hz can be the rotor of a track holding `anchor`, f0_hz
+    as the track holds it once it joins). A comb within `rotor_octave_ratio` of twice or
+    half the last fundamental was read an octave off and is folded into the track's
+    octave; it joins when the span of the track's recent fundamentals and the (folded)
+    f0_hz stays within `rotor_f0_ratio`. An unknown anchor takes any f0_hz, and an
+    unknown f0_hz joins any anchor (and is not kept: None)."""
     if not _valid_f0(f0_hz):
-        return True, anchor_hz
+        return True, None
     assert f0_hz is not None
-    if anchor_hz is None:
+    if anchor is None:
         return True, f0_hz
-    r = math.log(f0_hz / anchor_hz)
-    if abs(r) <= math.log(s.rotor_f0_ratio):
-        return True, f0_hz
+    r = math.log(f0_hz / anchor.last_hz)
     octave = 1 if r > 0 else -1
-    if abs(r - octave * math.log(2.0)) <= math.log(s.rotor_octave_ratio):
-        return True, f0_hz / 2.0**octave
-    return False, anchor_hz
+    folded = f0_hz
+    if abs(r) > math.log(s.rotor_f0_ratio) and abs(r - octave * math.log(2.0)) <= math.log(
+        s.rotor_octave_ratio
+    ):
+        folded = f0_hz / 2.0**octave
+    span = max(anchor.high_hz, folded) / min(anchor.low_hz, folded)
+    return span <= s.rotor_f0_ratio, folded
 
 
 def _fspl_1m_db(freq_hz: float) -> float:

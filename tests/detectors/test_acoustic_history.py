@@ -76,6 +76,40 @@ def test_history_relabels_a_repeatedly_modulated_comb_only() -> None:
     assert all(frame(steady, float(t), 0.3)[0].kind == "drone" for t in range(30))
 
 
+def test_a_voice_is_judged_in_its_own_narrow_pool_when_another_comb_is_near() -> None:
+    """A mixture: traffic's steady comb at 96 Hz (unmodulated) within x1.35 of a voice at
+    118-126 Hz dilutes the wide pool; the narrow pool holds the voice's frames alone."""
+    history = ModulationHistory()
+    voice = [(121.0, 0.64), (121.8, 0.009), (119.9, 0.27), (112.8, 0.34), (126.2, 0.078),
+             (122.5, 0.00045), (125.1, 0.018)]  # fmt: skip
+    t = 0.0
+    for f0, p in voice:
+        for traffic in (96.0, 97.5):
+            frame(history, t, 0.6, f0_hz=traffic, reported=False)
+            t += 1.0
+        out = frame(history, t, p, f0_hz=f0)
+        t += 1.0
+    assert history.pooled(t, 125.1)[1] > 0.01  # the wide pool alone: not a voice
+    assert out[0].kind == "other"
+
+
+def test_two_pools_relabel_an_unmodulated_rotor_no_more_than_alpha() -> None:
+    """Uniform p-values (a rotor comb) with flight jitter in f0: relabelled in under
+    alpha (1 %) of the frames with both pools, as with the wide one alone."""
+    rng = np.random.default_rng(8)
+    relabelled = frames = 0
+    for _ in range(200):
+        history = ModulationHistory()
+        f0 = 180.0
+        for t in range(20):
+            f0 *= float(np.exp(rng.normal(0.0, 0.08)))
+            relabelled += (
+                frame(history, float(t), float(rng.uniform()), f0_hz=f0)[0].kind == "other"
+            )
+            frames += 1
+    assert relabelled / frames < 0.015
+
+
 def test_rejected_candidates_are_evidence_too() -> None:
     """A voice's loud syllables are rejected by single-frame rules; their envelopes still
     tell what the source at that f0 is."""

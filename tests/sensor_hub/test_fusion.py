@@ -103,6 +103,7 @@ def _rotor(t: datetime, f0: float | None) -> Detection:
     [
         (174.0, 114.0, 172.0, 114.0, 171.0, 115.0),  # two sources' combs in turn (3:2)
         (120.0, 190.0, 300.0, 120.0, 190.0, 300.0),  # a comb at a new f0 in each frame
+        (228.5, 189.0, 152.7, 120.4, 100.0),  # combs chained in 20 % steps (a mixture)
     ],
 )
 def test_drone_like_frames_at_unrelated_fundamentals_are_no_rotor_track(
