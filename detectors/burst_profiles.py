@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-_SHORT = 48  # spectra longer than this take the numpy path
-_SHORT_PROFILE = 128  # ... and time profiles longer than this
+_SHORT = 96  # spectra longer than this take the numpy path (lists are faster up to here)
+_SHORT_PROFILE = 256  # ... and time profiles longer than this
 
 
 def occupied_band(

@@ -36,10 +36,10 @@ from detectors.scan_levels import (
     ScanPlan,
     box_sums3,
     box_sums3_in_place,
-    box_sums3_rows,
     fill_ladder,
     fill_side,
     scan_plan,
+    tested_box_sums3,
 )
 from detectors.spectra import frame_pairs
 
@@ -154,15 +154,22 @@ class _HotLevel:
 
 def _component_boxes(level: _HotLevel) -> list[Box]:
     """Cell boxes of the connected groups of hot box positions of one level: the union of
-    their boxes."""
-    labels, _ = ndimage.label(level.hot, structure=_EIGHT_CONNECTED)
+    their boxes. Labelled with each run of empty rows cut to one (which still separates
+    the groups, in the same order): bursts hot for a few rows apiece leave most of a
+    level's rows empty."""
+    hot_rows: NDArray[np.bool_] = np.asarray(level.hot.any(axis=1), dtype=bool)
+    kept = hot_rows.copy()
+    kept[1:] |= hot_rows[:-1]
+    rows = kept.nonzero()[0]  # of level.hot, in the labelled image
+    labels, _ = ndimage.label(level.hot[rows], structure=_EIGHT_CONNECTED)
     dt, df, (r, c) = level.dt, level.df, level.origin
     boxes = []
     for found in ndimage.find_objects(labels):
         if found is None:
             continue
         ts, fs = found
-        i0, i1 = r + int(ts.start), r + int(ts.stop) + 2  # blocks i0 .. i1 - 1
+        # blocks i0 .. i1 - 1 (a group's first and last rows are hot: kept rows)
+        i0, i1 = r + int(rows[ts.start]), r + int(rows[ts.stop - 1]) + 3
         j0, j1 = c + int(fs.start), c + int(fs.stop) + 2
         boxes.append((i0 * dt, i1 * dt, j0 * df, j1 * df))
     return boxes
@@ -211,17 +218,15 @@ def scan_boxes(
     _normalised_blocks(pairs, inv, stacked[: plan.rows[0]])
     if total_rows * plan.columns[-1] <= side_by_side_cells:
         return _scan_side_by_side(plan, stacked)
-    parts = fill_ladder(plan, stacked)
-    hots, sums_k = [], []
-    for k, part in enumerate(parts):
-        rows_k = box_sums3_rows(part)  # whole rows: the test is one contiguous pass
-        sums_k.append(rows_k[:, :-2])
-        hots.append((rows_k > plan.level_limits(k)[:, np.newaxis])[:, :-2])
-    if not any(h.any() for h in hots):  # noise-only frames stop here
-        return []
     hot_levels: list[_HotLevel] = []
-    for k in range(len(plan.dfs)):
-        hot_levels += _hot_levels(plan, k, hots[k], sums_k[k])
+    for k, part in enumerate(fill_ladder(plan, stacked)):
+        # whole rows: the test is one contiguous pass, and the last 2 columns (zeroed)
+        # are never hot; only the bin levels with hot positions keep their sums
+        sums, hot = tested_box_sums3(part, plan.level_limits(k))
+        if sums is not None and hot.any():
+            hot_levels += _hot_levels(plan, k, hot, sums)
+    if not hot_levels:  # noise-only frames stop here
+        return []
     residual = _Residual(stacked[: plan.rows[0]], first_df)  # level (2, first_df)
     for level in sorted(hot_levels, key=lambda h: (h.dt * h.df, h.dt, h.df)):
         if residual.still_hot(level):
@@ -231,7 +236,8 @@ def scan_boxes(
 
 def _hot_levels(plan: ScanPlan, k: int, hot: NDArray[np.bool_], sums: F32) -> list[_HotLevel]:
     """The levels of bin level dfs[k] with hot positions in `hot` (stacked rows x
-    positions), cut to their bounding boxes."""
+    positions, or whole rows whose last 2 columns are never hot), cut to their bounding
+    boxes."""
     df = plan.dfs[k]
     hot_rows = np.flatnonzero(hot.any(axis=1))
     if not hot_rows.size:
@@ -256,7 +262,7 @@ def _hot_levels(plan: ScanPlan, k: int, hot: NDArray[np.bool_], sums: F32) -> li
 
 def _normalised_blocks(pairs: F32, inv: NDArray[np.floating[Any]], out: F32) -> None:
     """out[i, j] = pairs[i, 2j] inv[2j] + pairs[i, 2j + 1] inv[2j + 1]: the ratio to the
-    floor summed over 2 x 2 cells (its full-size temporary freed on return: the scan
+    floor summed over 2 x 2 cells (one half-size temporary, freed on return: the scan
     keeps its big temporaries few, so that the heap is not trimmed and faulted in again
     every frame); out[i, j] = pairs[i, j] inv[j] (2 x 1 cells) when `out` is as wide as
     `pairs`."""
@@ -264,8 +270,8 @@ def _normalised_blocks(pairs: F32, inv: NDArray[np.floating[Any]], out: F32) -> 
         np.multiply(pairs, inv, out=out)
         return
     width = out.shape[1] * 2
-    normalised = pairs * inv
-    np.add(normalised[:, 0:width:2], normalised[:, 1:width:2], out=out)
+    np.multiply(pairs[:, 0:width:2], inv[0:width:2], out=out)
+    out += pairs[:, 1:width:2] * inv[1:width:2]
 
 
 def _level_at(plan: ScanPlan, i: int, k: int, flags: NDArray[np.bool_], sums: F32) -> _HotLevel:

@@ -312,10 +312,11 @@ def _measure_once(
         return None
 
     per_frame = profile[fa - t0 : fb - t0]
-    signal_power = float(per_frame.mean())
-    noise_power = float(frame.noise.smoothed[b0:b1].sum())
+    signal_power = float(np.add.reduce(per_frame)) / per_frame.shape[0]  # its mean
+    noise_power = float(np.add.reduce(frame.noise.smoothed[b0:b1]))
+    peak_power = float(np.maximum.reduce(per_frame))
     snr_db, mean_db, peak_db = power_to_db(
-        np.array([signal_power / noise_power, signal_power, float(per_frame.max())])
+        np.array([signal_power / noise_power, signal_power, peak_power])
     ).tolist()
     return Burst(
         t_start_s=t_start,
@@ -556,7 +557,7 @@ def _measure_all(frame: _Frame, region: tuple[slice, slice], config: BurstConfig
         return []
     ts, fs = region
     found = [first]
-    rest_config = dataclasses.replace(config, pfa_burst=config.pfa_rest)
+    rest_config: BurstConfig | None = None  # made when a gap is measured
     r0, r1 = _padded_rows(ts, spec.n_frames)
     power: F32 | None = None
     todo = [first]
@@ -568,8 +569,9 @@ def _measure_all(frame: _Frame, region: tuple[slice, slice], config: BurstConfig
         gaps = [(a, b) for a, b in gaps if b - a >= config.rest_min_frames]
         if not gaps:
             continue
-        if power is None:
+        if power is None or rest_config is None:
             power = spec.power[r0:r1].copy()
+            rest_config = dataclasses.replace(config, pfa_burst=config.pfa_rest)
         power[fa - r0 : fb - r0, fs] = frame.noise.floor[fs]
         for a, b in gaps:
             rest = _measure(frame, power, r0, (slice(a, b), fs), rest_config)

@@ -42,18 +42,18 @@ def dilate_box(flags: Flags, frames: int, bins: int) -> Flags:
     """Binary dilation of a 2-D mask by a `frames` x `bins` box centred as
     `scipy.ndimage` centres it (an even size reaches one cell further back), nothing
     beyond the edges: `cfar.box_sums(flags, frames, bins, pad_value=False)`, from shifted
-    ORs along time and a running count along frequency (a few small-array operations)."""
+    ORs along time, then along frequency (a few small-array operations)."""
     rows, cols = flags.shape
     grown = flags.copy()
     for k in range(1, frames // 2 + 1):  # a cell's box reaches frames // 2 back
         grown[k:] |= flags[: rows - k]
     for k in range(1, (frames - 1) // 2 + 1):  # ... and (frames - 1) // 2 forward
         grown[: rows - k] |= flags[k:]
-    before, after = bins // 2, (bins - 1) // 2
-    counts = np.zeros((rows, before + cols + after + 1), dtype=np.int32)
-    np.cumsum(grown, axis=1, out=counts[:, before + 1 : before + 1 + cols])
-    counts[:, before + 1 + cols :] = counts[:, before + cols : before + cols + 1]
-    near: Flags = counts[:, bins:] > counts[:, :cols]
+    near = grown.copy()
+    for k in range(1, min(bins // 2, cols - 1) + 1):  # the same along frequency
+        near[:, k:] |= grown[:, : cols - k]
+    for k in range(1, min((bins - 1) // 2, cols - 1) + 1):
+        near[:, : cols - k] |= grown[:, k:]
     return near
 
 

@@ -15,6 +15,7 @@ raised for the floor's own uncertainty.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -180,6 +181,49 @@ def box_sums3_rows(level: F32) -> F32:
     return out
 
 
+#: bytes of a row block of `tested_box_sums3`: its partial sums stay in the core's cache
+TEST_BLOCK_BYTES = 1 << 17
+
+
+def tested_box_sums3(level: F32, limits: F32) -> tuple[F32 | None, NDArray[np.bool_]]:
+    """`box_sums3_rows` of a C-contiguous `level` and the test sums > limits[:, newaxis]
+    (limits: one per row of sums), with the same additions and comparisons, a block of
+    rows at a time, so that each block's partial sums are still in cache for the next
+    pass (a wideband frame's levels are megabytes). The sums are kept from the first
+    block with a hot position on (above it: 0), and are None when nothing is hot (a
+    noise-only frame's big levels then cost no memory for them): only the sums of hot
+    positions are read (`burst_scan._Residual.still_hot`)."""
+    rows, cols = level.shape
+    block = max(1, TEST_BLOCK_BYTES // (4 * cols))
+    if rows - 2 <= 2 * block:  # small: the whole array at once
+        whole = box_sums3_rows(level)
+        return whole, whole > limits[:, np.newaxis]
+    flat = level.reshape(-1)
+    sums: F32 | None = None
+    hot = np.empty((rows - 2, cols), dtype=bool)
+    along = np.empty((block + 2) * cols, dtype=level.dtype)
+    out = np.empty((block, cols), dtype=level.dtype)
+    for a in range(0, rows - 2, block):
+        b = min(rows - 2, a + block)
+        size = (b - a + 2) * cols
+        src = flat[a * cols : a * cols + size]
+        part = along[:size]
+        np.add(src[:-2], src[1:-1], out=part[:-2])
+        part[:-2] += src[2:]
+        part[-2:] = 0.0  # (sums wrapping into the next row: zeroed below)
+        wide = part.reshape(b - a + 2, cols)
+        box = out[: b - a]
+        np.add(wide[:-2], wide[1:-1], out=box)
+        box += wide[2:]
+        box[:, cols - 2 :] = 0.0
+        np.greater(box, limits[a:b, np.newaxis], out=hot[a:b])
+        if sums is None and hot[a:b].any():
+            sums = np.zeros((rows - 2, cols), dtype=level.dtype)  # (blocks above: not hot)
+        if sums is not None:
+            sums[a:b] = box
+    return sums, hot
+
+
 def box_sums3(level: F32) -> F32:
     """Sums over the 3 x 3 boxes of `level` (rows, cols) lying inside it: (rows - 2,
     cols - 2), entry (i, j) the box whose top-left block is (i, j)."""
@@ -193,18 +237,22 @@ def box_sums3(level: F32) -> F32:
     return sums
 
 
-def fill_ladder(plan: ScanPlan, stacked: F32) -> list[F32]:
+def fill_ladder(plan: ScanPlan, stacked: F32) -> Iterator[F32]:
     """Complete the stacked time levels of `stacked` (its first plan.rows[0] rows hold
-    the (2, dfs[0]) blocks) in place, and pair its columns into each bin level: one array
-    per bin level, all time levels stacked (`ScanPlan`)."""
+    the (2, dfs[0]) blocks) in place, then give each bin level in turn, its columns
+    paired from the one before: one array per bin level, all time levels stacked
+    (`ScanPlan`). A caller done with a level when it asks for the next holds one at a
+    time (a wideband frame's levels are megabytes: fewer of them alive, less heap to
+    grow and fault in every frame)."""
     for k in range(1, len(plan.dts)):
         prev = stacked[plan.offsets[k - 1] : plan.offsets[k - 1] + plan.rows[k - 1]]
         even, first = plan.rows[k] * 2, plan.offsets[k]
         np.add(prev[0:even:2], prev[1:even:2], out=stacked[first : first + plan.rows[k]])
-    parts = [stacked]
+    part = stacked
+    yield part
     for _ in plan.dfs[1:]:
-        parts.append(pair_columns(parts[-1]))
-    return parts
+        part = pair_columns(part)
+        yield part
 
 
 def fill_side(plan: ScanPlan, stacked: F32, side: F32) -> None:
@@ -212,7 +260,7 @@ def fill_side(plan: ScanPlan, stacked: F32, side: F32) -> None:
     (stacked rows, plan.columns[1]) holds the (2, dfs[0]) blocks in its first plan.rows[0]
     rows; its time levels are completed in place (`fill_ladder`, contiguous arrays: one
     pass per addition) and each bin level is copied into its columns."""
-    np.concatenate(fill_ladder(plan, stacked), axis=1, out=side)
+    np.concatenate(list(fill_ladder(plan, stacked)), axis=1, out=side)
 
 
 def box_sums3_in_place(level: F32, work: F32) -> F32:

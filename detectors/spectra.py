@@ -144,12 +144,14 @@ def _spectrogram_window(name: str, nfft: int) -> F32:
 _HANN_POWER_SCALE = np.float32(1.0 / 6.0)
 
 
-def _squared_magnitude(spec: NDArray[np.complex64], scale: np.float32 | None = None) -> F32:
+def _squared_magnitude(
+    spec: NDArray[np.complex64], scale: np.float32 | None = None, out: F32 | None = None
+) -> F32:
     """re^2 + im^2 (times `scale`) of a C-contiguous complex64 array, squaring its floats
-    in place."""
+    in place; into `out` when given."""
     parts = spec.view(np.float32)
     np.multiply(parts, parts, out=parts)
-    power: F32 = np.add(parts[..., 0::2], parts[..., 1::2])
+    power: F32 = np.add(parts[..., 0::2], parts[..., 1::2], out=out)
     if scale is not None:
         power *= scale
     return power
@@ -169,6 +171,46 @@ def _hann_of_flat(flat: NDArray[np.complex64]) -> NDArray[np.complex64]:
     out[:, 0] = flat[:, -1] + flat[:, 1] - 2.0 * flat[:, 0]
     out[:, -1] = flat[:, -2] + flat[:, 0] - 2.0 * flat[:, -1]
     return out
+
+
+#: bytes of complex64 frames per block of `_flat_and_hann`: a block's frames, FFT and
+#: Hann spectrum stay in the core's cache between its passes (a spectrogram of up to 4
+#: blocks, a narrowband frame's, is one block: there the loop costs more than it saves)
+FLAT_BLOCK_BYTES = 1 << 18
+
+
+def _flat_and_hann(
+    frames: NDArray[np.complex64], w: F32, workers: int, with_pairs: bool
+) -> tuple[F32, F32, F32 | None, F32 | None]:
+    """(Hann power, flat power, their frame pairs or None) of `frames` (n_frames, nfft)
+    times the rectangular window `w` (`_spectrogram_window`, even nfft), a block of an
+    even number of frames at a time: each pass (window, FFT, Hann spectrum, squares,
+    pairs) reads what the one before left in cache instead of the whole spectrogram from
+    memory. The same values as each pass over the whole spectrogram."""
+    n_frames, nfft = frames.shape
+    rows = max(2, FLAT_BLOCK_BYTES // (8 * nfft) // 2 * 2)
+    if n_frames <= 4 * rows:
+        rows = n_frames
+    power = np.empty((n_frames, nfft), dtype=np.float32)
+    flat = np.empty((n_frames, nfft), dtype=np.float32)
+    pairs = flat_pairs = None
+    if with_pairs:
+        pairs = np.empty((n_frames // 2, nfft), dtype=np.float32)
+        flat_pairs = np.empty((n_frames // 2, nfft), dtype=np.float32)
+    block = np.empty((min(rows, n_frames), nfft), dtype=np.complex64)
+    for r0 in range(0, n_frames, rows):
+        r1 = min(n_frames, r0 + rows)
+        spec = np.multiply(frames[r0:r1], w, out=block[: r1 - r0])
+        spec = scipy.fft.fft(spec, axis=1, overwrite_x=True, workers=workers)
+        hann = _hann_of_flat(spec)
+        _squared_magnitude(spec, out=flat[r0:r1])
+        _squared_magnitude(hann, _HANN_POWER_SCALE, out=power[r0:r1])
+        if pairs is not None and flat_pairs is not None:
+            p0, p1 = r0 // 2, r1 // 2  # a trailing odd frame is in no pair
+            end = r0 + 2 * (p1 - p0)
+            np.add(power[r0:end:2], power[r0 + 1 : end : 2], out=pairs[p0:p1])
+            np.add(flat[r0:end:2], flat[r0 + 1 : end : 2], out=flat_pairs[p0:p1])
+    return power, flat, pairs, flat_pairs
 
 
 def frame_pairs(power: F32) -> F32:
@@ -199,7 +241,8 @@ def spectrogram(
     the Hann spectrum is taken from it by three-point convolution (window "hann" only).
     Cost: one windowing pass into a new complex64 array, an in-place FFT, an in-place
     square and one addition for the squared magnitude (scale and fftshift are folded into
-    the window).
+    the window); with_flat (even nfft) takes these passes a cache-sized block of frames
+    at a time (`_flat_and_hann`).
     """
     x = np.asarray(iq)
     if x.ndim != 1:
@@ -210,21 +253,30 @@ def spectrogram(
     if with_flat and window != "hann":
         raise ValueError(f"with_flat needs the hann window, got {window=}")
     w = _spectrogram_window("boxcar" if with_flat else window, nfft)
-    frames = x[: n_frames * nfft].astype(np.complex64, copy=False).reshape(n_frames, nfft) * w
-    spec = np.ascontiguousarray(scipy.fft.fft(frames, axis=1, overwrite_x=True, workers=workers))
+    frames = x[: n_frames * nfft].astype(np.complex64, copy=False).reshape(n_frames, nfft)
     flat: F32 | None = None
-    if with_flat:
-        hann = _hann_of_flat(spec)
-        flat = _squared_magnitude(spec)
-        spec = hann
-    # squares in place on the interleaved (re, im) floats, then one strided addition: the
-    # same re^2 + im^2, one pass and one temporary fewer than squaring the parts apart
-    power = _squared_magnitude(spec, _HANN_POWER_SCALE if with_flat else None)
-    if nfft % 2:
-        power = np.fft.fftshift(power, axes=1)
-        flat = None if flat is None else np.fft.fftshift(flat, axes=1)
-    pairs = frame_pairs(power) if with_pairs else None
-    flat_pairs = frame_pairs(flat) if with_pairs and flat is not None else None
+    pairs: F32 | None = None
+    flat_pairs: F32 | None = None
+    if with_flat and nfft % 2 == 0:  # a block of frames at a time
+        power, flat, pairs, flat_pairs = _flat_and_hann(frames, w, workers, with_pairs)
+    else:
+        spec = np.ascontiguousarray(
+            scipy.fft.fft(frames * w, axis=1, overwrite_x=True, workers=workers)
+        )
+        if with_flat:
+            hann = _hann_of_flat(spec)
+            flat = _squared_magnitude(spec)
+            spec = hann
+        # squares in place on the interleaved (re, im) floats, then one strided addition:
+        # the same re^2 + im^2, one pass and one temporary fewer than squaring the parts
+        # apart
+        power = _squared_magnitude(spec, _HANN_POWER_SCALE if with_flat else None)
+        if nfft % 2:
+            power = np.fft.fftshift(power, axes=1)
+            flat = None if flat is None else np.fft.fftshift(flat, axes=1)
+        if with_pairs:
+            pairs = frame_pairs(power)
+            flat_pairs = None if flat is None else frame_pairs(flat)
     return Spectrogram(
         power=power,
         sample_rate_hz=sample_rate_hz,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from detectors import burst_profiles, burst_scan, bursts
+from detectors import burst_profiles, burst_scan, bursts, scan_levels, spectra
 from detectors.cfar import box_sums
 from detectors.floor import block_floor
 from detectors.overlaid import dilate_box
@@ -156,3 +157,52 @@ def test_side_by_side_scan_finds_the_level_by_level_boxes(
     by_level = burst_scan.scan_boxes(power, floor, side_by_side_cells=0, **kwargs)
     assert side  # the call is found
     assert side == by_level
+
+
+@pytest.mark.parametrize("nfft", [32, 64, 512])
+def test_blocked_spectrogram_matches_the_whole(monkeypatch: pytest.MonkeyPatch, nfft: int) -> None:
+    rng = np.random.default_rng(nfft)
+    for frames in (8, 9, 101, 400):
+        n = nfft * frames + 5
+        x = (rng.normal(size=n) + 1j * rng.normal(size=n)).astype(np.complex64)
+        monkeypatch.setattr(spectra, "FLAT_BLOCK_BYTES", 1 << 40)  # one block
+        whole = spectrogram(x, 1e6, nfft, with_pairs=True, with_flat=True)
+        monkeypatch.setattr(spectra, "FLAT_BLOCK_BYTES", 8 * nfft * 4)  # 4-frame blocks
+        blocked = spectrogram(x, 1e6, nfft, with_pairs=True, with_flat=True)
+        for name in ("power", "flat", "pairs", "flat_pairs"):
+            np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name))
+
+
+def test_tested_box_sums3_matches_the_whole_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan_levels, "TEST_BLOCK_BYTES", 1 << 9)
+    rng = np.random.default_rng(5)
+    for shape in ((200, 64), (333, 17), (50, 128), (4, 3)):
+        for hot_share in (0.0, 1e-3, 0.2):
+            level = rng.random(shape, dtype=np.float32)
+            level[rng.random(shape) < hot_share] = 40.0
+            limits = (rng.random(shape[0] - 2) * 4.0 + 4.0).astype(np.float32)
+            expected = scan_levels.box_sums3_rows(level)
+            expected_hot = expected > limits[:, np.newaxis]
+            sums, hot = scan_levels.tested_box_sums3(level, limits)
+            np.testing.assert_array_equal(hot, expected_hot)
+            if sums is None:
+                assert not expected_hot.any()
+            else:
+                np.testing.assert_array_equal(sums[hot], expected[hot])
+
+
+def test_component_boxes_match_plain_labels() -> None:
+    rng = np.random.default_rng(9)
+    structure = np.ones((3, 3), dtype=bool)
+    for _ in range(200):
+        rows, cols = (int(v) for v in rng.integers(1, 60, size=2))
+        hot = (rng.random((rows, cols)) < 0.05) & (rng.random((rows, 1)) < 0.3)
+        if not hot.any():
+            continue
+        level = burst_scan._HotLevel(4, 2, (3, 5), hot, np.zeros(hot.shape, np.float32), 1.0)
+        labels, _ = ndimage.label(hot, structure=structure)
+        expected = [
+            ((3 + ts.start) * 4, (3 + ts.stop + 2) * 4, (5 + fs.start) * 2, (5 + fs.stop + 2) * 2)
+            for ts, fs in ndimage.find_objects(labels)
+        ]
+        assert burst_scan._component_boxes(level) == expected
