@@ -1,18 +1,24 @@
-"""The ideal energy detector of the acoustic range bench: the physical yardstick.
+"""An oracle energy detector for the acoustic range bench: the yardstick.
 
 It is told what no real detector knows: which 1 Hz bins the drone's sound occupies in
-each frame (the simulator's signal-only render) and the ambience's exact power spectral
-density (the simulator synthesises it bin by bin, `AudioCollector.render_channels_pa`,
-so a rectangular-window FFT of a noise-only 1 s frame has independent bins with
-|X_b|^2 / N_b ~ Exp(1) exactly). Over the bins B it picks, the energy statistic
+each frame (the simulator's signal-only render of that frame) and the ambience's exact
+power spectral density (the simulator synthesises it bin by bin,
+`AudioCollector.render_channels_pa`, so a rectangular-window FFT of a noise-only 1 s
+frame has independent bins with |X_b|^2 / N_b ~ Exp(1) exactly; DC and, for even n, the
+Nyquist bin are left out). Over the bins B it picks, the energy statistic
 T = sum_B |X_b|^2 / N_b is Gamma(|B|, 1) under noise alone, so its threshold for a given
-false-alarm probability is exact (`scipy.special.gammainccinv`). B is the set of the bins
-with the highest signal-to-noise ratio S_b / N_b that maximises the deflection
-sum_B (S_b / N_b) / sqrt(|B|): the best energy detector told where the signal is, as
-`bench/rf_quality.py`'s oracle is for RF bursts. It does not search over f0 (no
-look-elsewhere cost) and sees the unquantised samples; a real detector can only do
-worse. A window of several frames is judged on all their (frame, bin) cells at once
-(incoherent integration over the window, the same way).
+false-alarm probability is exact (`scipy.special.gammainccinv`), and with the drone's
+own spectrum S_b added, 2T is noncentral chi-squared with 2|B| degrees of freedom and
+noncentrality 2 sum_B S_b / N_b, so its detection probability is exact too
+(`expected_pd`: no sampling noise from one draw of the ambience). B is the set of the
+bins with the highest S_b / N_b that maximises the deflection sum_B (S_b / N_b) /
+sqrt(|B|): an energy detector told where the signal is, as `bench/rf_quality.py`'s
+oracle is for RF bursts (the deflection rule is near, not always at, the best set for a
+given false-alarm probability). It does not search over f0 (no look-elsewhere cost) and
+sees the unquantised samples. It bounds energy detection on 1 s frames summed
+incoherently over a window, not every conceivable detector (one long coherent FFT of a
+steady hover did not beat it on the bench's frames). A window of several frames is
+judged on all their (frame, bin) cells at once.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ def noise_power(c: AudioCollector) -> F64:
     # render: spec = CN(0, 2) * sqrt(psd * fs * n / 4), then / full_scale_pa
     out = 2.0 * psd * fs * n / 4.0 / c.full_scale_pa**2
     out[0] = np.inf  # the DC bin is zeroed in the render: never a cell
+    if n % 2 == 0:
+        out[-1] = np.inf  # the Nyquist bin is real: half the degrees of freedom
     return out
 
 
@@ -48,12 +56,26 @@ def frame_cells(signal: NDArray[np.float32], mixed: NDArray[np.float32], noise: 
     return np.stack((s[top], x[top]))
 
 
-def detects(cells: list[F64], pfa: float) -> bool:
-    """Whether the oracle detects over these frames' cells at false-alarm probability pfa."""
+def _chosen(cells: list[F64], pfa: float) -> tuple[F64, F64, float]:
+    """(S_b / N_b, |X_b|^2 / N_b) of the chosen cells, and the threshold on their sum."""
     both = np.concatenate(cells, axis=1)
     order = np.argsort(both[0])[::-1]
     snr, power = both[0, order], both[1, order]
     m = np.arange(1, snr.shape[0] + 1)
     size = int(np.argmax(np.cumsum(snr) / np.sqrt(m))) + 1
-    threshold = float(special.gammainccinv(size, pfa))
-    return float(np.sum(power[:size])) > threshold
+    return snr[:size], power[:size], float(special.gammainccinv(size, pfa))
+
+
+def detects(cells: list[F64], pfa: float) -> bool:
+    """Whether the oracle detects over these frames' cells at false-alarm probability pfa
+    (on the ambience drawn for them)."""
+    _, power, threshold = _chosen(cells, pfa)
+    return float(np.sum(power)) > threshold
+
+
+def expected_pd(cells: list[F64], pfa: float) -> float:
+    """The oracle's detection probability over these frames' cells at false-alarm
+    probability pfa, over all draws of the ambience (exact)."""
+    snr, _, threshold = _chosen(cells, pfa)
+    df, nc = 2.0 * snr.shape[0], 2.0 * float(np.sum(snr))
+    return float(1.0 - special.chndtr(2.0 * threshold, df, nc))

@@ -174,7 +174,7 @@ def main() -> int:
     for kind in FRAME_TYPES:
         frames = render_frames(scenario, kind, args.frames)
         rate = frames[0].sample_rate_hz
-        nfft = choose_nfft(rate, max_bin_hz=RfConfig().max_bin_hz)
+        nfft = choose_nfft(rate, max_bin_hz=RfConfig().max_bin_hz, min_nfft=RfConfig().min_nfft)
         window = np.hanning(nfft + 1)[:-1].astype(np.float32)  # periodic Hann, as detect_rf
         samples = sum(f.iq.shape[0] for f in frames)
         tracks: dict[tuple[float, float], FloorTrack] = {}  # learnt in the warm-up

@@ -77,9 +77,10 @@ class HistoryConfig:
     narrow pool (`narrow_f0_tolerance`: a talker's f0 moves about ±12 % around its mean,
     §4's syllable targets) is judged too, since in a mixture another source's comb within
     ±30 % (traffic or a mower at 96 Hz next to a voice at 122 Hz) dilutes the wide pool;
-    each pool is held to alpha (p_floor makes Fisher's pooling conservative: an
-    unmodulated rotor with flight jitter is relabelled in ~0.9 % of frames, ~0.7 % with
-    the wide pool alone; `tests/detectors/test_acoustic_history.py`);
+    each pool is held to alpha, so the two together to at most 2 alpha (p_floor makes
+    Fisher's pooling conservative: an unmodulated rotor with flight jitter is relabelled
+    in 0.5-0.9 % of frames, 0.35-0.7 % with the wide pool alone, in
+    `tests/detectors/test_acoustic_history.py`'s simulations);
     p_floor: the smallest p-value one frame contributes; alpha: pooled p-value under
     which the comb is a modulated source; min_frames: frames pooled before a verdict (the
     new one included); alert_confidence: stage 2's alert cut (`FusionSettings.min_confidence`);

@@ -161,6 +161,8 @@ def _component_boxes(level: _HotLevel) -> list[Box]:
     kept = hot_rows.copy()
     kept[1:] |= hot_rows[:-1]
     rows = kept.nonzero()[0]  # of level.hot, in the labelled image
+    if not rows.size:
+        return []
     labels, _ = ndimage.label(level.hot[rows], structure=_EIGHT_CONNECTED)
     dt, df, (r, c) = level.dt, level.df, level.origin
     boxes = []

@@ -241,9 +241,9 @@ def fill_ladder(plan: ScanPlan, stacked: F32) -> Iterator[F32]:
     """Complete the stacked time levels of `stacked` (its first plan.rows[0] rows hold
     the (2, dfs[0]) blocks) in place, then give each bin level in turn, its columns
     paired from the one before: one array per bin level, all time levels stacked
-    (`ScanPlan`). A caller done with a level when it asks for the next holds one at a
-    time (a wideband frame's levels are megabytes: fewer of them alive, less heap to
-    grow and fault in every frame)."""
+    (`ScanPlan`). A caller done with a level when it asks for the next holds two at a
+    time, the one it has and the one being paired from it (a wideband frame's levels are
+    megabytes: fewer of them alive, less heap to grow and fault in every frame)."""
     for k in range(1, len(plan.dts)):
         prev = stacked[plan.offsets[k - 1] : plan.offsets[k - 1] + plan.rows[k - 1]]
         even, first = plan.rows[k] * 2, plan.offsets[k]

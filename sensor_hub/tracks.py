@@ -15,8 +15,9 @@ be; its alert is the operator's view of it. A threat detection joins a track whe
   heard, preferring one whose location the microphone can hear (within
   `acoustic_range_m`); a rotor heard with no radio track starts its own. A rotor-only
   track holds the fundamentals it heard over the last `rotor_memory_s` (`rotor_match`:
-  a comb read an octave off, within x1.10, is folded back, and with it they must span at
-  most x1.35), and a rotor at another fundamental starts a track of its own: acoustic
+  within x1.35 of the last one, or an octave read off within x1.10, folded back, and
+  all of them within x1.69), and a rotor at another fundamental starts a track of its
+  own: acoustic
   persistence needs one sustained, drone-like f0 track, not any drone-like frames
   (confuser mixtures, a mower's dense comb, a fan, traffic and voices together, put a
   comb at a new f0 into each frame, or chain combs in 20 % steps; a drone's own jumps
@@ -99,6 +100,10 @@ def family_of(det: Detection) -> str:
     return FAMILY.get(det.signature, det.signature)
 
 
+#: rotor fundamentals a track keeps at most (a few per second over `rotor_memory_s`)
+ROTOR_F0S_KEPT = 64
+
+
 @dataclass(frozen=True, slots=True)
 class TrackSettings:
     rssi_gate_db: float = (
@@ -109,14 +114,17 @@ class TrackSettings:
     min_rssi_sigma_db: float = 0.5  # floor of an RSSI median's uncertainty (model error)
     rssi_sigma_db: float = 4.0  # one detection's RSSI spread (fading, power control)
     bearing_sigma_deg: float = 5.0
-    #: the fundamentals a rotor-only track held over the last `rotor_memory_s` span at most
-    #: this ratio: flight jitter 7-14 %, manoeuvre sweeps +-10-30 % over 0.5-2 s
-    #: (SIGNALS.md §4); real flights jump 8-19 % between 1 s frames. A span, not a step
-    #: from the last one: combs of a mixture chained in 20 % steps are no rotor
+    #: a rotor's fundamental may move this much (ratio) from the track's last one: flight
+    #: jitter 7-14 %, manoeuvre sweeps +-10-30 % over 0.5-2 s (SIGNALS.md §4); real flights
+    #: jump 8-19 % between 1 s frames
     rotor_f0_ratio: float = 1.35
-    #: ... or this close to twice or half of the last one: the comb read an octave off
-    #: (same rotor; folded into the track's octave)
+    #: ... or this close to twice or half of it: the comb read an octave off (same rotor;
+    #: folded into the track's octave)
     rotor_octave_ratio: float = 1.10
+    #: and the fundamentals the track heard within `rotor_memory_s` span at most this
+    #: ratio: a +-30 % sweep from the hover one either way (1.3^2, §4), where combs of a
+    #: confuser mixture chained in 20 % steps drift on (228 -> 189 -> 153 -> 120 Hz)
+    rotor_span_ratio: float = 1.69
     #: a rotor-only track's fundamentals are forgotten this long after they were heard
     #: (stage 2's acoustic window): a drone heard again later may have climbed, loaded or
     #: turned
@@ -144,8 +152,10 @@ class Track:
     last_fix: datetime | None = None
     emitted_sensors: list[str] = field(default_factory=list)
     #: (when heard, Hz) of the rotor fundamentals the track's acoustic detections gave,
-    #: folded into the track's octave, oldest first (`note_rotor` keeps `rotor_memory_s`)
-    rotor_f0s: deque[tuple[datetime, float]] = field(default_factory=deque)
+    #: folded into the track's octave, by arrival (`note_rotor` keeps `rotor_memory_s`)
+    rotor_f0s: deque[tuple[datetime, float]] = field(
+        default_factory=lambda: deque(maxlen=ROTOR_F0S_KEPT)
+    )
 
     def rssi_span(self, sensor_id: str, since: datetime) -> tuple[float, float] | None:
         """(lowest, highest) RSSI of the track at a sensor since `since`, if any."""
@@ -182,26 +192,25 @@ class Track:
     def rotor_anchor(self, t: datetime, s: TrackSettings) -> RotorAnchor | None:
         """The fundamentals a rotor heard at t must agree with to join (`rotor_match`):
         None (no constraint) for a drone with a radio family, whose own evidence already
-        says it is there, and when none was heard within `rotor_memory_s` before t."""
+        says it is there, and when none was heard within `rotor_memory_s` of t."""
         if self.family != "acoustic":
             return None
-        recent = [
-            f0 for when, f0 in self.rotor_f0s if (t - when).total_seconds() <= s.rotor_memory_s
-        ]
+        recent = [f0 for when, f0 in self.rotor_f0s if _within(when, t, s.rotor_memory_s)]
         if not recent:
             return None
         return RotorAnchor(last_hz=recent[-1], low_hz=min(recent), high_hz=max(recent))
 
     def note_rotor(self, det: Detection, s: TrackSettings) -> None:
-        """Keep the fundamental of an acoustic detection that joined (folded into the
-        track's octave when it was read an octave off)."""
-        if det.modality != "acoustic" or not _valid_f0(det.f0_hz):
+        """Keep the fundamental of an acoustic detection that joined a rotor-only track
+        (folded into the track's octave when it was read an octave off)."""
+        if self.family != "acoustic" or det.modality != "acoustic" or not _valid_f0(det.f0_hz):
             return
         _, folded = rotor_match(self.rotor_anchor(det.t_end, s), det.f0_hz, s)
         assert folded is not None
-        self.rotor_f0s.append((det.t_end, folded))
-        while (det.t_end - self.rotor_f0s[0][0]).total_seconds() > s.rotor_memory_s:
-            self.rotor_f0s.popleft()
+        # kept: those within the memory of this one either way (one detection stamped far
+        # off, or a clock that jumped, ages out with the next detection instead of staying)
+        kept = [(w, f) for w, f in self.rotor_f0s if _within(w, det.t_end, s.rotor_memory_s)]
+        self.rotor_f0s = deque([*kept, (det.t_end, folded)], maxlen=ROTOR_F0S_KEPT)
 
     def suppression(self) -> str | None:
         """The allow rule that more than half of the track's recent detections matched, if
@@ -259,6 +268,10 @@ def choose_track(
     return best[1] if best is not None else None
 
 
+def _within(when: datetime, t: datetime, seconds: float) -> bool:
+    return abs((t - when).total_seconds()) <= seconds
+
+
 def _valid_f0(f0_hz: float | None) -> bool:
     return f0_hz is not None and math.isfinite(f0_hz) and f0_hz > 0.0
 
@@ -278,9 +291,10 @@ def rotor_match(
     """(whether a rotor comb at f0_hz can be the rotor of a track holding `anchor`, f0_hz
     as the track holds it once it joins). A comb within `rotor_octave_ratio` of twice or
     half the last fundamental was read an octave off and is folded into the track's
-    octave; it joins when the span of the track's recent fundamentals and the (folded)
-    f0_hz stays within `rotor_f0_ratio`. An unknown anchor takes any f0_hz, and an
-    unknown f0_hz joins any anchor (and is not kept: None)."""
+    octave; it joins when the (folded) f0_hz is within `rotor_f0_ratio` of the last one
+    and the span of the track's recent fundamentals with it stays within
+    `rotor_span_ratio`. An unknown anchor takes any f0_hz, and an unknown f0_hz joins any
+    anchor (and is not kept: None)."""
     if not _valid_f0(f0_hz):
         return True, None
     assert f0_hz is not None
@@ -293,8 +307,9 @@ def rotor_match(
         s.rotor_octave_ratio
     ):
         folded = f0_hz / 2.0**octave
+    step = abs(math.log(folded / anchor.last_hz))
     span = max(anchor.high_hz, folded) / min(anchor.low_hz, folded)
-    return span <= s.rotor_f0_ratio, folded
+    return step <= math.log(s.rotor_f0_ratio) and span <= s.rotor_span_ratio, folded
 
 
 def _fspl_1m_db(freq_hz: float) -> float:

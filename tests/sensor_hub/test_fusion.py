@@ -13,7 +13,7 @@ from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings, SensorPlacement, SiteConfig
 from sensor_hub.site import AllowRule, MaintenanceWindow
 from sensor_hub.testing import FakeClock
-from sensor_hub.tracks import TrackSettings
+from sensor_hub.tracks import Track, TrackSettings, rotor_match
 
 SITE = SiteConfig(
     site="s",
@@ -126,6 +126,7 @@ def test_drone_like_frames_at_unrelated_fundamentals_are_no_rotor_track(
         (180.0, 150.0, 300.0, 165.0),  # a frame read an octave high
         (240.0, 118.0, 275.0, 280.0),  # an octave low, then the rotor speeds up 15 %
         (180.0, None, 175.0, 185.0),  # a frame without a fundamental
+        (150.0, 170.0, 195.0, 170.0, 135.0),  # a +30 % sweep, then 10 % under hover
     ],
 )
 def test_a_rotor_track_follows_flight_jumps_and_octave_reads(
@@ -154,6 +155,22 @@ def test_a_rotor_heard_again_later_at_another_f0_is_the_same_alert() -> None:
         changes += fusion.process([_rotor(clock.now, f0)])
         clock.advance(1.0)
     assert [c.type for c in changes].count("alert.created") == 1
+
+
+def test_a_rotor_fundamental_stamped_far_off_does_not_hold_the_track_back() -> None:
+    """One detection stamped an hour ahead (a sensor clock that jumped) neither stays in
+    a rotor track's fundamentals nor stops the rotor's later, drifting ones from joining."""
+    s = TrackSettings()
+    track = Track(site="s", kind="drone", family="acoustic")
+    t0 = datetime(2026, 6, 1, tzinfo=UTC)
+    track.note_rotor(_rotor(t0 + timedelta(hours=1), 120.0), s)
+    f0 = 150.0
+    for i in range(12):
+        d = _rotor(t0 + timedelta(seconds=i), f0)
+        assert rotor_match(track.rotor_anchor(d.t_end, s), f0, s)[0]
+        track.note_rotor(d, s)
+        f0 *= 1.04  # climbing: +60 % over the 12 s, within x1.69 over any 8 s
+    assert len(track.rotor_f0s) == 9  # the last 8 s of them, the one an hour ahead gone
 
 
 def test_a_drone_with_a_radio_takes_any_rotor_and_its_radio_joins_the_alerted_track() -> None:

@@ -13,7 +13,7 @@ from simulator.acoustic_emitters import Ambience
 from simulator.collectors import AudioCollector, SensorSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from acoustic_oracle import detects, frame_cells, noise_power
+from acoustic_oracle import detects, expected_pd, frame_cells, noise_power
 
 
 def _mic() -> AudioCollector:
@@ -32,6 +32,7 @@ def test_noise_power_is_the_rendered_ambience_per_bin() -> None:
     ]
     x = np.concatenate([r[20:7000] for r in ratios])
     assert float(np.mean(x)) == pytest.approx(1.0, abs=0.02)  # Exp(1) per bin
+    assert not np.isfinite(noise[0]) and not np.isfinite(noise[-1])  # DC, Nyquist: no cells
     assert float(np.mean(x > 3.0)) == pytest.approx(np.exp(-3.0), abs=0.005)
 
 
@@ -57,3 +58,20 @@ def test_a_tone_over_the_ambience_is_detected_and_its_absence_is_not() -> None:
     noise = noise_power(mic)
     assert detects([frame_cells(tone, tone + ambience, noise)], 1e-3)
     assert not detects([frame_cells(tone, ambience, noise)], 1e-3)
+    assert expected_pd([frame_cells(tone, ambience, noise)], 1e-3) > 0.99
+    silent = np.zeros_like(tone)
+    assert expected_pd([frame_cells(silent, ambience, noise)], 1e-3) == pytest.approx(1e-3)
+
+
+def test_expected_pd_is_the_share_of_ambience_draws_detected() -> None:
+    """The exact Pd matches the detections over many draws of the ambience."""
+    rng = np.random.default_rng(11)
+    snr = np.sort(rng.exponential(0.5, 40))[::-1]
+    cells = [np.stack((snr, np.zeros(40)))]
+    want = expected_pd(cells, 1e-2)
+    hits = 0
+    for _ in range(3000):
+        noise = (rng.normal(size=40) + 1j * rng.normal(size=40)) / np.sqrt(2.0)
+        power = np.abs(np.sqrt(snr) + noise) ** 2
+        hits += detects([np.stack((snr, power))], 1e-2)
+    assert hits / 3000 == pytest.approx(want, abs=0.03)
