@@ -160,6 +160,21 @@ class ModulationHistory:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _pools(self, t0_s: float, f0_hz: float, tolerances: tuple[float, ...]) -> list[list[float]]:
+        """The p-values of the kept frames near t0_s within each tolerance of f0_hz in
+        |ln ratio| (one pass over the frames)."""
+        c = self.config
+        pools: list[list[float]] = [[] for _ in tolerances]
+        if not (f0_hz > 0.0 and math.isfinite(f0_hz)):
+            return pools
+        for e in self._entries:
+            if abs(e.t0_s - t0_s) < c.window_s:
+                r = abs(math.log(e.f0_hz / f0_hz))
+                for pool, tolerance in zip(pools, tolerances, strict=True):
+                    if r <= tolerance:
+                        pool.append(e.p_value)
+        return pools
+
     def pooled(
         self, t0_s: float, f0_hz: float, f0_tolerance: float | None = None
     ) -> tuple[int, float]:
@@ -167,24 +182,17 @@ class ModulationHistory:
         (default `HistoryConfig.f0_tolerance`) of f0_hz in |ln ratio|."""
         c = self.config
         tolerance = c.f0_tolerance if f0_tolerance is None else f0_tolerance
-        if not (f0_hz > 0.0 and math.isfinite(f0_hz)):
-            return 0, 1.0
-        ps = [
-            e.p_value
-            for e in self._entries
-            if abs(e.t0_s - t0_s) < c.window_s and abs(math.log(e.f0_hz / f0_hz)) <= tolerance
-        ]
+        (ps,) = self._pools(t0_s, f0_hz, (tolerance,))
         return len(ps), pooled_p_value(ps, c.p_floor)
 
     def modulated(self, t0_s: float, f0_hz: float) -> bool:
         """The pooled evidence about f0_hz near t0_s, in the wide or the narrow pool, says:
         a modulated source."""
         c = self.config
-        for tolerance in (c.f0_tolerance, c.narrow_f0_tolerance):
-            frames, p = self.pooled(t0_s, f0_hz, tolerance)
-            if frames >= c.min_frames and p < c.alpha:
-                return True
-        return False
+        return any(
+            len(ps) >= c.min_frames and pooled_p_value(ps, c.p_floor) < c.alpha
+            for ps in self._pools(t0_s, f0_hz, (c.f0_tolerance, c.narrow_f0_tolerance))
+        )
 
     def continues(self, t0_s: float, f0_hz: float) -> bool:
         """A hit at the cut within `continue_s` before t0_s had about this f0."""
