@@ -36,7 +36,7 @@ from sensor_hub.errors import FrameError
 from sensor_hub.pipeline import RfFloorTracks, detect_frame, rf_floor_tracks
 from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings
-from sensor_hub.tracks import Track, TrackSettings, rotor_match
+from sensor_hub.tracks import Track, TrackSettings
 
 #: local files are trusted more than the network: a frame may be up to this large
 _FILE_LIMITS = Limits(max_payload_bytes=256 * 1024 * 1024)
@@ -156,13 +156,13 @@ def rotor_tracks(
 ) -> list[list[Detection]]:
     """The hits (time order) split into rotor tracks as stage 2 splits one sensor's
     (`tracks.choose_track`): each joins the track heard last among those heard within
-    `quiet_s` whose fundamental it agrees with (`tracks.rotor_match`), else starts one."""
+    `quiet_s` whose fundamental it agrees with (`Track.takes_rotor`), else starts one."""
     groups: list[tuple[Track, list[Detection]]] = []
     for d in hits:
         live = [
             (tr, g) for tr, g in groups
             if (d.t_start - g[-1].t_start).total_seconds() < fusion.quiet_s
-            and rotor_match(tr.rotor_anchor(d.t_end, tracks), d.f0_hz, tracks)[0]
+            and tr.takes_rotor(d, tracks)
         ]  # fmt: skip
         if live:
             track, group = max(live, key=lambda pair: pair[1][-1].t_start)

@@ -30,7 +30,7 @@ counting only the frames of one rotor f0 track is what keeps them from persistin
 (bench/acoustic_false_alarms.py). Splitting detections into tracks never makes a
 false alert out of noise (a track's frames are a subset of its kind's), but it can split
 one intruder in two (a rotor read at an unrelated f0 for four frames): the f0 gate's
-width (x1.35, octave reads) and its 8 s memory are set to avoid that.
+width (x1.35 a step, octave reads, x1.69 over the 8 s it remembers) is set to avoid that.
 
 Suppression (`sensor_hub/suppression.py`): a detection matching an allow rule, or from
 a sensor in maintenance, is annotated with the reason (``suppressed``) and stored. A

@@ -17,14 +17,13 @@ be; its alert is the operator's view of it. A threat detection joins a track whe
   track holds the fundamentals it heard over the last `rotor_memory_s` (`rotor_match`:
   within x1.35 of the last one, or an octave read off within x1.10, folded back, and
   all of them within x1.69), and a rotor at another fundamental starts a track of its
-  own: acoustic
-  persistence needs one sustained, drone-like f0 track, not any drone-like frames
-  (confuser mixtures, a mower's dense comb, a fan, traffic and voices together, put a
-  comb at a new f0 into each frame, or chain combs in 20 % steps; a drone's own jumps
-  stay within the span). A
-  drone with a radio family takes any rotor the microphone can hear (its radio already
-  says it is there), and an RF detection that finds no track of its own radio joins the
-  alerted, else the most heard, rotor-only track.
+  own: acoustic persistence needs one sustained, drone-like f0 track, not any drone-like
+  frames (confuser mixtures, a mower's dense comb, a fan, traffic and voices together,
+  put a comb at a new f0 into each frame, or chain combs in 20 % steps; a drone's own
+  jumps stay within the span). A drone with a radio family takes any rotor the
+  microphone can hear (its radio already says it is there), and an RF detection that
+  finds no track of its own radio joins the alerted, else the most heard, rotor-only
+  track.
 
 Otherwise the detection starts a new track. Tracks are localised from their own
 evidence (`localise_track`): RSSI multilateration over three or more sensor positions,
@@ -200,6 +199,10 @@ class Track:
             return None
         return RotorAnchor(last_hz=recent[-1], low_hz=min(recent), high_hz=max(recent))
 
+    def takes_rotor(self, det: Detection, s: TrackSettings) -> bool:
+        """Whether a rotor detection's fundamental agrees with the track's (`rotor_match`)."""
+        return rotor_match(self.rotor_anchor(det.t_end, s), det.f0_hz, s)[0]
+
     def note_rotor(self, det: Detection, s: TrackSettings) -> None:
         """Keep the fundamental of an acoustic detection that joined a rotor-only track
         (folded into the track's octave when it was read an octave off)."""
@@ -256,7 +259,7 @@ def choose_track(
             else:  # a rotor-only track: the alerted one, else the best heard one
                 score = (1.0, 0.0 if tr.alert is not None else 1.0, -len(tr.frames), recency)
         else:  # a rotor: the drone track the microphone can hear, else the last heard
-            if not rotor_match(tr.rotor_anchor(det.t_end, s), det.f0_hz, s)[0]:
+            if not tr.takes_rotor(det, s):
                 continue
             placement = site.placement(det.sensor_id)
             d = _distance_to(tr, placement.x_m, placement.y_m) if placement else None
