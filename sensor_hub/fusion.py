@@ -16,6 +16,12 @@ at least M distinct frames within a window, per modality:
     RF:        rf_min_frames (3) frames within rf_window_s (5 s)
     acoustic:  acoustic_min_frames (4) frames within acoustic_window_s (8 s)
 
+The windows are read on the sensors' time stamps, anywhere in the evidence the track
+received over the last max(window) by the hub's clock (`Track.add`, `persistent_in`):
+frames arriving out of order count as in order, and one detection stamped far off (a
+sensor clock that jumped, or a sensor set an hour wrong beside a right one) neither
+wipes the track's other evidence nor holds its alert back.
+
 False-alarm arithmetic: if one frame gives a false detection of a threat class
 with probability p (independently per frame), and a sensor sends F frames/s,
 the window holds n = F·W frames and the chance that M or more are false is
@@ -58,7 +64,14 @@ from sensor_hub.errors import ConflictError, NotFoundError
 from sensor_hub.schemas import Alert, AlertKind, Detection, EventType, Location, Severity
 from sensor_hub.settings import FusionSettings, SiteConfig
 from sensor_hub.suppression import in_maintenance, suppression_reason
-from sensor_hub.tracks import Track, TrackSettings, choose_track, family_of, localise_track
+from sensor_hub.tracks import (
+    Track,
+    TrackSettings,
+    choose_track,
+    family_of,
+    localise_track,
+    persistent_in,
+)
 
 Clock = Callable[[], datetime]
 log = logging.getLogger(__name__)
@@ -117,12 +130,12 @@ class Fusion:
             return timedelta(seconds=s.acoustic_window_s), s.acoustic_min_frames
         return timedelta(seconds=s.rf_window_s), s.rf_min_frames
 
-    def _persistent(self, track: Track, modality: str, now_t: datetime) -> bool:
+    def _persistent(self, track: Track, modality: str) -> bool:
+        """M distinct frames of the modality (a frame: a sensor's time stamp) within its
+        window, anywhere in the track's kept evidence (by the sensors' time stamps)."""
         window, needed = self._window(modality)
-        frames = {
-            (t, sensor) for t, m, sensor in track.frames if m == modality and t >= now_t - window
-        }
-        return len(frames) >= needed
+        frames = {(h.t, h.sensor_id) for h in track.frames if h.modality == modality}
+        return persistent_in((t for t, _ in frames), window, needed)
 
     def _fix_places(self, track: Track) -> tuple[str | None, str | None] | None:
         """(zone, cell) of the track's fix when it is tight enough to tell zones apart
@@ -161,7 +174,7 @@ class Fusion:
             elif track.family == "acoustic" and det.modality == "rf":
                 track.family = family_of(det)  # the rotor's radio is heard now
             reason = suppression_reason(det, self._site, self._places(track))
-            track.add(det, reason, horizon)
+            track.add(det, reason, horizon, now)
             track.note_rotor(det, self._track_settings)
             track.last_rx = now
             placement = self._site.placement(det.sensor_id)
@@ -230,11 +243,11 @@ class Fusion:
 
     def _evaluate(self, track: Track, now: datetime) -> AlertChange | None:
         confidence = combine_confidence(track.best_confidence.values())
-        modalities = {m for _, m, _ in track.frames}
+        modalities = {h.modality for h in track.frames}
         suppressed = track.suppression()
-        latest = max(t for t, _, _ in track.frames)
+        latest = max(h.t for h in track.frames)
         if track.alert is None:
-            if not any(self._persistent(track, m, latest) for m in modalities):
+            if not any(self._persistent(track, m) for m in modalities):
                 return None
             frames = list(track.frames)
             alert = Alert(
@@ -245,10 +258,10 @@ class Fusion:
                 state="suppressed" if suppressed else "active",
                 severity=_severity(track.kind, modalities),
                 confidence=confidence,
-                first_seen=min(t for t, _, _ in frames),
+                first_seen=min(h.t for h in frames),
                 last_seen=latest,
                 updated_at=now,
-                sensors=sorted({s for _, _, s in frames}),
+                sensors=sorted({h.sensor_id for h in frames}),
                 detection_count=len(frames),
                 note=f"suppressed: {suppressed}" if suppressed else None,
                 suppressed_by=suppressed,
@@ -263,7 +276,7 @@ class Fusion:
             )
         old = track.alert
         reopened = old.state == "resolved"
-        if reopened and not any(self._persistent(track, m, latest) for m in modalities):
+        if reopened and not any(self._persistent(track, m) for m in modalities):
             return None  # a stray detection does not reopen: the intruder must persist again
         severity = _severity(track.kind, modalities)
         if not reopened and _RANK.index(old.severity) > _RANK.index(severity):
@@ -286,7 +299,7 @@ class Fusion:
                 "last_seen": max(old.last_seen, latest),
                 "signatures": sorted({*old.signatures,
                                       *(k.split("/", 1)[1] for k in track.best_confidence)}),
-                "sensors": sorted({*old.sensors, *(s for _, _, s in track.frames)}),
+                "sensors": sorted({*old.sensors, *(h.sensor_id for h in track.frames)}),
                 "detection_count": old.detection_count + 1,
                 "note": (
                     "reopened: the intruder is back" if reopened

@@ -39,6 +39,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sensor_hub.localise import (
     BearingObservation,
@@ -101,6 +102,31 @@ def family_of(det: Detection) -> str:
 
 #: rotor fundamentals a track keeps at most (a few per second over `rotor_memory_s`)
 ROTOR_F0S_KEPT = 64
+#: detections a track keeps at most (dozens of sensors at 5 frames/s over the horizon)
+HEARD_KEPT = 4096
+
+
+class Heard(NamedTuple):
+    """One detection's place in its track's evidence: when the sensor says it was heard
+    (t), by what and where, and when the hub received it (rx, the hub's clock)."""
+
+    t: datetime
+    modality: str
+    sensor_id: str
+    rx: datetime
+
+
+def persistent_in(times: Iterable[datetime], window: timedelta, needed: int) -> bool:
+    """Whether some span of `window` holds at least `needed` of `times` (stage 2's M-of-N,
+    over whatever order the detections arrived in)."""
+    ts = sorted(times)
+    start = 0
+    for end, t in enumerate(ts):
+        while t - ts[start] > window:
+            start += 1
+        if end - start + 1 >= needed:
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +163,12 @@ class Track:
     site: str
     kind: AlertKind
     family: str  # the radio family, or "acoustic" for a rotor heard with no radio yet
-    frames: deque[tuple[datetime, str, str]] = field(default_factory=deque)  # t, modality, sensor
-    #: (t_end, allow rule or None) of the recent detections, for the suppression verdict
-    reasons: deque[tuple[datetime, str | None]] = field(default_factory=deque)
+    #: the detections received within the persistence horizon (hub clock), by arrival
+    frames: deque[Heard] = field(default_factory=lambda: deque(maxlen=HEARD_KEPT))
+    #: (received, allow rule or None) of the same detections, for the suppression verdict
+    reasons: deque[tuple[datetime, str | None]] = field(
+        default_factory=lambda: deque(maxlen=HEARD_KEPT)
+    )
     rssi: dict[str, deque[tuple[datetime, float, float]]] = field(default_factory=dict)
     bearings: dict[str, tuple[datetime, float]] = field(default_factory=dict)
     best_confidence: dict[str, float] = field(default_factory=dict)  # sensor/signature
@@ -171,12 +200,16 @@ class Track:
         }
         return max(levels, key=lambda sid: levels[sid]) if levels else None
 
-    def add(self, det: Detection, reason: str | None, horizon_s: float) -> None:
-        """Take a detection's evidence; `reason` is the allow rule that matched it, if any."""
-        self.frames.append((det.t_end, det.modality, det.sensor_id))
-        self.reasons.append((det.t_end, reason))
-        horizon = det.t_end - timedelta(seconds=horizon_s)
-        while self.frames and self.frames[0][0] < horizon:
+    def add(self, det: Detection, reason: str | None, horizon_s: float, now: datetime) -> None:
+        """Take a detection received at `now` (the hub's clock); `reason` is the allow rule
+        that matched it, if any. The evidence kept is what arrived within `horizon_s`:
+        aged by the hub's clock, not the sensors', so that one detection stamped far off
+        (a sensor clock that jumped, or one set an hour wrong beside a right one) neither
+        wipes the track's other evidence nor stays in it."""
+        self.frames.append(Heard(det.t_end, det.modality, det.sensor_id, now))
+        self.reasons.append((now, reason))
+        horizon = now - timedelta(seconds=horizon_s)
+        while self.frames and self.frames[0].rx < horizon:
             self.frames.popleft()
         while self.reasons and self.reasons[0][0] < horizon:
             self.reasons.popleft()
@@ -363,7 +396,7 @@ def localise_track(track: Track, now: datetime, site: SiteConfig, s: TrackSettin
         p0 = eirp + spread - _fspl_1m_db(statistics.median(freqs))
         reach = 10.0 ** ((p0 - statistics.median(levels)) / (10.0 * n_exp))
         return Fix(x, y, float(min(max(reach, 30.0), 3000.0)), "sensor", 1)
-    heard = [site.placement(sid) for _, _, sid in track.frames]
+    heard = [site.placement(h.sensor_id) for h in track.frames]
     places = {(p.x_m, p.y_m) for p in heard if p is not None}
     if len(places) == 1:
         x, y = places.pop()

@@ -13,7 +13,7 @@ from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings, SensorPlacement, SiteConfig
 from sensor_hub.site import AllowRule, MaintenanceWindow
 from sensor_hub.testing import FakeClock
-from sensor_hub.tracks import Track, TrackSettings, rotor_match
+from sensor_hub.tracks import Track, TrackSettings, persistent_in, rotor_match
 
 SITE = SiteConfig(
     site="s",
@@ -171,6 +171,60 @@ def test_a_rotor_fundamental_stamped_far_off_does_not_hold_the_track_back() -> N
         track.note_rotor(d, s)
         f0 *= 1.04  # climbing: +60 % over the 12 s, within x1.69 over any 8 s
     assert len(track.rotor_f0s) == 9  # the last 8 s of them, the one an hour ahead gone
+
+
+def test_one_detection_stamped_an_hour_ahead_does_not_hold_the_alert_back() -> None:
+    """A sensor's clock glitches for one frame (stamped an hour ahead): the frames before
+    and after it still make the alert, at the third right frame, as without the glitch."""
+    fusion, clock = make()
+    changes = fusion.process([det(clock.now)])
+    clock.advance(0.2)
+    changes += fusion.process([det(clock.now + timedelta(hours=1))])
+    clock.advance(0.2)
+    changes += fusion.process([det(clock.now)])
+    assert changes == []
+    clock.advance(0.2)
+    changes = fusion.process([det(clock.now)])
+    assert [c.type for c in changes] == ["alert.created"]
+
+
+def test_a_sensor_an_hour_ahead_beside_a_right_one_still_alerts_once() -> None:
+    """Two sensors hear one drone, one of them with its clock an hour ahead: the
+    interleaved detections make one alert (neither sensor's evidence wipes the other's)."""
+    fusion, clock = make()
+    changes = []
+    for _ in range(3):
+        changes += fusion.process([det(clock.now, sensor="rf-1", conf=0.6)])
+        changes += fusion.process([det(clock.now + timedelta(hours=1), sensor="rf-cb", conf=0.6)])
+        clock.advance(0.2)
+    assert [c.type for c in changes].count("alert.created") == 1
+
+
+def test_frames_arriving_out_of_order_persist_as_in_order() -> None:
+    """Persistence is M frames within the window by the sensors' time stamps, whatever
+    order they arrive in (a collector flushing a short backlog)."""
+    fusion, clock = make()
+    t0 = clock.now
+    changes = fusion.process([det(t0 + timedelta(seconds=0.4))])
+    changes += fusion.process([det(t0 + timedelta(seconds=6.0))])  # another 5 s window
+    changes += fusion.process([det(t0)])
+    assert changes == []
+    changes = fusion.process([det(t0 + timedelta(seconds=0.2))])
+    assert [c.type for c in changes] == ["alert.created"]
+
+
+@given(
+    st.lists(st.integers(min_value=-50, max_value=50), max_size=12),
+    st.integers(min_value=0, max_value=20),
+    st.integers(min_value=1, max_value=5),
+)
+def test_persistent_in_is_any_window_holding_m(offsets: list[int], width: int, m: int) -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    times = [t0 + timedelta(seconds=o) for o in offsets]
+    expected = any(
+        sum(1 for u in offsets if o <= u <= o + width) >= m for o in offsets
+    )  # windows starting at a detection are enough
+    assert persistent_in(times, timedelta(seconds=width), m) == expected
 
 
 def test_a_drone_with_a_radio_takes_any_rotor_and_its_radio_joins_the_alerted_track() -> None:
