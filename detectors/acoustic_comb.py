@@ -27,6 +27,7 @@ from detectors.acoustic_features import (
     standardise_peaks,
 )
 from detectors.acoustic_spectrum import (
+    WhitenedSpectrum,
     band_edges,
     half_spectra,
     whitened_spectrum,
@@ -49,6 +50,38 @@ def harmonic_weights(config: AcousticConfig) -> F64:
 
 
 @dataclass(frozen=True, slots=True)
+class _Bands:
+    """The distinct bands among a grid's usable (f0, k) bands (about 2/3 of them: at low
+    k, neighbouring f0s share their bins), so that a statistic of the spectrum over every
+    band of the grid is computed once per distinct band and gathered (the same values)."""
+
+    lo: I64  # (U,) first bin
+    hi1: I64  # (U,) last bin + 1 (where range sums read the cumulative sum)
+    law: tuple[F64, F64, F64]  # (U,) `peak_z_law`
+    index: I64  # (P, K) the distinct band of (f0, k), U (the fill slot) where unusable
+    index_t: I64  # (K, P) the same, harmonic-major
+
+    def sums(self, csum: F64) -> F64:
+        """(U,) `range_sums` of the distinct bands from csum = cumsum0(values)."""
+        out: F64 = csum[self.hi1] - csum[self.lo]
+        return out
+
+    def slots(self) -> F64:
+        """(U + 1,) float64 to hold one value per distinct band and the fill value last."""
+        return np.empty(self.lo.shape[0] + 1, dtype=np.float64)
+
+    def gather(self, slots: F64) -> F64:
+        """(P, K) slots[band of (f0, k)]: the fill value (slots[-1]) where unusable."""
+        out: F64 = slots[self.index]
+        return out
+
+    def gather_t(self, slots: F64) -> F64:
+        """(K, P) the same harmonic-major, so that sums over k run over whole rows."""
+        out: F64 = slots[self.index_t]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class _Grid:
     """The f0 grid and its harmonic bands for one (config, bin width, bin count)."""
 
@@ -59,7 +92,9 @@ class _Grid:
     weights: F64  # (P, K) prior weights, 0 where unusable
     norm: F64  # (P,) sqrt(sum of squared weights)
     partial_norm: F64  # (P, K - min_lines + 1) the same over k <= K
-    law: tuple[F64, F64, F64]  # `peak_z_law` of every band
+    bands: _Bands
+    weights_t: F64  # (K, P) `weights`, harmonic-major
+    partial_norm_t: F64  # (K - min_lines + 1, P) `partial_norm`, harmonic-major
 
 
 @lru_cache(maxsize=8)
@@ -75,40 +110,101 @@ def _grid(config: AcousticConfig, df: float, n_bins: int) -> _Grid | None:
     w = np.where(usable, harmonic_weights(config)[None, :], 0.0)
     norm = np.sqrt(np.maximum(np.sum(w * w, axis=1), 1e-12))
     partial = np.sqrt(np.maximum(np.cumsum(w * w, axis=1)[:, config.min_lines - 1 :], 1e-12))
-    law = peak_z_law(hi - lo + 1, config.peak_threshold, config.floor_rel_sigma)
-    return _Grid(grid, usable, lo, hi, w, norm, partial, law)
+    pairs, which = np.unique(np.stack((lo[usable], hi[usable])), axis=1, return_inverse=True)
+    index = np.full(usable.shape, pairs.shape[1], dtype=np.int64)
+    index[usable] = which.reshape(-1)
+    bands = _Bands(
+        pairs[0], pairs[1] + 1,
+        peak_z_law(pairs[1] - pairs[0] + 1, config.peak_threshold, config.floor_rel_sigma),
+        index, np.ascontiguousarray(index.T),
+    )  # fmt: skip
+    w_t, partial_t = np.ascontiguousarray(w.T), np.ascontiguousarray(partial.T)
+    for arr in (bands.lo, bands.hi1, *bands.law, bands.index, bands.index_t, w_t, partial_t):
+        arr.flags.writeable = False
+    return _Grid(grid, usable, lo, hi, w, norm, partial, bands, w_t, partial_t)
+
+
+@lru_cache(maxsize=8)
+def _harmonic_numbers(max_harmonics: int) -> F64:
+    """(max_harmonics,) k = 1, 2, ... as float64 (read-only, cached)."""
+    k = np.arange(1, max_harmonics + 1, dtype=np.float64)
+    k.flags.writeable = False
+    return k
 
 
 def _octave_checks(
     i_best: int, grid: F64, s: F64, z: F64, w: F64, usable: NDArray[np.bool_],
     present: NDArray[np.bool_], config: AcousticConfig,
 ) -> int:  # fmt: skip
-    k = np.arange(1, config.max_harmonics + 1)
-    odd = k % 2 == 1
+    k = _harmonic_numbers(config.max_harmonics)
     # octave up: when the odd bands carry under a quarter of what the even bands carry,
     # f0 is a sub-harmonic of the comb (the half-integer bands of 2 f0 are empty, the HIR
     # test of §6); a lone odd band is typically the shaft line RPM/60 = BPF/2
-    j_up = int(np.argmin(np.abs(np.log(grid / (2 * grid[i_best])))))
     contrib = np.maximum(w[i_best] * z[i_best], 0.0)
-    if (
-        float(np.sum(contrib[odd])) < 0.25 * float(np.sum(contrib[~odd]))
-        and abs(math.log(grid[j_up] / (2 * grid[i_best]))) < 0.01
-        and np.count_nonzero(usable[j_up]) >= config.min_lines
-    ):
-        i_best = j_up
+    if float(contrib[0::2].sum()) < 0.25 * float(contrib[1::2].sum()):  # k odd, k even
+        j_up = _nearest(grid, 2 * grid[i_best])
+        if (
+            abs(math.log(grid[j_up] / (2 * grid[i_best]))) < 0.01
+            and np.count_nonzero(usable[j_up]) >= config.min_lines
+        ):
+            i_best = j_up
     # octave down: a comb at f0 also scores at 2 f0 / 3 f0 (every 2nd / 3rd band); go down
     # to f0/d when that scores nearly as well and the bands in between hold clusters too
     for divisor in (2, 3):
         target = grid[i_best] / divisor
         if target < config.f0_min_hz:
             continue
-        j = int(np.argmin(np.abs(np.log(grid / target))))
+        j = _nearest(grid, target)
         if abs(math.log(grid[j] / target)) > 0.01 or s[j] < config.octave_ratio * s[i_best]:
             continue
         between = usable[j] & (k % divisor != 0)
         if np.any(between) and np.mean(present[j][between]) >= 0.5:
             i_best = j
     return i_best
+
+
+def _harmonic_sum(z: F64, z_t: F64, g: _Grid, config: AcousticConfig) -> F64:
+    """(P,) weighted Stouffer sum of the clipped band z (z: (P, K); z_t: (K, P) the same).
+
+    N(0, 1) at every f0 under noise alone; with `partial_sums`, the best of the sums over
+    k <= K for K >= min_lines (far away, air absorption and the roll-off leave only the
+    first harmonics above the floor). The running sum over k is taken harmonic-major, row
+    by row: the same additions in the same order as along each f0's row, in fewer calls.
+    """
+    if not config.partial_sums:
+        total: F64 = np.sum(g.weights * z, axis=1) / g.norm
+        return total
+    running = g.weights_t * z_t
+    np.cumsum(running, axis=0, out=running)
+    normalised = running[config.min_lines - 1 :]
+    normalised /= g.partial_norm_t
+    best: F64 = np.max(normalised, axis=0)
+    return best
+
+
+def _unclipped_z(bands: _Bands, z_bands: F64) -> F64:
+    """(P, K) unclipped z of every band, 0 where unusable."""
+    slots = bands.slots()
+    slots[:-1] = z_bands
+    slots[-1] = 0.0
+    return bands.gather(slots)
+
+
+def _line_ratio(spec: WhitenedSpectrum) -> F64:
+    """(m,) power over floor of every bin, capped at 1e30 (a noiseless frame has a 0 floor)."""
+    ratio: F64 = np.maximum(spec.floor, 1e-300)
+    np.divide(spec.power, ratio, out=ratio)
+    np.minimum(ratio, 1e30, out=ratio)
+    return ratio
+
+
+def _nearest(grid: F64, target_hz: float) -> int:
+    """argmin over the increasing grid of |ln(grid / target_hz)|, the first on a tie. The
+    minimum lies at one of the two grid points around the target (|ln| falls towards it
+    and rises past it), so only those two are evaluated, by the same expression."""
+    above = int(np.searchsorted(grid, target_hz))
+    first = max(above - 1, 0)
+    return first + int(np.argmin(np.abs(np.log(grid[first : above + 1] / target_hz))))
 
 
 #: relative half width (|ln ratio|) of the f0 ranges `exclude_hz` removes from the search
@@ -141,25 +237,27 @@ def analyse_comb(
     if g is None:
         return None
     grid, usable, lo, hi, w = g.f0_hz, g.usable, g.lo, g.hi, g.weights
-    k = np.arange(1, config.max_harmonics + 1, dtype=np.float64)
-    z_raw = np.where(usable, standardise_peaks(range_sums(spec.csum_peaks, lo, hi), *g.law), 0.0)
-    z = np.clip(z_raw, config.z_min, config.z_cap)
+    k = _harmonic_numbers(config.max_harmonics)
+    # z of every (f0, k) band clipped to [z_min, z_cap] (np.clip's operations), and the
+    # clipped 0 where the band is unusable
+    z_bands = standardise_peaks(g.bands.sums(spec.csum_peaks), *g.bands.law)
+    z_slots = g.bands.slots()
+    np.maximum(z_bands, config.z_min, out=z_slots[:-1])
+    z_slots[-1] = max(0.0, config.z_min)
+    np.minimum(z_slots, config.z_cap, out=z_slots)
+    z = g.bands.gather(z_slots)
     present_all = usable & (z >= config.line_z)
-    # weighted Stouffer sum: N(0, 1) at every f0 under noise alone; with `partial_sums`,
-    # the best of the sums over k <= K for K >= min_lines (far away, air absorption and
-    # the roll-off leave only the first harmonics above the floor)
-    if config.partial_sums:
-        s = np.max(np.cumsum(w * z, axis=1)[:, config.min_lines - 1 :] / g.partial_norm, axis=1)
-    else:
-        s = np.sum(w * z, axis=1) / g.norm
+    s = _harmonic_sum(z, g.bands.gather_t(z_slots), g, config)
     # cross-check: harmonic product over k <= hps_harmonics as a sum of clipped logs
     # (Noll 1969; clipped, since one notched harmonic would zero a true product)
-    hps = np.sum(np.maximum(z[:, : config.hps_harmonics], 0.0), axis=1)
+    hps = np.maximum(z[:, : config.hps_harmonics], 0.0).sum(axis=1)
     f0_hps = float(grid[int(np.argmax(hps))])
 
-    if not np.isfinite(s).any():
+    finite = np.isfinite(s)
+    if not finite.any():
         return None  # a frame of overflowing values: nothing to measure
-    s = np.where(np.isfinite(s), s, -np.inf)
+    if not finite.all():
+        s = np.where(finite, s, -np.inf)
     skip = excluded(grid, exclude_hz) if exclude_hz else None
     if skip is not None:
         if skip.all():
@@ -169,7 +267,7 @@ def analyse_comb(
     # clipped bands tie on a strong comb over a range of f0: break ties with the unclipped z
     tied = np.flatnonzero(s >= s.max() - 1e-9)
     i_first = (
-        int(tied[np.argmax(np.sum(w[tied] * z_raw[tied], axis=1))])
+        int(tied[np.argmax(np.sum(w[tied] * _unclipped_z(g.bands, z_bands)[tied], axis=1))])
         if tied.shape[0] > 1
         else int(tied[0])
     )
@@ -182,9 +280,11 @@ def analyse_comb(
     f0 = float(grid[i_best])
     lo_b, hi_b = lo[i_best], hi[i_best]
     with np.errstate(divide="ignore", invalid="ignore"):  # a noiseless frame has a 0 floor
-        ratio_all = np.where(
-            usable, range_sums(spec.csum_power, lo, hi) / range_sums(spec.csum_floor, lo, hi), 1.0
-        )
+        ratio_slots = g.bands.slots()
+        np.divide(g.bands.sums(spec.csum_power), g.bands.sums(spec.csum_floor),
+                  out=ratio_slots[:-1])  # fmt: skip
+    ratio_slots[-1] = 1.0
+    ratio_all = g.bands.gather(ratio_slots)
     ratio = ratio_all[i_best]
     # refine f0: weighted least squares of band centroids (net excess power) vs k
     if np.count_nonzero(present) >= 2:
@@ -260,6 +360,6 @@ def analyse_comb(
         common_p_value=envelope.p_value,
         z_grid=z,
         ratio_grid=ratio_all,
-        line_ratio=np.minimum(spec.power / np.maximum(spec.floor, 1e-300), 1e30),
+        line_ratio=_line_ratio(spec),
         bin_hz=spec.df,
     )

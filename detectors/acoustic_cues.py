@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.acoustic_config import F64, AcousticConfig
+from detectors.acoustic_config import F64, I64, AcousticConfig
 from detectors.acoustic_spectrum import WhitenedSpectrum, band_edges
 
 
@@ -25,37 +25,45 @@ def low_fundamental(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig
     the comb at f0 is then only every d-th line of a low-fundamental source (helicopter
     main/tail rotor, 4-stroke mower, genset: §4 confusers; §6 hard reject f0 < 60 Hz).
     Those sources are governed to < 1 %: their lines are looked for in ±1 % bands."""
-    top = min(config.max_harmonics * f0_hz, config.band_limit_hz)
-    divisors: list[int] = []  # one per divisor kept, in increasing order
-    centres: list[F64] = []  # its bands' centres
-    for divisor in range(2, 9):
-        g = f0_hz / divisor
-        if g >= config.min_f0_hz:
-            continue  # handled by the octave-down check on the grid
-        if g < 10.0:
-            break
-        m = np.arange(math.ceil(100.0 / g), math.floor(top / g) + 1)
-        m = m[m % divisor != 0]
-        # a rotor cluster at k*f0 spans ±tolerance and more: keep clear of it
-        near = np.maximum(np.round(m / divisor), 1.0) * f0_hz
-        m = m[np.abs(m * g - near) > 2.0 * config.tolerance * near]
-        if m.shape[0] >= max(config.low_min_bands, 1):
-            divisors.append(divisor)
-            centres.append(m * g)
-    if not centres:
+    divisors, counts, centres = _low_bands(f0_hz, config)
+    if divisors.shape[0] == 0:
         return None
     # f0 of a dense comb is only known to a few per cent (its wide bands catch two lines at
     # high k): look for the low fundamental within ±5 % of f0/d
     scale = _LOW_SCALES
-    z = spec.band_z(np.outer(scale, np.concatenate(centres)), config, config.low_tolerance)
-    counts = np.array([c.shape[0] for c in centres])
+    z = spec.band_z(np.outer(scale, centres), config, config.low_tolerance)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     # per divisor, the share of its bands standing out, at each of the scales
     shares = np.add.reduceat(z >= config.line_z, starts, axis=1) / counts
-    for divisor, share in zip(divisors, shares.T, strict=True):
-        if np.max(share) >= 0.5:
-            return float(f0_hz / divisor * scale[int(np.argmax(share))])
-    return None
+    found = np.flatnonzero(np.max(shares, axis=0) >= 0.5)
+    if found.shape[0] == 0:
+        return None
+    i = int(found[0])  # the smallest divisor whose bands mostly stand out
+    return float(f0_hz / int(divisors[i]) * scale[int(np.argmax(shares[:, i]))])
+
+
+def _low_bands(f0_hz: float, config: AcousticConfig) -> tuple[I64, I64, F64]:
+    """(divisors d, their band counts, the centres m*f0/d of their bands one divisor after
+    the other) of `low_fundamental`: d = 2..8 with 10 Hz <= f0/d < min_f0_hz holding at
+    least low_min_bands bands; m*f0/d from 100 Hz to the top harmonic, m not a multiple
+    of d, clear of the comb's own bands. All divisors at once on a (d, m) table."""
+    top = min(config.max_harmonics * f0_hz, config.band_limit_hz)
+    d = np.arange(2, 9)
+    g = f0_hz / d
+    searched = (g < config.min_f0_hz) & (g >= 10.0)  # higher f0/d: the octave-down check
+    d, g = d[searched], g[searched]
+    if d.shape[0] == 0:
+        return d, d, g
+    m = np.arange(1, math.floor(top / g[-1]) + 1)
+    keep = (m >= np.ceil(100.0 / g)[:, None]) & (m <= np.floor(top / g)[:, None])
+    keep &= m % d[:, None] != 0
+    # a rotor cluster at k*f0 spans ±tolerance and more: keep clear of it
+    near = np.maximum(np.round(m / d[:, None]), 1.0) * f0_hz
+    keep &= np.abs(m * g[:, None] - near) > 2.0 * config.tolerance * near
+    counts = np.count_nonzero(keep, axis=1)
+    enough = counts >= max(config.low_min_bands, 1)
+    centres: F64 = (m * g[:, None])[keep & enough[:, None]]
+    return d[enough], counts[enough], centres
 
 
 #: the low fundamental is looked for within ±5 % of f0/d (`low_fundamental`)

@@ -54,12 +54,31 @@ def log_mean_floor(
     ln P is π/√6: ≈13 % relative over ±80 Hz of 1 Hz Hann bins).
     """
     win = _floor_windows(power.shape[0], half_width_bins, min_half_width_bins, relative_width)
-    log_p = np.log(np.maximum(power, np.finfo(np.float64).tiny))
-    first = win.sums(log_p) / win.count + _EULER
-    clipped = np.minimum(log_p, first + math.log(clip_ratio))
-    bias = _EULER + float(special.exp1(clip_ratio * math.exp(-_EULER)))
-    floor: F64 = np.exp(win.sums(clipped) / win.count + bias)
+    # in place, one array per pass: the same operations in the same order as
+    # first = mean + γ; clipped = min(ln P, first + ln clip_ratio); exp(mean' + bias)
+    log_p = np.maximum(power, _TINY)
+    np.log(log_p, out=log_p)
+    ceiling = win.sums(log_p)
+    ceiling /= win.count
+    ceiling += _EULER
+    ceiling += math.log(clip_ratio)
+    clipped = np.minimum(log_p, ceiling, out=log_p)
+    floor = win.sums(clipped)
+    floor /= win.count
+    floor += _clipped_log_bias(clip_ratio)
+    np.exp(floor, out=floor)
     return floor
+
+
+#: the smallest positive float64: ln of a zero-power bin stays finite
+_TINY = np.finfo(np.float64).tiny
+
+
+@lru_cache(maxsize=8)
+def _clipped_log_bias(clip_ratio: float) -> float:
+    """γ + E1(clip_ratio · e^−γ): what the clipped mean of ln P falls short of ln(mean)
+    (`log_mean_floor`)."""
+    return _EULER + float(special.exp1(clip_ratio * math.exp(-_EULER)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +92,15 @@ class _Windows:
     a: int
     b: int
     half: int
+    hi1: I64  # hi + 1: where range sums read the cumulative sum
 
     def sums(self, values: F64) -> F64:
         csum = cumsum0(values)
         out: F64 = np.empty(values.shape[0], dtype=np.float64)
         a, b, h = self.a, self.b, self.half
         np.subtract(csum[a + h + 1 : b + h + 1], csum[a - h : b - h], out=out[a:b])
-        out[:a] = range_sums(csum, self.lo[:a], self.hi[:a])
-        out[b:] = range_sums(csum, self.lo[b:], self.hi[b:])
+        np.subtract(csum[self.hi1[:a]], csum[self.lo[:a]], out=out[:a])
+        np.subtract(csum[self.hi1[b:]], csum[self.lo[b:]], out=out[b:])
         return out
 
 
@@ -93,14 +113,15 @@ def _floor_windows(
     lo = np.maximum(idx - half, 0).astype(np.int64)
     hi = np.minimum(idx + half, n - 1).astype(np.int64)
     count = (hi - lo + 1).astype(np.float64)
-    for arr in (lo, hi, count):
+    hi1 = hi + 1
+    for arr in (lo, hi, count, hi1):
         arr.flags.writeable = False
     full = np.flatnonzero((lo == idx - half_width_bins) & (hi == idx + half_width_bins))
     if full.shape[0] and np.all(np.diff(full) == 1):
         a, b = int(full[0]), int(full[-1]) + 1
     else:
         a = b = 0
-    return _Windows(lo, hi, count, a, b, half_width_bins)
+    return _Windows(lo, hi, count, a, b, half_width_bins, hi1)
 
 
 def range_sums(csum: F64, lo: I64, hi: I64) -> F64:
@@ -253,6 +274,15 @@ def glide_bands(centres_hz: F64, tolerance: float, df: float, m: int) -> tuple[I
 
 
 @lru_cache(maxsize=8)
+def glide_scales(max_glide: float, step: float) -> F64:
+    """1 + shifts from -max_glide to +max_glide in steps of about `step`: the glides a comb
+    is tried at (read-only, cached)."""
+    scale: F64 = 1.0 + np.linspace(-max_glide, max_glide, 2 * round(max_glide / step) + 1)
+    scale.flags.writeable = False
+    return scale
+
+
+@lru_cache(maxsize=8)
 def _hanning(n: int) -> F64:
     w = np.hanning(n)
     w.flags.writeable = False
@@ -296,15 +326,18 @@ def comb_dropouts(
 
     # the comb may glide (manoeuvres: ±10-30 % over 0.5-2 s): each piece takes its best
     # of f0 * (1 + shift) for shifts within ±max_glide
-    scale = 1.0 + np.linspace(-max_glide, max_glide, 2 * round(max_glide / 0.01) + 1)
-    lo, hi = glide_bands(np.outer(scale, centres_hz), tolerance, df, m)
-    lo_off, hi_off = glide_bands(np.outer(scale, centres_hz + 0.5 * spacing), tolerance, df, m)
-    top = int(max(np.max(hi), np.max(hi_off))) + 1  # the bins any band reaches
+    scale = glide_scales(max_glide, 0.01)
+    # the comb's bands and the same bands half a harmonic up, in one call
+    both = np.outer(scale, np.concatenate((centres_hz, centres_hz + 0.5 * spacing)))
+    lo, hi = glide_bands(both, tolerance, df, m)
+    top = int(np.max(hi)) + 1  # the bins any band reaches
     power = spec.real[:, :top] ** 2 + spec.imag[:, :top] ** 2
     csum = np.zeros((sub_frames, top + 1))
     np.cumsum(power, axis=1, out=csum[:, 1:])
-    on = np.sum(csum[:, hi + 1] - csum[:, lo], axis=2)  # (sub_frames, shifts)
-    off = np.sum(csum[:, hi_off + 1] - csum[:, lo_off], axis=2)
+    band_power = csum[:, hi + 1] - csum[:, lo]  # (sub_frames, shifts, 2 K)
+    k_bands = centres_hz.shape[0]
+    on = np.sum(band_power[:, :, :k_bands], axis=2)  # (sub_frames, shifts)
+    off = np.sum(band_power[:, :, k_bands:], axis=2)
     r = np.max(on / np.maximum(off, 1e-300), axis=1)
     best = float(np.max(r))
     if best < min_peak_ratio:

@@ -82,18 +82,32 @@ def whitened_spectrum(
 ) -> WhitenedSpectrum:
     nperseg = min(x.shape[0], round(config.segment_s * sample_rate_hz))
     df = float(sample_rate_hz / nperseg)
+    m = min(nperseg // 2 + 1, math.ceil(0.5 * config.working_rate_hz / df) + 1)
     if x.shape[0] < 2 * nperseg:  # one segment: the periodogram (Welch of one)
-        spec = scipy.fft.rfft(x[:nperseg] * hann32(nperseg))
-        raw = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float64)
-        raw *= 2.0 / (sample_rate_hz * hann_power(nperseg))
+        power = _periodogram(x[:nperseg], sample_rate_hz, m)
     else:
-        raw = welch_psd(x, sample_rate_hz, nperseg).psd.astype(np.float64)
-    m = min(raw.shape[0], math.ceil(0.5 * config.working_rate_hz / df) + 1)
-    power = raw[:m] * _highpass_power(config.highpass_hz, df, m)
+        power = welch_psd(x, sample_rate_hz, nperseg).psd[:m].astype(np.float64)
+    power *= _highpass_power(config.highpass_hz, df, m)
     floor = log_mean_floor(power, max(3, round(config.floor_half_width_hz / df)))
-    peaks = np.maximum(power / floor - config.peak_threshold, 0.0)
+    peaks = np.divide(power, floor)  # then in place: max(power / floor - threshold, 0)
+    peaks -= config.peak_threshold
+    np.maximum(peaks, 0.0, out=peaks)
     peaks[: math.ceil(config.highpass_hz / df)] = 0.0  # below the high-pass: no comb sought
     return WhitenedSpectrum(power, floor, cumsum0(power), cumsum0(floor), cumsum0(peaks), df)
+
+
+def _periodogram(x: NDArray[np.float32], sample_rate_hz: float, m: int) -> F64:
+    """(m,) float64 one-sided Hann periodogram of x (n,) float32 in its first m bins: the
+    FFT and |X|² in float32 (the detector's precision), the scaling in float64; the bins
+    above m (beyond the working rate) are never squared."""
+    n = x.shape[0]
+    spec = scipy.fft.rfft(x * hann32(n), overwrite_x=True)[:m]
+    re, im = spec.real, spec.imag
+    power32 = re * re
+    power32 += im * im
+    power: F64 = power32.astype(np.float64)
+    power *= 2.0 / (sample_rate_hz * hann_power(n))
+    return power
 
 
 def half_spectra(

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from detectors.acoustic_config import F64
-from detectors.acoustic_features import glide_bands
+from detectors.acoustic_features import glide_bands, glide_scales
 from detectors.acoustic_spectrum import hann32
 
 
@@ -53,8 +53,11 @@ def common_envelope(
     if n < 32 or x.shape[0] < 4 * n or centres_hz.shape[0] < 2:
         return CommonEnvelope(0.0, 1.0)
     pieces = 1 + (x.shape[0] - n) // hop
-    windows = np.lib.stride_tricks.sliding_window_view(x, n)[: (pieces - 1) * hop + 1 : hop]
-    spec = scipy.fft.rfft(windows * hann32(n), axis=1)
+    step = x.strides[0]  # the pieces as one read-only strided view of x
+    windows = np.lib.stride_tricks.as_strided(
+        x, shape=(pieces, n), strides=(hop * step, step), writeable=False
+    )
+    spec = scipy.fft.rfft(windows * hann32(n), axis=1, overwrite_x=True)
     df = sample_rate_hz / n
     m = min(spec.shape[1], int(centres_hz[-1] * (1.0 + max_glide + tolerance) / df) + 3)
     spec = spec[:, :m]
@@ -62,7 +65,7 @@ def common_envelope(
     spacing = float(np.min(np.diff(centres_hz)))
 
     # 2 % glide steps: each band is ±tolerance (4 %) wide, so a step never loses a line
-    scale = 1.0 + np.linspace(-max_glide, max_glide, 2 * round(max_glide / 0.02) + 1)
+    scale = glide_scales(max_glide, 0.02)
     # the comb's bands and the same bands half a harmonic up, in one call
     both = np.outer(scale, np.concatenate((centres_hz, centres_hz + 0.5 * spacing)))
     lo_all, hi_all = glide_bands(both, tolerance, df, m)
@@ -76,10 +79,11 @@ def common_envelope(
     best = np.argmax(np.sum(on, axis=2) / np.maximum(np.sum(off, axis=2), 1e-300), axis=1)
     level = 10.0 * np.log10(np.maximum(on[np.arange(pieces), best, :], 1e-300))
     k = level.shape[1]
-    common = level.mean(axis=1)
+    # means as sum / count: what ndarray.mean computes, without its Python wrapper
+    common = level.sum(axis=1) / k
     t = np.arange(pieces) - 0.5 * (pieces - 1)
-    detrended = common - common.mean() - t * float(np.sum(t * common) / np.sum(t * t))
-    resid = level - level.mean(axis=0) - level.mean(axis=1, keepdims=True) + level.mean()
+    detrended = common - common.sum() / pieces - t * float(np.sum(t * common) / np.sum(t * t))
+    resid = level - level.sum(axis=0) / pieces - common[:, None] + level.sum() / level.size
     ms_common = k * float(np.sum(detrended**2)) / (pieces - 2)
     ms_resid = float(np.sum(resid**2)) / ((pieces - 1) * (k - 1))
     ratio = ms_common / max(ms_resid, 1e-12)
