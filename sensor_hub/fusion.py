@@ -17,10 +17,11 @@ at least M distinct frames within a window, per modality:
     acoustic:  acoustic_min_frames (4) frames within acoustic_window_s (8 s)
 
 The windows are read on the sensors' time stamps, anywhere in the evidence the track
-received over the last max(window) by the hub's clock (`Track.add`, `persistent_in`):
-frames arriving out of order count as in order, and one detection stamped far off (a
-sensor clock that jumped, or a sensor set an hour wrong beside a right one) neither
-wipes the track's other evidence nor holds its alert back.
+keeps (`Track.add`: what arrived within max(window) by the hub's clock, or is stamped
+within it of the newest detection; `persistent_in`): frames arriving out of order count
+as in order, a hub working through a backlog still sees whole windows, and one detection
+stamped far off (a sensor clock that jumped, or a sensor set an hour wrong beside a
+right one) neither wipes the track's other evidence nor holds its alert back.
 
 False-alarm arithmetic: if one frame gives a false detection of a threat class
 with probability p (independently per frame), and a sensor sends F frames/s,

@@ -108,12 +108,14 @@ HEARD_KEPT = 4096
 
 class Heard(NamedTuple):
     """One detection's place in its track's evidence: when the sensor says it was heard
-    (t), by what and where, and when the hub received it (rx, the hub's clock)."""
+    (t), by what and where, when the hub received it (rx, the hub's clock), and the allow
+    rule it matched, if any (for the suppression verdict)."""
 
     t: datetime
     modality: str
     sensor_id: str
     rx: datetime
+    reason: str | None = None
 
 
 def persistent_in(times: Iterable[datetime], window: timedelta, needed: int) -> bool:
@@ -163,12 +165,8 @@ class Track:
     site: str
     kind: AlertKind
     family: str  # the radio family, or "acoustic" for a rotor heard with no radio yet
-    #: the detections received within the persistence horizon (hub clock), by arrival
+    #: the recent detections (`add`), by arrival
     frames: deque[Heard] = field(default_factory=lambda: deque(maxlen=HEARD_KEPT))
-    #: (received, allow rule or None) of the same detections, for the suppression verdict
-    reasons: deque[tuple[datetime, str | None]] = field(
-        default_factory=lambda: deque(maxlen=HEARD_KEPT)
-    )
     rssi: dict[str, deque[tuple[datetime, float, float]]] = field(default_factory=dict)
     bearings: dict[str, tuple[datetime, float]] = field(default_factory=dict)
     best_confidence: dict[str, float] = field(default_factory=dict)  # sensor/signature
@@ -202,17 +200,18 @@ class Track:
 
     def add(self, det: Detection, reason: str | None, horizon_s: float, now: datetime) -> None:
         """Take a detection received at `now` (the hub's clock); `reason` is the allow rule
-        that matched it, if any. The evidence kept is what arrived within `horizon_s`:
-        aged by the hub's clock, not the sensors', so that one detection stamped far off
-        (a sensor clock that jumped, or one set an hour wrong beside a right one) neither
-        wipes the track's other evidence nor stays in it."""
-        self.frames.append(Heard(det.t_end, det.modality, det.sensor_id, now))
-        self.reasons.append((now, reason))
-        horizon = now - timedelta(seconds=horizon_s)
-        while self.frames and self.frames[0].rx < horizon:
+        that matched it, if any. Evidence is kept while it arrived within `horizon_s` of
+        now or is stamped within `horizon_s` of this detection: aged by the hub's clock as
+        well as the sensors', so that one detection stamped far off (a sensor clock that
+        jumped, or one set an hour wrong beside a right one) neither wipes the track's
+        other evidence nor stays in it, and a hub running behind its sensors (a backlog)
+        still keeps a whole window of their frames."""
+        self.frames.append(Heard(det.t_end, det.modality, det.sensor_id, now, reason))
+        span = timedelta(seconds=horizon_s)
+        while self.frames and (
+            now - self.frames[0].rx > span and abs(self.frames[0].t - det.t_end) > span
+        ):
             self.frames.popleft()
-        while self.reasons and self.reasons[0][0] < horizon:
-            self.reasons.popleft()
         if det.modality == "rf" and det.rssi_dbm is not None and det.freq_hz:
             q = self.rssi.setdefault(det.sensor_id, deque(maxlen=64))
             q.append((det.t_end, det.rssi_dbm, det.freq_hz))
@@ -253,10 +252,10 @@ class Track:
         one did (recent: within the persistence horizon, so a window that closes, or an
         emitter the rule does not cover, turns the verdict round within seconds)."""
         counts: dict[str, int] = {}
-        for _, reason in self.reasons:
-            if reason is not None:
-                counts[reason] = counts.get(reason, 0) + 1
-        if 2 * sum(counts.values()) <= len(self.reasons):
+        for heard in self.frames:
+            if heard.reason is not None:
+                counts[heard.reason] = counts.get(heard.reason, 0) + 1
+        if 2 * sum(counts.values()) <= len(self.frames):
             return None
         return max(counts, key=lambda r: counts[r])
 

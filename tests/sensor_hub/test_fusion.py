@@ -213,6 +213,18 @@ def test_frames_arriving_out_of_order_persist_as_in_order() -> None:
     assert [c.type for c in changes] == ["alert.created"]
 
 
+def test_a_hub_running_behind_its_sensors_keeps_their_whole_window() -> None:
+    """Frames stamped 2 s apart reach a hub working through a backlog 9 s apart: the
+    three of them (within RF's 5 s window by their stamps) still make the alert."""
+    fusion, clock = make()
+    t0 = clock.now
+    changes = []
+    for i in range(3):
+        changes += fusion.process([det(t0 + timedelta(seconds=2 * i))])
+        clock.advance(9.0)
+    assert [c.type for c in changes] == ["alert.created"]
+
+
 @given(
     st.lists(st.integers(min_value=-50, max_value=50), max_size=12),
     st.integers(min_value=0, max_value=20),
