@@ -131,11 +131,20 @@ class Fusion:
             return timedelta(seconds=s.acoustic_window_s), s.acoustic_min_frames
         return timedelta(seconds=s.rf_window_s), s.rf_min_frames
 
-    def _persistent(self, track: Track, modality: str) -> bool:
+    def _horizon_s(self) -> float:
+        """How long a track's evidence counts (the longer persistence window)."""
+        return max(self._settings.rf_window_s, self._settings.acoustic_window_s)
+
+    def _persistent(self, track: Track, modality: str, since: datetime | None = None) -> bool:
         """M distinct frames of the modality (a frame: a sensor's time stamp) within its
-        window, anywhere in the track's kept evidence (by the sensors' time stamps)."""
+        window, anywhere in the track's kept evidence (by the sensors' time stamps);
+        since: only evidence received from then on (the hub's clock)."""
         window, needed = self._window(modality)
-        frames = {(h.t, h.sensor_id) for h in track.frames if h.modality == modality}
+        frames = {
+            (h.t, h.sensor_id)
+            for h in track.frames
+            if h.modality == modality and (since is None or h.rx >= since)
+        }
         return persistent_in((t for t, _ in frames), window, needed)
 
     def _fix_places(self, track: Track) -> tuple[str | None, str | None] | None:
@@ -160,7 +169,7 @@ class Fusion:
         changes: list[AlertChange] = []
         touched: dict[int, Track] = {}
         placed: list[tuple[Detection, Track | None]] = []
-        horizon = max(self._settings.rf_window_s, self._settings.acoustic_window_s)
+        horizon = self._horizon_s()
         for det in detections:
             maintenance = in_maintenance(self._site, det.sensor_id, det.t_start)
             if det.kind == "other" or det.confidence < self._settings.min_confidence or maintenance:
@@ -245,8 +254,8 @@ class Fusion:
     def _evaluate(self, track: Track, now: datetime) -> AlertChange | None:
         confidence = combine_confidence(track.best_confidence.values())
         modalities = {h.modality for h in track.frames}
-        suppressed = track.suppression()
-        latest = max(h.t for h in track.frames)
+        suppressed = track.suppression(self._horizon_s())
+        latest = max(h.t for h in track.recent(self._horizon_s()))
         if track.alert is None:
             if not any(self._persistent(track, m) for m in modalities):
                 return None
@@ -277,7 +286,9 @@ class Fusion:
             )
         old = track.alert
         reopened = old.state == "resolved"
-        if reopened and not any(self._persistent(track, m) for m in modalities):
+        if reopened and not any(
+            self._persistent(track, m, since=old.updated_at) for m in modalities
+        ):
             return None  # a stray detection does not reopen: the intruder must persist again
         severity = _severity(track.kind, modalities)
         if not reopened and _RANK.index(old.severity) > _RANK.index(severity):

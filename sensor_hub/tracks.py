@@ -115,7 +115,7 @@ class Heard(NamedTuple):
     modality: str
     sensor_id: str
     rx: datetime
-    reason: str | None = None
+    reason: str | None
 
 
 def persistent_in(times: Iterable[datetime], window: timedelta, needed: int) -> bool:
@@ -247,15 +247,26 @@ class Track:
         kept = [(w, f) for w, f in self.rotor_f0s if _within(w, det.t_end, s.rotor_memory_s)]
         self.rotor_f0s = deque([*kept, (det.t_end, folded)], maxlen=ROTOR_F0S_KEPT)
 
-    def suppression(self) -> str | None:
+    def recent(self, horizon_s: float) -> list[Heard]:
+        """The kept evidence stamped within horizon_s of the newest arrival's stamp: what
+        the sensors heard lately, even while a backlog flushed at once is kept whole (by
+        its arrival) for persistence."""
+        if not self.frames:
+            return []
+        ref, span = self.frames[-1].t, timedelta(seconds=horizon_s)
+        return [h for h in self.frames if abs(h.t - ref) <= span]
+
+    def suppression(self, horizon_s: float) -> str | None:
         """The allow rule that more than half of the track's recent detections matched, if
-        one did (recent: within the persistence horizon, so a window that closes, or an
-        emitter the rule does not cover, turns the verdict round within seconds)."""
+        one did (recent: `recent(horizon_s)`, the persistence horizon, so a window that
+        closes, or an emitter the rule does not cover, turns the verdict round within
+        seconds)."""
+        recent = self.recent(horizon_s)
         counts: dict[str, int] = {}
-        for heard in self.frames:
+        for heard in recent:
             if heard.reason is not None:
                 counts[heard.reason] = counts.get(heard.reason, 0) + 1
-        if 2 * sum(counts.values()) <= len(self.frames):
+        if 2 * sum(counts.values()) <= len(recent):
             return None
         return max(counts, key=lambda r: counts[r])
 

@@ -186,18 +186,43 @@ def test_one_detection_stamped_an_hour_ahead_does_not_hold_the_alert_back() -> N
     clock.advance(0.2)
     changes = fusion.process([det(clock.now)])
     assert [c.type for c in changes] == ["alert.created"]
+    assert changes[0].alert.last_seen == clock.now  # the glitch is no "last seen"
 
 
 def test_a_sensor_an_hour_ahead_beside_a_right_one_still_alerts_once() -> None:
-    """Two sensors hear one drone, one of them with its clock an hour ahead: the
-    interleaved detections make one alert (neither sensor's evidence wipes the other's)."""
+    """Two sensors hear one drone, one with its clock an hour ahead and heard only twice:
+    the right sensor's third frame makes the alert (the other's stamps neither wipe its
+    evidence nor move the window), and the alert is not seen an hour ahead."""
     fusion, clock = make()
     changes = []
-    for _ in range(3):
+    for i in range(3):
         changes += fusion.process([det(clock.now, sensor="rf-1", conf=0.6)])
-        changes += fusion.process([det(clock.now + timedelta(hours=1), sensor="rf-cb", conf=0.6)])
+        if i < 2:
+            ahead = det(clock.now + timedelta(hours=1), sensor="rf-cb", conf=0.6)
+            changes += fusion.process([ahead])
         clock.advance(0.2)
-    assert [c.type for c in changes].count("alert.created") == 1
+    assert [c.type for c in changes] == ["alert.created"]
+    assert changes[0].alert.last_seen <= clock.now
+
+
+def test_a_stray_detection_after_a_resolve_does_not_reopen_on_older_evidence() -> None:
+    """An operator resolves an alert; one detection 6 s later (the frames before the
+    resolve still within the horizon) does not reopen it; three since the resolve do."""
+    fusion, clock = make()
+    alert = None
+    for _ in range(3):
+        for c in fusion.process([det(clock.now)]):
+            alert = c.alert
+        clock.advance(0.2)
+    assert alert is not None
+    fusion.operator_action(alert, "resolve", "a bird")
+    clock.advance(6.0)
+    assert fusion.process([det(clock.now)]) == []
+    changes = []
+    for _ in range(2):
+        clock.advance(0.2)
+        changes += fusion.process([det(clock.now)])
+    assert [c.type for c in changes] == ["alert.reopened"]
 
 
 def test_frames_arriving_out_of_order_persist_as_in_order() -> None:
@@ -534,6 +559,21 @@ def test_a_suppressed_intruder_pages_once_its_window_closes() -> None:
     assert (
         paged[0].alert.last_seen - datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
     ).total_seconds() < 8
+
+
+def test_a_backlog_flushed_at_once_pages_once_its_stamps_leave_the_window() -> None:
+    """A collector flushes 30 s of frames (stamped 00:00:10-00:00:40) within one hub
+    second: the suppression verdict follows the stamps, as it does live (suppressed
+    while the allow window holds them, paged once they are past it)."""
+    clock = FakeClock(datetime(2026, 1, 1, 0, 0, 41, tzinfo=UTC))
+    fusion = Fusion(FusionSettings(), WINDOWED, clock)
+    t = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+    changes = []
+    for i in range(61):
+        changes += fusion.process([rf(t + timedelta(seconds=0.5 * i), "rf-0", "elrs_2g4", -70.0)])
+    kinds = [(c.type, c.alert.state) for c in changes]
+    assert kinds[0] == ("alert.suppressed", "suppressed")
+    assert [k for k in kinds if k[0] == "alert.created"] == [("alert.created", "active")]
 
 
 def test_a_sensor_in_maintenance_neither_alerts_nor_hides_an_intruder() -> None:
