@@ -91,10 +91,9 @@ class _Grid:
     hi: I64
     weights: F64  # (P, K) prior weights, 0 where unusable
     norm: F64  # (P,) sqrt(sum of squared weights)
-    partial_norm: F64  # (P, K - min_lines + 1) the same over k <= K
     bands: _Bands
     weights_t: F64  # (K, P) `weights`, harmonic-major
-    partial_norm_t: F64  # (K - min_lines + 1, P) `partial_norm`, harmonic-major
+    partial_norm_t: F64  # (K - min_lines + 1, P) `norm` over k <= K, harmonic-major
 
 
 @lru_cache(maxsize=8)
@@ -121,7 +120,7 @@ def _grid(config: AcousticConfig, df: float, n_bins: int) -> _Grid | None:
     w_t, partial_t = np.ascontiguousarray(w.T), np.ascontiguousarray(partial.T)
     for arr in (bands.lo, bands.hi1, *bands.law, bands.index, bands.index_t, w_t, partial_t):
         arr.flags.writeable = False
-    return _Grid(grid, usable, lo, hi, w, norm, partial, bands, w_t, partial_t)
+    return _Grid(grid, usable, lo, hi, w, norm, bands, w_t, partial_t)
 
 
 @lru_cache(maxsize=8)

@@ -282,6 +282,25 @@ def glide_scales(max_glide: float, step: float) -> F64:
     return scale
 
 
+def glide_band_power(
+    power: F64, centres_hz: F64, spacing_hz: float, tolerance: float, df: float,
+    max_glide: float, step: float,
+) -> tuple[F64, F64]:  # fmt: skip
+    """(on, off), each (pieces, glides, K): the power of each piece (power: (pieces, m)
+    per bin, bin df Hz) in the comb's bands centres_hz·(1 + shift) (±tolerance, at least
+    ±1 bin) and in the same bands half a harmonic (spacing_hz / 2) up, for the glides
+    `glide_scales(max_glide, step)`: the comb followed through pieces of a frame."""
+    scale = glide_scales(max_glide, step)
+    both = np.outer(scale, np.concatenate((centres_hz, centres_hz + 0.5 * spacing_hz)))
+    lo, hi = glide_bands(both, tolerance, df, power.shape[1])
+    top = int(np.max(hi)) + 1  # the bins any band reaches
+    csum = np.zeros((power.shape[0], top + 1))
+    np.cumsum(power[:, :top], axis=1, out=csum[:, 1:])
+    band_power = csum[:, hi + 1] - csum[:, lo]
+    k = centres_hz.shape[0]
+    return band_power[:, :, :k], band_power[:, :, k:]
+
+
 @lru_cache(maxsize=8)
 def _hanning(n: int) -> F64:
     w = np.hanning(n)
@@ -319,25 +338,17 @@ def comb_dropouts(
     segs = x[: n * sub_frames].reshape(sub_frames, n).astype(np.float64)
     spec = np.fft.rfft(segs * _hanning(n), axis=1)
     df = sample_rate_hz / n
-    m = spec.shape[1]
     spacing = (
         float(centres_hz[0]) if centres_hz.shape[0] == 1 else float(np.min(np.diff(centres_hz)))
     )
 
     # the comb may glide (manoeuvres: ±10-30 % over 0.5-2 s): each piece takes its best
     # of f0 * (1 + shift) for shifts within ±max_glide
-    scale = glide_scales(max_glide, 0.01)
-    # the comb's bands and the same bands half a harmonic up, in one call
-    both = np.outer(scale, np.concatenate((centres_hz, centres_hz + 0.5 * spacing)))
-    lo, hi = glide_bands(both, tolerance, df, m)
-    top = int(np.max(hi)) + 1  # the bins any band reaches
-    power = spec.real[:, :top] ** 2 + spec.imag[:, :top] ** 2
-    csum = np.zeros((sub_frames, top + 1))
-    np.cumsum(power, axis=1, out=csum[:, 1:])
-    band_power = csum[:, hi + 1] - csum[:, lo]  # (sub_frames, shifts, 2 K)
-    k_bands = centres_hz.shape[0]
-    on = np.sum(band_power[:, :, :k_bands], axis=2)  # (sub_frames, shifts)
-    off = np.sum(band_power[:, :, k_bands:], axis=2)
+    power = spec.real**2 + spec.imag**2
+    on_bands, off_bands = glide_band_power(power, centres_hz, spacing, tolerance, df,
+                                           max_glide, 0.01)  # fmt: skip
+    on = np.sum(on_bands, axis=2)  # (sub_frames, shifts)
+    off = np.sum(off_bands, axis=2)
     r = np.max(on / np.maximum(off, 1e-300), axis=1)
     best = float(np.max(r))
     if best < min_peak_ratio:

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from detectors.acoustic_config import F64
-from detectors.acoustic_features import glide_bands, glide_scales
+from detectors.acoustic_features import glide_band_power
 from detectors.acoustic_spectrum import hann32
 
 
@@ -65,17 +65,7 @@ def common_envelope(
     spacing = float(np.min(np.diff(centres_hz)))
 
     # 2 % glide steps: each band is ±tolerance (4 %) wide, so a step never loses a line
-    scale = glide_scales(max_glide, 0.02)
-    # the comb's bands and the same bands half a harmonic up, in one call
-    both = np.outer(scale, np.concatenate((centres_hz, centres_hz + 0.5 * spacing)))
-    lo_all, hi_all = glide_bands(both, tolerance, df, m)
-    k_bands = centres_hz.shape[0]
-    lo, hi = lo_all[:, :k_bands], hi_all[:, :k_bands]
-    lo_off, hi_off = lo_all[:, k_bands:], hi_all[:, k_bands:]
-    csum = np.zeros((pieces, m + 1))
-    np.cumsum(power, axis=1, out=csum[:, 1:])
-    on = csum[:, hi + 1] - csum[:, lo]  # (pieces, glides, K)
-    off = csum[:, hi_off + 1] - csum[:, lo_off]
+    on, off = glide_band_power(power, centres_hz, spacing, tolerance, df, max_glide, 0.02)
     best = np.argmax(np.sum(on, axis=2) / np.maximum(np.sum(off, axis=2), 1e-300), axis=1)
     level = 10.0 * np.log10(np.maximum(on[np.arange(pieces), best, :], 1e-300))
     k = level.shape[1]
