@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sensor_hub.errors import ConflictError
 from sensor_hub.fusion import Fusion, combine_confidence
-from sensor_hub.schemas import Detection
+from sensor_hub.schemas import Alert, Detection
 from sensor_hub.settings import FusionSettings, SensorPlacement, SiteConfig
 from sensor_hub.site import AllowRule, MaintenanceWindow
 from sensor_hub.testing import FakeClock
@@ -52,6 +52,17 @@ def det(
 def make(**over: float) -> tuple[Fusion, FakeClock]:
     clock = FakeClock()
     return Fusion(FusionSettings(**over), SITE, clock), clock
+
+
+def alerted(fusion: Fusion, clock: FakeClock) -> Alert:
+    """Three RF frames 0.2 s apart: the alert they raise."""
+    alert = None
+    for _ in range(3):
+        for c in fusion.process([det(clock.now)]):
+            alert = c.alert
+        clock.advance(0.2)
+    assert alert is not None
+    return alert
 
 
 def test_persistence_then_one_alert_updated_in_place() -> None:
@@ -209,12 +220,7 @@ def test_a_stray_detection_after_a_resolve_does_not_reopen_on_older_evidence() -
     """An operator resolves an alert; one detection 6 s later (the frames before the
     resolve still within the horizon) does not reopen it; three since the resolve do."""
     fusion, clock = make()
-    alert = None
-    for _ in range(3):
-        for c in fusion.process([det(clock.now)]):
-            alert = c.alert
-        clock.advance(0.2)
-    assert alert is not None
+    alert = alerted(fusion, clock)
     fusion.operator_action(alert, "resolve", "a bird")
     clock.advance(6.0)
     assert fusion.process([det(clock.now)]) == []
@@ -315,12 +321,7 @@ def test_handset_and_drone_are_separate_alerts() -> None:
 
 def test_auto_resolve_then_a_recurrence_reopens_the_same_alert() -> None:
     fusion, clock = make(quiet_s=30.0, reopen_s=300.0)
-    first = None
-    for _ in range(3):
-        for c in fusion.process([det(clock.now)]):
-            first = c.alert
-        clock.advance(0.2)
-    assert first is not None
+    first = alerted(fusion, clock)
     clock.advance(29.0)
     assert fusion.tick() == []
     clock.advance(2.0)
@@ -341,12 +342,7 @@ def test_auto_resolve_then_a_recurrence_reopens_the_same_alert() -> None:
 
 def test_after_the_reopen_window_a_fresh_alert() -> None:
     fusion, clock = make(quiet_s=30.0, reopen_s=120.0)
-    first = None
-    for _ in range(3):
-        for c in fusion.process([det(clock.now)]):
-            first = c.alert
-        clock.advance(0.2)
-    assert first is not None
+    first = alerted(fusion, clock)
     clock.advance(31.0)
     fusion.tick()
     clock.advance(100.0)
@@ -360,12 +356,7 @@ def test_after_the_reopen_window_a_fresh_alert() -> None:
 
 def test_operator_actions() -> None:
     fusion, clock = make()
-    alert = None
-    for _ in range(3):
-        for c in fusion.process([det(clock.now)]):
-            alert = c.alert
-        clock.advance(0.2)
-    assert alert is not None
+    alert = alerted(fusion, clock)
     acked = fusion.operator_action(alert, "ack", "seen on camera 3")
     assert acked.type == "alert.acknowledged" and acked.alert.note == "seen on camera 3"
     with pytest.raises(ConflictError):
