@@ -207,9 +207,9 @@ class Track:
         other evidence nor stays in it, and a hub running behind its sensors (a backlog)
         still keeps a whole window of their frames."""
         self.frames.append(Heard(det.t_end, det.modality, det.sensor_id, now, reason))
-        span = timedelta(seconds=horizon_s)
-        while self.frames and (
-            now - self.frames[0].rx > span and abs(self.frames[0].t - det.t_end) > span
+        while self.frames and not (
+            _within(self.frames[0].rx, now, horizon_s)
+            or _within(self.frames[0].t, det.t_end, horizon_s)
         ):
             self.frames.popleft()
         if det.modality == "rf" and det.rssi_dbm is not None and det.freq_hz:
@@ -253,8 +253,8 @@ class Track:
         its arrival) for persistence."""
         if not self.frames:
             return []
-        ref, span = self.frames[-1].t, timedelta(seconds=horizon_s)
-        return [h for h in self.frames if abs(h.t - ref) <= span]
+        ref = self.frames[-1].t
+        return [h for h in self.frames if _within(h.t, ref, horizon_s)]
 
     def suppression(self, horizon_s: float) -> str | None:
         """The allow rule that more than half of the track's recent detections matched, if
