@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache, partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,7 +32,7 @@ from detectors.acoustic_spectrum import (
     half_spectra,
     whitened_spectrum,
 )
-from detectors.acoustic_subframes import CommonEnvelope, common_envelope
+from detectors.acoustic_subframes import CommonEnvelope, common_envelope, frame_pieces
 from detectors.arrays import median
 from detectors.units import power_to_db
 
@@ -197,6 +197,22 @@ def _line_ratio(spec: WhitenedSpectrum) -> F64:
     return ratio
 
 
+def _band_peaks(spec: WhitenedSpectrum, lo: I64, hi: I64) -> F64:
+    """(B,) the largest power / floor in each band [lo, hi], by one division over the
+    bands' span and one reduceat (np.max per band: the same values)."""
+    if lo.shape[0] == 0:
+        return np.empty(0)
+    a, b = int(lo.min()), int(hi.max()) + 1
+    ratio = np.empty(b - a + 1)  # + 1: reduceat's last index may read one past the span
+    np.divide(spec.power[a:b], spec.floor[a:b], out=ratio[:-1])
+    ratio[-1] = 0.0
+    edges = np.empty(2 * lo.shape[0], dtype=np.int64)
+    edges[0::2] = lo - a
+    edges[1::2] = hi + 1 - a
+    out: F64 = np.maximum.reduceat(ratio, edges)[0::2]
+    return out
+
+
 def _nearest(grid: F64, target_hz: float) -> int:
     """argmin over the increasing grid of |ln(grid / target_hz)|, the first on a tie. The
     minimum lies at one of the two grid points around the target (|ln| falls towards it
@@ -304,16 +320,14 @@ def analyse_comb(
     low = None
     strong, single = 0, 0.0
     envelope = CommonEnvelope(0.0, 1.0)
-    peak_db = max(
-        (power_to_db(float(np.max(spec.power[a : b + 1] / spec.floor[a : b + 1])))
-         for a, b in zip(lo_b[present], hi_b[present], strict=True)),
-        default=0.0,
-    )  # fmt: skip
+    peak_db = max(power_to_db(_band_peaks(spec, lo_b[present], hi_b[present])).tolist(),
+                  default=0.0)  # fmt: skip
     # the confuser tests cost more than the rest: only for combs that could be reported
     if np.count_nonzero(present) >= config.min_lines and score >= config.min_score:
         low = low_fundamental(spec, f0, config)
         nperseg = min(round(config.segment_s * sample_rate_hz), x.shape[0])
-        half = half_spectra(x, nperseg)
+        # taken on the first line that needs them (a steady-looking one), once per frame
+        half = cache(partial(half_spectra, x, nperseg))
         machine = [
             line_is_machine_like(
                 spec.power, spec.floor, int(lo_b[i]), int(hi_b[i]), half, spec.df,
@@ -322,15 +336,22 @@ def analyse_comb(
             )
             for i in np.flatnonzero(present)
         ]  # fmt: skip
-        dropouts = comb_dropouts(x, sample_rate_hz, f0 * k[present], config.tolerance)
-        share = comb_share(spec, f0, config)
-        harmonics = np.flatnonzero(present) + 1
-        strong, single = single_line_share(spec, f0, harmonics, config)
+        centres = f0 * k[present]
         # the single-frame rule looks at loud combs only (on weaker ones noise sets the
         # envelope); the modulation history pools the p-value of every reportable comb
         loud_rule = peak_db >= config.split_peak_db and math.isfinite(config.common_depth_db)
+        # one STFT for the envelope and the dropouts (the latter's pieces are every other
+        # one), taken whether the envelope is wanted or not: the same dropouts either way
+        pieces = frame_pieces(x, sample_rate_hz, centres, config.tolerance)
+        dropouts = comb_dropouts(
+            x, sample_rate_hz, centres, config.tolerance,
+            power=None if pieces is None else pieces[0::2],
+        )  # fmt: skip
+        share = comb_share(spec, f0, config)
+        harmonics = np.flatnonzero(present) + 1
+        strong, single = single_line_share(spec, f0, harmonics, config)
         if loud_rule or config.measure_modulation:
-            envelope = common_envelope(x, sample_rate_hz, f0 * k[present], config.tolerance)
+            envelope = common_envelope(x, sample_rate_hz, centres, config.tolerance, power=pieces)
     net = range_sums(spec.csum_power, lo_b, hi_b) - range_sums(spec.csum_floor, lo_b, hi_b)
     line_power = float(np.sum(net[present]) * spec.df)
     return CombAnalysis(

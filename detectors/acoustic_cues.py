@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-import math
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,39 +31,65 @@ def low_fundamental(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig
     # f0 of a dense comb is only known to a few per cent (its wide bands catch two lines at
     # high k): look for the low fundamental within ±5 % of f0/d
     scale = _LOW_SCALES
-    z = spec.band_z(np.outer(scale, centres), config, config.low_tolerance)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    # (np.outer's products; methods rather than np.* wrappers on these small arrays)
+    out = spec.band_z_at_least(scale[:, None] * centres[None, :], config.line_z, config,
+                               config.low_tolerance)  # fmt: skip
+    starts = np.zeros(counts.shape[0], dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
     # per divisor, the share of its bands standing out, at each of the scales
-    shares = np.add.reduceat(z >= config.line_z, starts, axis=1) / counts
-    found = np.flatnonzero(np.max(shares, axis=0) >= 0.5)
+    shares = np.add.reduceat(out, starts, axis=1) / counts
+    found = np.flatnonzero(shares.max(axis=0) >= 0.5)
     if found.shape[0] == 0:
         return None
     i = int(found[0])  # the smallest divisor whose bands mostly stand out
-    return float(f0_hz / int(divisors[i]) * scale[int(np.argmax(shares[:, i]))])
+    return float(f0_hz / int(divisors[i]) * scale[int(shares[:, i].argmax())])
 
 
 def _low_bands(f0_hz: float, config: AcousticConfig) -> tuple[I64, I64, F64]:
     """(divisors d, their band counts, the centres m*f0/d of their bands one divisor after
     the other) of `low_fundamental`: d = 2..8 with 10 Hz <= f0/d < min_f0_hz holding at
     least low_min_bands bands; m*f0/d from 100 Hz to the top harmonic, m not a multiple
-    of d, clear of the comb's own bands. All divisors at once on a (d, m) table."""
+    of d, clear of the comb's own bands (`_clear_lines`)."""
     top = min(config.max_harmonics * f0_hz, config.band_limit_hz)
-    d = np.arange(2, 9)
-    g = f0_hz / d
-    searched = (g < config.min_f0_hz) & (g >= 10.0)  # higher f0/d: the octave-down check
-    d, g = d[searched], g[searched]
-    if d.shape[0] == 0:
-        return d, d, g
-    m = np.arange(1, math.floor(top / g[-1]) + 1)
-    keep = (m >= np.ceil(100.0 / g)[:, None]) & (m <= np.floor(top / g)[:, None])
-    keep &= m % d[:, None] != 0
-    # a rotor cluster at k*f0 spans ±tolerance and more: keep clear of it
-    near = np.maximum(np.round(m / d[:, None]), 1.0) * f0_hz
-    keep &= np.abs(m * g[:, None] - near) > 2.0 * config.tolerance * near
-    counts = np.count_nonzero(keep, axis=1)
+    m, d, edge = _clear_lines(config.max_harmonics, config.tolerance)
+    g = f0_hz / d  # f0/d of each line's divisor
+    # higher f0/d: the octave-down check
+    keep = (g < config.min_f0_hz) & (g >= 10.0)
+    keep &= m >= np.ceil(100.0 / g)
+    keep &= m <= np.floor(top / g)
+    # lines exactly 2 x tolerance off a comb line: rounding at this f0 decides, as it did
+    at = edge[keep[edge]]
+    if at.shape[0]:
+        near = np.maximum(np.round(m[at] / d[at]), 1.0) * f0_hz
+        keep[at] = np.abs(m[at] * g[at] - near) > 2.0 * config.tolerance * near
+    counts = np.bincount(d[keep], minlength=9)  # per d = 0..8
     enough = counts >= max(config.low_min_bands, 1)
-    centres: F64 = (m * g[:, None])[keep & enough[:, None]]
-    return d[enough], counts[enough], centres
+    keep &= enough[d]
+    divisors = np.flatnonzero(enough)
+    centres: F64 = (m * g)[keep]
+    return divisors, counts[divisors], centres
+
+
+@lru_cache(maxsize=8)
+def _clear_lines(max_harmonics: int, tolerance: float) -> tuple[I64, I64, I64]:
+    """(m, d, edge): every line m*f0/d of `_low_bands` before its f0-dependent limits, d =
+    2..8 then m = 1..max_harmonics*d (+1 spare), m not a multiple of d and farther from
+    the nearest comb line r*f0 than 2 x tolerance x r*f0, i.e. |m - r d| > 2 tolerance r d
+    (f0 divides out); edge: the indices of those lines exactly that far (within 1e-9),
+    kept here and judged per f0 (read-only, cached)."""
+    d = np.arange(2, 9)[:, None]
+    m = np.arange(1, max_harmonics * 8 + 2)[None, :]
+    near = np.maximum(np.round(m / d), 1.0) * d
+    gap = np.abs(m - near) - 2.0 * tolerance * near
+    keep = (m <= max_harmonics * d + 1) & (m % d != 0) & (gap > -1e-9 * near)
+    on_edge = np.abs(gap[keep]) <= 1e-9 * near[keep]
+    lines = (
+        np.broadcast_to(m, keep.shape)[keep], np.broadcast_to(d, keep.shape)[keep],
+        np.flatnonzero(on_edge),
+    )  # fmt: skip
+    for arr in lines:
+        arr.flags.writeable = False
+    return lines
 
 
 #: the low fundamental is looked for within ±5 % of f0/d (`low_fundamental`)
@@ -78,15 +104,15 @@ def comb_share(spec: WhitenedSpectrum, f0_hz: float, config: AcousticConfig) -> 
     a, b = round(0.5 * f0_hz / spec.df), min(round(top / spec.df), spec.power.shape[0] - 1)
     ratio = spec.power[a : b + 1] / spec.floor[a : b + 1]
     strong = np.where(ratio >= config.strong_line, ratio - 1.0, 0.0)
-    total = float(np.sum(strong))
+    total = float(strong.sum())
     if total <= 0.0:
         return 1.0
     k = np.arange(1, config.max_harmonics + 1, dtype=np.float64)
     lo, hi = band_edges(k * f0_hz, spec.df, spec.power.shape[0], config)
     inside = np.zeros(b - a + 1, dtype=bool)
-    for i, j in zip(lo, hi, strict=True):
+    for i, j in zip(lo.tolist(), hi.tolist(), strict=True):
         inside[max(i - a, 0) : max(j - a + 1, 0)] = True
-    return float(np.sum(strong[inside]) / total)
+    return float(strong[inside].sum() / total)
 
 
 def single_line_share(
@@ -107,13 +133,14 @@ def single_line_share(
         return 0, 0.0
     lo, hi = band_edges(k * f0_hz, spec.df, spec.power.shape[0], config)
     strong = single = 0
-    for a, b in zip(lo, hi, strict=True):
+    loud = 10.0 ** (config.split_peak_db / 10.0)
+    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
         ratio = spec.power[a : b + 1] / spec.floor[a : b + 1]
-        p = int(np.argmax(ratio))
-        if ratio[p] < 10.0 ** (config.split_peak_db / 10.0):
+        p = int(ratio.argmax())
+        if ratio[p] < loud:
             continue
         excess = np.maximum(ratio - config.peak_threshold, 0.0)
         strong += 1
-        lobe = float(np.sum(excess[max(p - 2, 0) : p + 3]))
-        single += lobe >= config.single_lobe_fraction * float(np.sum(excess))
+        lobe = float(excess[max(p - 2, 0) : p + 3].sum())
+        single += lobe >= config.single_lobe_fraction * float(excess.sum())
     return strong, (single / strong if strong else 0.0)

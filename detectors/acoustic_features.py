@@ -18,6 +18,7 @@ of a Hann-windowed frame (bin `df` Hz); `floor` is the mean noise power per bin 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -35,6 +36,16 @@ I64 = NDArray[np.int64]
 _PEAK_CORRELATION = 1.65
 #: Euler–Mascheroni constant: E[ln X] = −γ for X exponential of mean 1
 _EULER = 0.5772156649015329
+
+
+#: the Hann spectra of a frame's two halves (`acoustic_spectrum.half_spectra`), or a
+#: function returning them: only a line that looks steady needs them, often none does
+HalfSpectra = (
+    tuple[NDArray[np.complexfloating[Any, Any]], NDArray[np.complexfloating[Any, Any]]]
+    | Callable[
+        [], tuple[NDArray[np.complexfloating[Any, Any]], NDArray[np.complexfloating[Any, Any]]]
+    ]
+)
 
 
 def log_mean_floor(
@@ -165,6 +176,42 @@ def peak_z_law(
     return mean, offset, scale
 
 
+def band_peak_z_at_least(
+    excess_sum: F64, bins: I64, z: float, threshold: float, floor_rel_sigma: float
+) -> NDArray[np.bool_]:
+    """`band_peak_z`(excess_sum, bins, ...) >= z, without the cube roots: the z rises with
+    excess_sum / mean, so that ratio is held against the one giving z for each band width
+    (cached per width); within 1e-9 of it (rounding) the z itself decides, as before."""
+    size = 1 << max(int(np.max(bins, initial=1)), 1).bit_length()
+    table = _peak_z_table(z, threshold, floor_rel_sigma, size)
+    mean = table[0][bins]
+    ratio: F64 = np.maximum(excess_sum, 0.0) / mean
+    level = table[3][bins]
+    out: NDArray[np.bool_] = ratio >= level
+    near = np.flatnonzero(np.abs(ratio - level) <= 1e-9 * level)
+    if near.shape[0]:  # the z of these few, as `standardise_peaks` takes it
+        b = bins[near]
+        out[near] = (np.cbrt(ratio[near]) - table[1][b]) / table[2][b] >= z
+    return out
+
+
+@lru_cache(maxsize=8)
+def _peak_z_table(
+    z: float, threshold: float, floor_rel_sigma: float, size: int
+) -> tuple[F64, F64, F64, F64]:
+    """(mean, offset, scale, level) of `peak_z_law` for band widths 0..size bins; level:
+    the excess_sum / mean at which the z is z (-inf when every sum reaches it: offset +
+    z * scale <= 0). Width 0 is never asked (its row holds width 1's)."""
+    n = np.arange(size + 1)
+    n[0] = 1
+    mean, offset, scale = peak_z_law(n, threshold, floor_rel_sigma)
+    root = offset + z * scale
+    level = np.where(root > 0.0, root**3, -np.inf)
+    for arr in (mean, offset, scale, level):
+        arr.flags.writeable = False
+    return mean, offset, scale, level
+
+
 def standardise_peaks(excess_sum: F64, mean: F64, offset: F64, scale: F64) -> F64:
     """Wilson–Hilferty z of peak-excess sums under the law from `peak_z_law`."""
     z: F64 = (np.cbrt(np.maximum(excess_sum, 0.0) / mean) - offset) / scale
@@ -176,9 +223,7 @@ def line_is_machine_like(
     floor: F64,
     lo: int,
     hi: int,
-    half_spectra: tuple[
-        NDArray[np.complexfloating[Any, Any]], NDArray[np.complexfloating[Any, Any]]
-    ],
+    half_spectra: HalfSpectra,
     df: float,
     half_duration_s: float,
     *,
@@ -199,9 +244,12 @@ def line_is_machine_like(
     (SIGNALS.md §4: notch exact k*50 Hz), and what is
     left of the band is judged: a transformer's 100 Hz beside a passing aircraft's 97 Hz
     prop line make a pair that looks like a rotor cluster, each being one steady line.
+
+    half_spectra: the two half frames' spectra, or a function returning them (`HalfSpectra`:
+    taken only when a line gets as far as the phase test).
     """
     seg = power[lo : hi + 1] - floor[lo : hi + 1]
-    total = float(np.sum(seg))
+    total = float(seg.sum())
     if total <= 0.0:
         return False
     left, cut = power[lo : hi + 1], False
@@ -210,7 +258,7 @@ def line_is_machine_like(
             f = n * mains_hz
             reach = max(mains_tolerance * f / df, 1.0)
             a, b = max(lo, math.floor(f / df - reach)), min(hi, math.ceil(f / df + reach))
-            p = int(np.argmax(power[a : b + 1])) + a
+            p = int(power[a : b + 1].argmax()) + a
             if power[p] < min_line_ratio * floor[p]:
                 continue  # no line there (the cheap test first: this runs on every band)
             f_hz = _peak_hz(power, p, df)
@@ -219,7 +267,7 @@ def line_is_machine_like(
             ):
                 continue
             a, b = max(lo, p - 2), min(hi, p + 2)
-            hum = float(np.sum(seg[a - lo : b - lo + 1]))
+            hum = float(seg[a - lo : b - lo + 1].sum())
             if hum <= 0.0:
                 continue
             total -= hum
@@ -229,9 +277,9 @@ def line_is_machine_like(
                 left, cut = left.copy(), True  # a view of power until a line is cut out
             left[a - lo : b - lo + 1] = 0.0
             seg[a - lo : b - lo + 1] = 0.0  # seg is this call's own array
-    p = int(np.argmax(left)) + lo
+    p = int(left.argmax()) + lo
     a, b = max(lo, p - 2), min(hi, p + 2)
-    if float(np.sum(seg[a - lo : b - lo + 1])) < lobe_fraction * total:
+    if float(seg[a - lo : b - lo + 1].sum()) < lobe_fraction * total:
         return False
     return _steady(_peak_hz(power, p, df), half_spectra, half_duration_s, phase_tolerance_rad)
 
@@ -248,15 +296,13 @@ def _peak_hz(power: F64, p: int, df: float) -> float:
 
 def _steady(
     f_hz: float,
-    half_spectra: tuple[
-        NDArray[np.complexfloating[Any, Any]], NDArray[np.complexfloating[Any, Any]]
-    ],
+    half_spectra: HalfSpectra,
     half_duration_s: float,
     phase_tolerance_rad: float,
 ) -> bool:
     """A steady tone at f_hz: its phase advances by 2 pi f T between the half frames (T =
     half duration)."""
-    first, second = half_spectra
+    first, second = half_spectra() if callable(half_spectra) else half_spectra
     k = min(round(f_hz * half_duration_s), first.shape[0] - 1)
     measured = np.angle(second[k] * np.conj(first[k]))
     expected = 2.0 * np.pi * f_hz * half_duration_s
@@ -268,9 +314,13 @@ def glide_bands(centres_hz: F64, tolerance: float, df: float, m: int) -> tuple[I
     """First and last bin of ±tolerance (at least one bin) around each centre, clipped to
     [0, m − 1]: the bands of a comb tried at several glides."""
     half = np.maximum(centres_hz * tolerance / df, 1.0)
-    lo = np.clip(np.floor(centres_hz / df - half), 0, m - 1).astype(np.int64)
-    hi = np.clip(np.ceil(centres_hz / df + half), 0, m - 1).astype(np.int64)
-    return lo, hi
+    # np.clip's values, without its wrapper
+    lo = np.floor(centres_hz / df - half)
+    hi = np.ceil(centres_hz / df + half)
+    for edge in (lo, hi):
+        np.maximum(edge, 0, out=edge)
+        np.minimum(edge, m - 1, out=edge)
+    return lo.astype(np.int64), hi.astype(np.int64)
 
 
 @lru_cache(maxsize=8)
@@ -291,14 +341,23 @@ def glide_band_power(
     ±1 bin) and in the same bands half a harmonic (spacing_hz / 2) up, for the glides
     `glide_scales(max_glide, step)`: the comb followed through pieces of a frame."""
     scale = glide_scales(max_glide, step)
-    both = np.outer(scale, np.concatenate((centres_hz, centres_hz + 0.5 * spacing_hz)))
-    lo, hi = glide_bands(both, tolerance, df, power.shape[1])
-    top = int(np.max(hi)) + 1  # the bins any band reaches
+    k = centres_hz.shape[0]
+    both = np.empty(2 * k)
+    both[:k] = centres_hz
+    np.add(centres_hz, 0.5 * spacing_hz, out=both[k:])
+    # np.outer's products; the calls below are methods rather than np.* for the same reason
+    # (their wrappers cost about as much as the work on these small arrays)
+    lo, hi = glide_bands(scale[:, None] * both[None, :], tolerance, df, power.shape[1])
+    top = int(hi.max()) + 1  # the bins any band reaches
     csum = np.zeros((power.shape[0], top + 1))
     np.cumsum(power[:, :top], axis=1, out=csum[:, 1:])
     band_power = csum[:, hi + 1] - csum[:, lo]
-    k = centres_hz.shape[0]
     return band_power[:, :, :k], band_power[:, :, k:]
+
+
+def min_spacing(centres_hz: F64) -> float:
+    """float(np.min(np.diff(centres_hz))) without the two wrappers."""
+    return float((centres_hz[1:] - centres_hz[:-1]).min())
 
 
 @lru_cache(maxsize=8)
@@ -318,6 +377,7 @@ def comb_dropouts(
     min_peak_ratio: float = 10.0,
     drop_fraction: float = 0.1,
     max_glide: float = 0.15,
+    power: F64 | None = None,
 ) -> int:
     """Sub-frames in which a strong comb all but vanishes: syllables, pauses, throttle steps.
 
@@ -331,26 +391,29 @@ def comb_dropouts(
     A rotor comb is steady over 1 s (scintillation ±2-5 dB over seconds, SIGNALS.md §4);
     voices come in 0.6-2 s spurts with 4-5 Hz syllables and pauses, a strimmer's comb
     moves away with the throttle, a horn or chime stops.
+
+    power: (sub_frames, m) |X|² of the pieces when the caller has them (bins
+    sample_rate_hz / n for n = len(x) // sub_frames, m reaching the glided bands: see
+    `acoustic_subframes.frame_pieces`), else they are taken here (float64, symmetric Hann).
     """
     n = x.shape[0] // sub_frames
     if n < 32 or centres_hz.shape[0] == 0:
         return 0
-    segs = x[: n * sub_frames].reshape(sub_frames, n).astype(np.float64)
-    spec = np.fft.rfft(segs * _hanning(n), axis=1)
+    if power is None:
+        segs = x[: n * sub_frames].reshape(sub_frames, n).astype(np.float64)
+        spec = np.fft.rfft(segs * _hanning(n), axis=1)
+        power = spec.real**2 + spec.imag**2
     df = sample_rate_hz / n
-    spacing = (
-        float(centres_hz[0]) if centres_hz.shape[0] == 1 else float(np.min(np.diff(centres_hz)))
-    )
+    spacing = float(centres_hz[0]) if centres_hz.shape[0] == 1 else min_spacing(centres_hz)
 
     # the comb may glide (manoeuvres: ±10-30 % over 0.5-2 s): each piece takes its best
     # of f0 * (1 + shift) for shifts within ±max_glide
-    power = spec.real**2 + spec.imag**2
     on_bands, off_bands = glide_band_power(power, centres_hz, spacing, tolerance, df,
                                            max_glide, 0.01)  # fmt: skip
-    on = np.sum(on_bands, axis=2)  # (sub_frames, shifts)
-    off = np.sum(off_bands, axis=2)
-    r = np.max(on / np.maximum(off, 1e-300), axis=1)
-    best = float(np.max(r))
+    on = on_bands.sum(axis=2)  # (sub_frames, shifts)
+    off = off_bands.sum(axis=2)
+    r = (on / np.maximum(off, 1e-300)).max(axis=1)
+    best = float(r.max())
     if best < min_peak_ratio:
         return 0
     return int(np.count_nonzero(r - 1.0 < drop_fraction * (best - 1.0)))

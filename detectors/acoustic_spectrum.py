@@ -19,7 +19,12 @@ import scipy.fft
 from numpy.typing import NDArray
 
 from detectors.acoustic_config import F64, I64, AcousticConfig
-from detectors.acoustic_features import band_peak_z, log_mean_floor, range_sums
+from detectors.acoustic_features import (
+    band_peak_z,
+    band_peak_z_at_least,
+    log_mean_floor,
+    range_sums,
+)
 from detectors.arrays import cumsum0
 from detectors.spectra import welch_psd
 
@@ -48,9 +53,17 @@ def band_edges(
 ) -> tuple[I64, I64]:
     tol = config.tolerance if tolerance is None else tolerance
     half = np.maximum(centres_hz * tol / df, config.min_band_bins)
-    lo = np.clip(np.floor(centres_hz / df - half), 0, n_bins - 1).astype(np.int64)
-    hi = np.clip(np.ceil(centres_hz / df + half), 0, n_bins - 1).astype(np.int64)
-    return lo, hi
+    return _clipped_bins(np.floor(centres_hz / df - half), n_bins), _clipped_bins(
+        np.ceil(centres_hz / df + half), n_bins
+    )
+
+
+def _clipped_bins(bins: F64, n_bins: int) -> I64:
+    """np.clip(bins, 0, n_bins - 1) as int64 (the same values, without np.clip's wrapper:
+    band edges are taken on a few bands at a time, many times per frame)."""
+    np.maximum(bins, 0, out=bins)
+    np.minimum(bins, n_bins - 1, out=bins)
+    return bins.astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +88,16 @@ class WhitenedSpectrum:
             config.floor_rel_sigma,
         )  # fmt: skip
         return z
+
+    def band_z_at_least(
+        self, centres_hz: F64, z: float, config: AcousticConfig, tolerance: float | None = None
+    ) -> NDArray[np.bool_]:
+        """`band_z` >= z for the bands centred on `centres_hz` (`band_peak_z_at_least`)."""
+        lo, hi = band_edges(centres_hz, self.df, self.power.shape[0], config, tolerance)
+        return band_peak_z_at_least(
+            range_sums(self.csum_peaks, lo, hi), hi - lo + 1, z, config.peak_threshold,
+            config.floor_rel_sigma,
+        )  # fmt: skip
 
 
 def whitened_spectrum(

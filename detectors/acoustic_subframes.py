@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from detectors.acoustic_config import F64
-from detectors.acoustic_features import glide_band_power
+from detectors.acoustic_features import glide_band_power, min_spacing
 from detectors.acoustic_spectrum import hann32
 
 
@@ -38,6 +38,45 @@ class CommonEnvelope:
     p_value: float
 
 
+def piece_power(x: NDArray[np.float32], n: int, hop: int, m: int) -> F64:
+    """(pieces, m) float64 |X|² in the first m bins of the periodic-Hann pieces of n
+    samples every hop samples of x (n,) float32 (pieces = 1 + (len(x) - n) // hop), the
+    FFT and |X|² in float32 (the detector's precision)."""
+    pieces = 1 + (x.shape[0] - n) // hop
+    step = x.strides[0]  # the pieces as one read-only strided view of x
+    windows = np.lib.stride_tricks.as_strided(
+        x, shape=(pieces, n), strides=(hop * step, step), writeable=False
+    )
+    spec = scipy.fft.rfft(windows * hann32(n), axis=1, overwrite_x=True)[:, :m]
+    power: F64 = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float64)
+    return power
+
+
+def frame_pieces(
+    x: NDArray[np.float32],
+    sample_rate_hz: float,
+    centres_hz: F64,
+    tolerance: float,
+    *,
+    piece_s: float = 0.125,
+    sub_frames: int = 8,
+    max_glide: float = 0.15,
+) -> F64 | None:
+    """`piece_power` of the half-overlapping pieces of `common_envelope` when every other
+    one is a piece of `acoustic_features.comb_dropouts` (len(x) // sub_frames samples, as
+    for 1 s frames), in bins reaching both tests' glided bands (the comb's and those half
+    a harmonic up), so that one STFT serves both; else None (each takes its own)."""
+    n = round(piece_s * sample_rate_hz)
+    k = centres_hz.shape[0]
+    if n < 32 or x.shape[0] < 4 * n or k < 2 or n != x.shape[0] // sub_frames or n % 2:
+        return None
+    df = sample_rate_hz / n
+    # the top glided band half a harmonic up, + 2 bins of band edge rounding (and 1 spare)
+    top_hz = (centres_hz[-1] + 0.5 * min_spacing(centres_hz)) * (1.0 + max_glide)
+    m = min(n // 2 + 1, int(top_hz * (1.0 + tolerance) / df) + 3)
+    return piece_power(x, n, n // 2, m)
+
+
 def common_envelope(
     x: NDArray[np.float32],
     sample_rate_hz: float,
@@ -46,38 +85,39 @@ def common_envelope(
     *,
     piece_s: float = 0.125,
     max_glide: float = 0.15,
+    power: F64 | None = None,
 ) -> CommonEnvelope:
-    """Common fast envelope of the comb's harmonic bands (x: (n,) mono; centres_hz: (K,))."""
+    """Common fast envelope of the comb's harmonic bands (x: (n,) mono; centres_hz: (K,)).
+
+    power: the pieces' `piece_power` when the caller has it (`frame_pieces`), in at
+    least the bins the glided bands reach."""
     n = round(piece_s * sample_rate_hz)
     hop = n // 2
     if n < 32 or x.shape[0] < 4 * n or centres_hz.shape[0] < 2:
         return CommonEnvelope(0.0, 1.0)
-    pieces = 1 + (x.shape[0] - n) // hop
-    step = x.strides[0]  # the pieces as one read-only strided view of x
-    windows = np.lib.stride_tricks.as_strided(
-        x, shape=(pieces, n), strides=(hop * step, step), writeable=False
-    )
-    spec = scipy.fft.rfft(windows * hann32(n), axis=1, overwrite_x=True)
     df = sample_rate_hz / n
-    m = min(spec.shape[1], int(centres_hz[-1] * (1.0 + max_glide + tolerance) / df) + 3)
-    spec = spec[:, :m]
-    power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float64)
-    spacing = float(np.min(np.diff(centres_hz)))
+    m = min(n // 2 + 1, int(centres_hz[-1] * (1.0 + max_glide + tolerance) / df) + 3)
+    power = piece_power(x, n, hop, m) if power is None else power[:, :m]
+    pieces = power.shape[0]
+    spacing = min_spacing(centres_hz)
 
     # 2 % glide steps: each band is ±tolerance (4 %) wide, so a step never loses a line
     on, off = glide_band_power(power, centres_hz, spacing, tolerance, df, max_glide, 0.02)
-    best = np.argmax(np.sum(on, axis=2) / np.maximum(np.sum(off, axis=2), 1e-300), axis=1)
+    best = (on.sum(axis=2) / np.maximum(off.sum(axis=2), 1e-300)).argmax(axis=1)
     level = 10.0 * np.log10(np.maximum(on[np.arange(pieces), best, :], 1e-300))
     k = level.shape[1]
     # means as sum / count: what ndarray.mean computes, without its Python wrapper
     common = level.sum(axis=1) / k
     t = np.arange(pieces) - 0.5 * (pieces - 1)
-    detrended = common - common.sum() / pieces - t * float(np.sum(t * common) / np.sum(t * t))
+    detrended = common - common.sum() / pieces - t * float((t * common).sum() / (t * t).sum())
     resid = level - level.sum(axis=0) / pieces - common[:, None] + level.sum() / level.size
-    ms_common = k * float(np.sum(detrended**2)) / (pieces - 2)
-    ms_resid = float(np.sum(resid**2)) / ((pieces - 1) * (k - 1))
+    ms_common = k * float((detrended**2).sum()) / (pieces - 2)
+    ms_resid = float((resid**2).sum()) / ((pieces - 1) * (k - 1))
     ratio = ms_common / max(ms_resid, 1e-12)
     # pieces overlap by half: count independent ones only in the degrees of freedom
     independent = (pieces + 1) // 2
     p = float(special.fdtrc(independent - 2, (independent - 1) * (k - 1), ratio))
-    return CommonEnvelope(float(np.std(detrended)), p)
+    # np.std's operations, without its wrapper
+    centred = detrended - detrended.sum() / pieces
+    centred *= centred
+    return CommonEnvelope(float(np.sqrt(centred.sum() / pieces)), p)
