@@ -188,7 +188,8 @@ def band_peak_z_at_least(
     ratio: F64 = np.maximum(excess_sum, 0.0) / mean
     level = table[3][bins]
     out: NDArray[np.bool_] = ratio >= level
-    near = np.flatnonzero(np.abs(ratio - level) <= 1e-9 * level)
+    # rounding decides near the level, and wherever offset + z * scale is about 0
+    near = np.flatnonzero((np.abs(ratio - level) <= 1e-9 * level) | table[4][bins])
     if near.shape[0]:  # the z of these few, as `standardise_peaks` takes it
         b = bins[near]
         out[near] = (np.cbrt(ratio[near]) - table[1][b]) / table[2][b] >= z
@@ -198,18 +199,21 @@ def band_peak_z_at_least(
 @lru_cache(maxsize=8)
 def _peak_z_table(
     z: float, threshold: float, floor_rel_sigma: float, size: int
-) -> tuple[F64, F64, F64, F64]:
-    """(mean, offset, scale, level) of `peak_z_law` for band widths 0..size bins; level:
-    the excess_sum / mean at which the z is z (-inf when every sum reaches it: offset +
-    z * scale <= 0). Width 0 is never asked (its row holds width 1's)."""
+) -> tuple[F64, F64, F64, F64, NDArray[np.bool_]]:
+    """(mean, offset, scale, level, exact) of `peak_z_law` for band widths 0..size bins;
+    level: the excess_sum / mean at which the z is z (-inf when every sum reaches it:
+    offset + z * scale <= 0); exact: the widths where offset + z * scale is so near 0
+    that its rounding, not the sum, would decide (there the z itself is taken). Width 0
+    is never asked (its row holds width 1's)."""
     n = np.arange(size + 1)
     n[0] = 1
     mean, offset, scale = peak_z_law(n, threshold, floor_rel_sigma)
     root = offset + z * scale
     level = np.where(root > 0.0, root**3, -np.inf)
-    for arr in (mean, offset, scale, level):
+    exact = np.abs(root) <= 1e-9 * np.abs(offset)
+    for arr in (mean, offset, scale, level, exact):
         arr.flags.writeable = False
-    return mean, offset, scale, level
+    return mean, offset, scale, level, exact
 
 
 def standardise_peaks(excess_sum: F64, mean: F64, offset: F64, scale: F64) -> F64:
@@ -310,17 +314,22 @@ def _steady(
     return abs(error) <= phase_tolerance_rad
 
 
+def clipped_bins(bins: F64, n_bins: int) -> I64:
+    """np.clip(bins, 0, n_bins - 1) as int64, clipping `bins` in place (the same values,
+    without np.clip's wrapper: band edges are taken on a few bands at a time, many times
+    per frame)."""
+    np.maximum(bins, 0, out=bins)
+    np.minimum(bins, n_bins - 1, out=bins)
+    return bins.astype(np.int64)
+
+
 def glide_bands(centres_hz: F64, tolerance: float, df: float, m: int) -> tuple[I64, I64]:
     """First and last bin of ±tolerance (at least one bin) around each centre, clipped to
     [0, m − 1]: the bands of a comb tried at several glides."""
     half = np.maximum(centres_hz * tolerance / df, 1.0)
-    # np.clip's values, without its wrapper
-    lo = np.floor(centres_hz / df - half)
-    hi = np.ceil(centres_hz / df + half)
-    for edge in (lo, hi):
-        np.maximum(edge, 0, out=edge)
-        np.minimum(edge, m - 1, out=edge)
-    return lo.astype(np.int64), hi.astype(np.int64)
+    return clipped_bins(np.floor(centres_hz / df - half), m), clipped_bins(
+        np.ceil(centres_hz / df + half), m
+    )
 
 
 @lru_cache(maxsize=8)
@@ -360,6 +369,12 @@ def min_spacing(centres_hz: F64) -> float:
     return float((centres_hz[1:] - centres_hz[:-1]).min())
 
 
+#: `comb_dropouts`' pieces per frame and the glide both it and the envelope test follow
+#: the comb over (`acoustic_subframes`: the shared pieces must reach the same bands)
+DROPOUT_PIECES = 8
+MAX_GLIDE = 0.15
+
+
 @lru_cache(maxsize=8)
 def _hanning(n: int) -> F64:
     w = np.hanning(n)
@@ -373,10 +388,10 @@ def comb_dropouts(
     centres_hz: F64,
     tolerance: float,
     *,
-    sub_frames: int = 8,
+    sub_frames: int = DROPOUT_PIECES,
     min_peak_ratio: float = 10.0,
     drop_fraction: float = 0.1,
-    max_glide: float = 0.15,
+    max_glide: float = MAX_GLIDE,
     power: F64 | None = None,
 ) -> int:
     """Sub-frames in which a strong comb all but vanishes: syllables, pauses, throttle steps.
@@ -399,6 +414,8 @@ def comb_dropouts(
     n = x.shape[0] // sub_frames
     if n < 32 or centres_hz.shape[0] == 0:
         return 0
+    if power is not None and power.shape[0] != sub_frames:
+        raise ValueError(f"power must hold {sub_frames} pieces, got {power.shape=}")
     if power is None:
         segs = x[: n * sub_frames].reshape(sub_frames, n).astype(np.float64)
         spec = np.fft.rfft(segs * _hanning(n), axis=1)

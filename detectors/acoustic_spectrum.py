@@ -20,8 +20,8 @@ from numpy.typing import NDArray
 
 from detectors.acoustic_config import F64, I64, AcousticConfig
 from detectors.acoustic_features import (
-    band_peak_z,
     band_peak_z_at_least,
+    clipped_bins,
     log_mean_floor,
     range_sums,
 )
@@ -53,17 +53,9 @@ def band_edges(
 ) -> tuple[I64, I64]:
     tol = config.tolerance if tolerance is None else tolerance
     half = np.maximum(centres_hz * tol / df, config.min_band_bins)
-    return _clipped_bins(np.floor(centres_hz / df - half), n_bins), _clipped_bins(
+    return clipped_bins(np.floor(centres_hz / df - half), n_bins), clipped_bins(
         np.ceil(centres_hz / df + half), n_bins
     )
-
-
-def _clipped_bins(bins: F64, n_bins: int) -> I64:
-    """np.clip(bins, 0, n_bins - 1) as int64 (the same values, without np.clip's wrapper:
-    band edges are taken on a few bands at a time, many times per frame)."""
-    np.maximum(bins, 0, out=bins)
-    np.minimum(bins, n_bins - 1, out=bins)
-    return bins.astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +70,11 @@ class WhitenedSpectrum:
     csum_peaks: F64
     df: float
 
-    def band_z(
-        self, centres_hz: F64, config: AcousticConfig, tolerance: float | None = None
-    ) -> F64:
-        """Peak z (`band_peak_z`) of the bands centred on `centres_hz` (any shape)."""
-        lo, hi = band_edges(centres_hz, self.df, self.power.shape[0], config, tolerance)
-        z: F64 = band_peak_z(
-            range_sums(self.csum_peaks, lo, hi), hi - lo + 1, config.peak_threshold,
-            config.floor_rel_sigma,
-        )  # fmt: skip
-        return z
-
     def band_z_at_least(
         self, centres_hz: F64, z: float, config: AcousticConfig, tolerance: float | None = None
     ) -> NDArray[np.bool_]:
-        """`band_z` >= z for the bands centred on `centres_hz` (`band_peak_z_at_least`)."""
+        """Whether the peak z (`band_peak_z`) of each band centred on `centres_hz` (any
+        shape) reaches z (`band_peak_z_at_least`)."""
         lo, hi = band_edges(centres_hz, self.df, self.power.shape[0], config, tolerance)
         return band_peak_z_at_least(
             range_sums(self.csum_peaks, lo, hi), hi - lo + 1, z, config.peak_threshold,

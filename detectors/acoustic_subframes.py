@@ -25,7 +25,12 @@ from numpy.typing import NDArray
 from scipy import special
 
 from detectors.acoustic_config import F64
-from detectors.acoustic_features import glide_band_power, min_spacing
+from detectors.acoustic_features import (
+    DROPOUT_PIECES,
+    MAX_GLIDE,
+    glide_band_power,
+    min_spacing,
+)
 from detectors.acoustic_spectrum import hann32
 
 
@@ -59,8 +64,8 @@ def frame_pieces(
     tolerance: float,
     *,
     piece_s: float = 0.125,
-    sub_frames: int = 8,
-    max_glide: float = 0.15,
+    sub_frames: int = DROPOUT_PIECES,
+    max_glide: float = MAX_GLIDE,
 ) -> F64 | None:
     """`piece_power` of the half-overlapping pieces of `common_envelope` when every other
     one is a piece of `acoustic_features.comb_dropouts` (len(x) // sub_frames samples, as
@@ -84,7 +89,7 @@ def common_envelope(
     tolerance: float,
     *,
     piece_s: float = 0.125,
-    max_glide: float = 0.15,
+    max_glide: float = MAX_GLIDE,
     power: F64 | None = None,
 ) -> CommonEnvelope:
     """Common fast envelope of the comb's harmonic bands (x: (n,) mono; centres_hz: (K,)).
@@ -97,6 +102,8 @@ def common_envelope(
         return CommonEnvelope(0.0, 1.0)
     df = sample_rate_hz / n
     m = min(n // 2 + 1, int(centres_hz[-1] * (1.0 + max_glide + tolerance) / df) + 3)
+    if power is not None and power.shape[1] < m:
+        raise ValueError(f"power must reach bin {m - 1}, got {power.shape=}")
     power = piece_power(x, n, hop, m) if power is None else power[:, :m]
     pieces = power.shape[0]
     spacing = min_spacing(centres_hz)

@@ -17,7 +17,7 @@ from detectors.acoustic_features import (
     comb_dropouts,
     peak_z_law,
 )
-from detectors.acoustic_subframes import common_envelope, frame_pieces
+from detectors.acoustic_subframes import common_envelope, frame_pieces, piece_power
 from tests.detectors.test_acoustic import FS, pink, rotor_cluster_comb
 
 CONFIG = AcousticConfig()
@@ -51,6 +51,14 @@ def test_frame_pieces_serve_the_envelope_and_the_dropouts() -> None:
     # the dropout pieces are every other one (periodic Hann, float32 FFT: the same count)
     own = comb_dropouts(x, FS, centres, CONFIG.tolerance)
     assert comb_dropouts(x, FS, centres, CONFIG.tolerance, power=pieces[0::2]) == own
+    # the pieces stop at the top glided band: all bins give the same counts
+    n = int(0.125 * FS)
+    full = piece_power(x, n, n // 2, n // 2 + 1)
+    assert pieces.shape[1] < full.shape[1]
+    assert comb_dropouts(x, FS, centres, CONFIG.tolerance, power=full[0::2]) == own
+    assert common_envelope(x, FS, centres, CONFIG.tolerance, power=full) == shared
+    with pytest.raises(ValueError, match="pieces"):
+        comb_dropouts(x, FS, centres, CONFIG.tolerance, power=pieces)
     # 1.5 s: the dropout pieces are longer than the envelope's, each takes its own
     assert frame_pieces(np.tile(x, 2)[: int(1.5 * FS)], FS, centres, CONFIG.tolerance) is None
 
@@ -81,3 +89,13 @@ def test_low_bands_from_the_cached_table_are_the_full_table() -> None:
         for got, want in zip(_low_bands(float(f0), CONFIG), _low_bands_by_table(float(f0), CONFIG),
                              strict=True):  # fmt: skip
             np.testing.assert_array_equal(got, want)
+
+
+def test_threshold_test_where_the_level_is_zero() -> None:
+    """line_z at -offset / scale of a band width (the z of a zero sum): the z decides,
+    not the rounding of offset + z * scale (a review's case)."""
+    _, offset, scale = peak_z_law(np.array([3]), 2.5, 0.13)
+    z = float(-offset[0] / scale[0])
+    expected = band_peak_z(np.array([0.0]), np.array([3]), 2.5, 0.13) >= z
+    got = band_peak_z_at_least(np.array([0.0]), np.array([3]), z, 2.5, 0.13)
+    np.testing.assert_array_equal(got, expected)
