@@ -43,6 +43,17 @@ class CommonEnvelope:
     p_value: float
 
 
+#: length of the envelope's pieces (s): 8 per second, so the envelope is sampled at 16 Hz
+PIECE_S = 0.125
+
+
+def _piece_len(x: NDArray[np.float32], sample_rate_hz: float, k: int, piece_s: float) -> int:
+    """Samples per envelope piece, or 0 when the frame or the comb is too small for the
+    envelope (pieces under 32 samples, fewer than 4 in the frame, fewer than 2 bands)."""
+    n = round(piece_s * sample_rate_hz)
+    return n if n >= 32 and x.shape[0] >= 4 * n and k >= 2 else 0
+
+
 def piece_power(x: NDArray[np.float32], n: int, hop: int, m: int) -> F64:
     """(pieces, m) float64 |X|² in the first m bins of the periodic-Hann pieces of n
     samples every hop samples of x (n,) float32 (pieces = 1 + (len(x) - n) // hop), the
@@ -63,7 +74,7 @@ def frame_pieces(
     centres_hz: F64,
     tolerance: float,
     *,
-    piece_s: float = 0.125,
+    piece_s: float = PIECE_S,
     sub_frames: int = DROPOUT_PIECES,
     max_glide: float = MAX_GLIDE,
 ) -> F64 | None:
@@ -71,9 +82,8 @@ def frame_pieces(
     one is a piece of `acoustic_features.comb_dropouts` (len(x) // sub_frames samples, as
     for 1 s frames), in bins reaching both tests' glided bands (the comb's and those half
     a harmonic up), so that one STFT serves both; else None (each takes its own)."""
-    n = round(piece_s * sample_rate_hz)
-    k = centres_hz.shape[0]
-    if n < 32 or x.shape[0] < 4 * n or k < 2 or n != x.shape[0] // sub_frames or n % 2:
+    n = _piece_len(x, sample_rate_hz, centres_hz.shape[0], piece_s)
+    if not n or n != x.shape[0] // sub_frames or n % 2:
         return None
     df = sample_rate_hz / n
     # the top glided band half a harmonic up, + 2 bins of band edge rounding (and 1 spare)
@@ -88,7 +98,7 @@ def common_envelope(
     centres_hz: F64,
     tolerance: float,
     *,
-    piece_s: float = 0.125,
+    piece_s: float = PIECE_S,
     max_glide: float = MAX_GLIDE,
     power: F64 | None = None,
 ) -> CommonEnvelope:
@@ -96,10 +106,10 @@ def common_envelope(
 
     power: the pieces' `piece_power` when the caller has it (`frame_pieces`), in at
     least the bins the glided bands reach."""
-    n = round(piece_s * sample_rate_hz)
-    hop = n // 2
-    if n < 32 or x.shape[0] < 4 * n or centres_hz.shape[0] < 2:
+    n = _piece_len(x, sample_rate_hz, centres_hz.shape[0], piece_s)
+    if not n:
         return CommonEnvelope(0.0, 1.0)
+    hop = n // 2
     df = sample_rate_hz / n
     m = min(n // 2 + 1, int(centres_hz[-1] * (1.0 + max_glide + tolerance) / df) + 3)
     if power is not None and power.shape[1] < m:
