@@ -13,6 +13,8 @@ holds:
 - `acoustic_rules`: rejections and the confidence map (`comb_confidence`);
 - `acoustic_history`: one sensor's recent combs (voice/music pooling, track
   continuation), which `detect_with_history` consults frame by frame.
+- `acoustic_plant`: one sensor's learned steady machinery lines, which veto a comb that
+  stands only on them (`generator_hvac`).
 
 Why bands of peaks: a rotor harmonic is a cluster, not a line (4 rotors differing 1-5 %,
 RPM jitter ~1 %), so each sub-line carries ~1/4 of the power and the cluster spans
@@ -32,6 +34,7 @@ from numpy.typing import NDArray
 from detectors.acoustic_comb import analyse_comb, harmonic_weights
 from detectors.acoustic_config import AcousticConfig, AcousticDetection, CombAnalysis
 from detectors.acoustic_history import HistoryRegistry, candidate
+from detectors.acoustic_plant import survives, touches
 from detectors.acoustic_rules import comb_confidence
 from detectors.acoustic_spectrum import mono
 from detectors.units import power_to_db
@@ -76,6 +79,7 @@ def detect_rotor_comb(
     full_scale_db_spl: float | None = None,
     config: AcousticConfig = AcousticConfig(),
     exclude_hz: tuple[float, ...] = (),
+    masked_bins: NDArray[np.bool_] | None = None,
 ) -> tuple[list[AcousticDetection], CombAnalysis | None]:
     """Detect a multirotor blade-pass comb in one audio frame (typically 1 s).
 
@@ -85,7 +89,9 @@ def detect_rotor_comb(
     Returns ([] or one `AcousticDetection` with signature 'rotor_harmonics', kind 'drone';
     the frame's `CombAnalysis`, None when the frame could not be analysed), the analysis
     being what `acoustic_integrate` sums across frames. exclude_hz: fundamentals of sources
-    already accounted for (`acoustic_comb.excluded`), left out of the search.
+    already accounted for (`acoustic_comb.excluded`), left out of the search;
+    masked_bins: 1 Hz bins whose lines are known to be something else (`acoustic_plant`),
+    given no peak excess.
     """
     if sample_rate_hz <= 0:
         raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
@@ -97,7 +103,7 @@ def detect_rotor_comb(
         return [], None
     if not float(np.max(np.abs(x))) <= 1e6:  # full scale is 1.0: not from a microphone
         return [], None
-    comb = analyse_comb(x, sample_rate_hz, config, exclude_hz)
+    comb = analyse_comb(x, sample_rate_hz, config, exclude_hz, masked_bins)
     if comb is None:
         return [], None
     confidence = comb_confidence(comb, config)
@@ -139,8 +145,11 @@ def detect_with_history(
     comb enters the same history, and is reported only as the continuation of a track the
     sensor heard on its own (`ModulationHistory.continues`: a hit at the cut within
     `continue_s` before, f0 within `continue_tolerance`): a song has several lines, and
-    what is left of it once its loudest line is removed is no rotor comb. first: the
-    frame's `detect_rotor_comb` result when the caller already has it."""
+    what is left of it once its loudest line is removed is no rotor comb. Before that, the
+    frame teaches the sensor's plant lines (`acoustic_plant`), and a drone comb with
+    plant lines in its bands stands only if a search without them finds it again
+    (`acoustic_plant.survives`; else `generator_hvac`, kind other). first: the frame's
+    `detect_rotor_comb` result when the caller already has it."""
     found, comb = (
         first
         if first is not None
@@ -148,6 +157,16 @@ def detect_with_history(
             audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config
         )
     )
+    drone = any(d.kind == "drone" for d in found)
+    mask = registry.plant_lines(key, comb, judge=drone)
+    # a drone comb with plant lines in its bands may be machinery: judge it without them
+    if mask is not None and comb is not None and drone and touches(comb, mask, config):
+        masked, _ = detect_rotor_comb(
+            audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config,
+            masked_bins=mask,
+        )  # fmt: skip
+        plant = registry.config.plant
+        found = [survives(d, masked, plant) if d.kind == "drone" else d for d in found]
     heard = candidate(comb, config)
     out = registry.update(key, t0_s, found, heard)
     voices = [d.f0_hz for d in out if d.signature == "voice_music"]

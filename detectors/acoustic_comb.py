@@ -241,13 +241,15 @@ def analyse_comb(
     sample_rate_hz: float,
     config: AcousticConfig,
     exclude_hz: tuple[float, ...] = (),
+    masked_bins: NDArray[np.bool_] | None = None,
 ) -> CombAnalysis | None:
     """Harmonic-sum analysis of a mono signal x (n,) float32 at sample_rate_hz; f0s near
     `exclude_hz` (`excluded`) are left out of the search (None when the best comb left
-    lies there after the octave checks)."""
+    lies there after the octave checks); `masked_bins` hold no peak excess
+    (`whitened_spectrum`)."""
     if round(config.segment_s * sample_rate_hz) < 64 or x.shape[0] < 64:
         return None
-    spec = whitened_spectrum(x, sample_rate_hz, config)
+    spec = whitened_spectrum(x, sample_rate_hz, config, masked_bins)
     g = _grid(config, spec.df, spec.power.shape[0])
     if g is None:
         return None

@@ -61,11 +61,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scipy import special
 
 from detectors.acoustic_config import AcousticConfig, AcousticDetection, CombAnalysis
+from detectors.acoustic_plant import Mask, PlantConfig, PlantLines
 from detectors.sensor_states import SensorStates
 
 
@@ -86,7 +87,8 @@ class HistoryConfig:
     new one included); alert_confidence: stage 2's alert cut (`FusionSettings.min_confidence`);
     continue_s / continue_tolerance: how far back and how close in |ln f0 ratio| a hit at
     the cut lets a weaker comb continue its track; max_sensors / idle_s: the registry
-    keeps at most this many sensors and forgets those not updated for idle_s seconds."""
+    keeps at most this many sensors and forgets those not updated for idle_s seconds;
+    plant: the sensor's learned machinery lines (`acoustic_plant`)."""
 
     window_s: float = 16.0
     f0_tolerance: float = 0.3
@@ -102,6 +104,7 @@ class HistoryConfig:
     #: candidate combs (and hits) kept per sensor, by arrival: bounds memory and work
     #: whatever the sensor's clock does (±16 s of 1 s frames, twice for second searches)
     max_entries: int = 80
+    plant: PlantConfig = field(default_factory=PlantConfig)
 
 
 def pooled_p_value(p_values: Sequence[float], p_floor: float) -> float:
@@ -156,6 +159,7 @@ class ModulationHistory:
         # clock that jumps either way, or one bogus timestamp, neither grows nor wipes it
         self._entries: deque[_Entry] = deque(maxlen=config.max_entries)
         self._hits: deque[_Hit] = deque(maxlen=config.max_entries)  # drone combs at the cut
+        self.plant = PlantLines(config.plant)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -261,6 +265,17 @@ class HistoryRegistry:
             return False
         with state.lock:
             return state.continues(t0_s, f0_hz)
+
+    def plant_lines(self, key: Hashable, comb: CombAnalysis | None, judge: bool) -> Mask | None:
+        """Teach the plant lines of `key` (created on first use) the frame's spectrum
+        (`PlantLines.update`) and, when `judge`, return their mask (`PlantLines.mask`);
+        None without a comb analysis."""
+        if comb is None or comb.line_ratio is None:
+            return None
+        state = self._states.use(key)
+        with state.lock:
+            state.plant.update(comb.line_ratio, comb.bin_hz)
+            return state.plant.mask() if judge else None
 
     def update(
         self,

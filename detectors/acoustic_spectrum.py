@@ -83,8 +83,13 @@ class WhitenedSpectrum:
 
 
 def whitened_spectrum(
-    x: NDArray[np.float32], sample_rate_hz: float, config: AcousticConfig
+    x: NDArray[np.float32],
+    sample_rate_hz: float,
+    config: AcousticConfig,
+    masked_bins: NDArray[np.bool_] | None = None,
 ) -> WhitenedSpectrum:
+    """masked_bins: bins whose peak excess is set to 0 (lines known to be something else,
+    `acoustic_plant`); ignored unless it has one entry per bin of the spectrum."""
     nperseg = min(x.shape[0], round(config.segment_s * sample_rate_hz))
     df = float(sample_rate_hz / nperseg)
     m = min(nperseg // 2 + 1, math.ceil(0.5 * config.working_rate_hz / df) + 1)
@@ -98,6 +103,8 @@ def whitened_spectrum(
     peaks -= config.peak_threshold
     np.maximum(peaks, 0.0, out=peaks)
     peaks[: math.ceil(config.highpass_hz / df)] = 0.0  # below the high-pass: no comb sought
+    if masked_bins is not None and masked_bins.shape == peaks.shape:
+        peaks[masked_bins] = 0.0
     return WhitenedSpectrum(power, floor, cumsum0(power), cumsum0(floor), cumsum0(peaks), df)
 
 

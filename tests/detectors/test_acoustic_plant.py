@@ -1,0 +1,138 @@
+"""Learned plant lines and their veto (`detectors.acoustic_plant`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from detectors.acoustic import AcousticDetection, detect_rotor_comb, detect_with_history
+from detectors.acoustic_config import AcousticConfig
+from detectors.acoustic_history import HistoryRegistry
+from detectors.acoustic_plant import PLANT_SIGNATURE, PlantConfig, PlantLines, survives, touches
+from tests.detectors.test_acoustic import FS, comb, pink, rotor_cluster_comb
+
+DRONE = AcousticDetection(
+    signature="rotor_harmonics", kind="drone", t_start_s=0.0, t_end_s=1.0, f0_hz=180.0,
+    harmonics=5, snr_db=10.0, confidence=0.9, level_db_spl=None,
+)  # fmt: skip
+
+
+def ratio_with_lines(rng: np.random.Generator, bins: list[int], m: int = 400) -> np.ndarray:
+    """A power-over-floor spectrum: Exp(1) noise and 10x lines at `bins`."""
+    r = rng.exponential(1.0, m)
+    r[bins] = 10.0
+    return r
+
+
+def test_a_steady_line_is_learnt_after_min_frames_with_its_guard() -> None:
+    rng = np.random.default_rng(1)
+    plant = PlantLines()
+    masks = []
+    for _ in range(80):
+        plant.update(ratio_with_lines(rng, [169, 338]), 1.0)
+        masks.append(plant.mask())
+    assert all(m is None for m in masks[: PlantConfig().min_frames - 1])
+    mask = masks[-1]
+    assert mask is not None
+    assert set(np.flatnonzero(mask)) == set(range(167, 172)) | set(range(336, 341))
+
+
+def test_a_line_between_two_bins_is_learnt() -> None:
+    """A steady line halfway between bins peaks in either, frame by frame."""
+    rng = np.random.default_rng(2)
+    plant = PlantLines()
+    for _ in range(80):
+        plant.update(ratio_with_lines(rng, [200 + int(rng.integers(2))]), 1.0)
+    mask = plant.mask()
+    assert mask is not None and mask[200] and mask[201]
+
+
+def test_a_wandering_rotor_line_is_never_learnt() -> None:
+    """A harmonic whose peak moves over ±2 % of 184 Hz from frame to frame (hover jitter,
+    4 rotors) holds no bin: nothing is masked after 10 minutes."""
+    rng = np.random.default_rng(3)
+    plant = PlantLines()
+    for _ in range(600):
+        peaks = [round(184 * (1 + rng.normal(0, 0.01) + off)) for off in (-0.02, 0.02)]
+        plant.update(ratio_with_lines(rng, peaks), 1.0)
+        assert plant.mask() is None
+
+
+def test_a_new_bin_width_or_band_starts_again() -> None:
+    rng = np.random.default_rng(4)
+    plant = PlantLines()
+    for _ in range(70):
+        plant.update(ratio_with_lines(rng, [100]), 1.0)
+    assert plant.mask() is not None
+    plant.update(ratio_with_lines(rng, [100]), 0.5)  # another frame length
+    assert plant.mask() is None
+    for _ in range(70):
+        plant.update(ratio_with_lines(rng, [100]), 0.5)
+    assert plant.mask() is not None
+    plant.update(ratio_with_lines(rng, [100], m=300), 0.5)  # another band
+    assert plant.mask() is None
+    plant.update(np.ones(2), 1.0)  # too short to hold a peak
+    assert plant.mask() is None
+
+
+def test_survives_keeps_the_comb_found_without_the_plant_lines() -> None:
+    weaker = dataclasses.replace(DRONE, f0_hz=183.0, confidence=0.6)
+    kept = survives(DRONE, [weaker])
+    assert (kept.kind, kept.signature, kept.confidence) == ("drone", "rotor_harmonics", 0.6)
+    for masked in ([], [dataclasses.replace(DRONE, f0_hz=250.0)]):
+        out = survives(DRONE, masked)
+        assert (out.kind, out.signature) == ("other", PLANT_SIGNATURE)
+
+
+def test_touches_reads_the_present_bands_only() -> None:
+    x = comb(180.0, 6, np.random.default_rng(5), spread=0.02) + 0.01 * pink(
+        int(FS), np.random.default_rng(6)
+    )
+    _, analysis = detect_rotor_comb(x.astype(np.float32), FS)
+    assert analysis is not None and analysis.line_ratio is not None
+    mask = np.zeros(analysis.line_ratio.shape[0], dtype=bool)
+    assert not touches(analysis, mask, AcousticConfig())
+    mask[round(2 * analysis.f0_hz / analysis.bin_hz)] = True
+    assert touches(analysis, mask, AcousticConfig())
+
+
+def fan_lines(rng: np.random.Generator, f0: float = 180.0) -> np.ndarray:
+    """Exact, steady harmonic lines (a fan's blade pass) in pink noise."""
+    t = np.arange(int(FS)) / FS
+    x = 0.01 * pink(int(FS), rng)
+    for k in range(1, 7):
+        x = x + 0.02 / k * np.sin(2 * np.pi * f0 * k * t + 1.3 * k)
+    return x
+
+
+def test_a_comb_made_of_learnt_plant_lines_is_relabelled() -> None:
+    """A fan's lines (alone rejected by the one-frame machine test) are learnt over a
+    minute; a frame reported as a drone comb on those very lines is then machinery."""
+    rng = np.random.default_rng(7)
+    registry = HistoryRegistry()
+    for t in range(70):
+        detect_with_history(fan_lines(rng).astype(np.float32), FS, "mic", float(t), registry)
+    x = fan_lines(rng).astype(np.float32)
+    _, analysis = detect_rotor_comb(x, FS)
+    assert analysis is not None
+    out = detect_with_history(x, FS, "mic", 70.0, registry, first=([DRONE], analysis))
+    assert [(d.kind, d.signature) for d in out] == [("other", PLANT_SIGNATURE)]
+
+
+@pytest.mark.parametrize("seed", [8, 9])
+def test_a_drone_on_a_fans_fundamental_is_still_a_drone(seed: int) -> None:
+    """After a minute of fan lines at 180 Hz, a rotor comb arrives at the same f0: its
+    clusters (rotors ±0.7-2 %, RPM jitter) stand beside the masked lines, so it stays."""
+    rng = np.random.default_rng(seed)
+    registry = HistoryRegistry()
+    for t in range(70):
+        detect_with_history(fan_lines(rng).astype(np.float32), FS, "mic", float(t), registry)
+    hits = 0
+    for t in range(70, 80):
+        x = fan_lines(rng) + 0.05 * rotor_cluster_comb(180.0, 8, rng)
+        out = detect_with_history(x.astype(np.float32), FS, "mic", float(t), registry)
+        hits += any(d.kind == "drone" and d.confidence >= 0.5 for d in out)
+        assert not any(d.signature == PLANT_SIGNATURE for d in out)
+    assert hits >= 8
