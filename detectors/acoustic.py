@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from detectors.acoustic_comb import analyse_comb, harmonic_weights
 from detectors.acoustic_config import AcousticConfig, AcousticDetection, CombAnalysis
 from detectors.acoustic_history import HistoryRegistry, candidate
-from detectors.acoustic_plant import survives, touches
+from detectors.acoustic_plant import PlantConfig, survives, touches
 from detectors.acoustic_rules import comb_confidence
 from detectors.acoustic_spectrum import mono
 from detectors.units import power_to_db
@@ -90,8 +90,8 @@ def detect_rotor_comb(
     the frame's `CombAnalysis`, None when the frame could not be analysed), the analysis
     being what `acoustic_integrate` sums across frames. exclude_hz: fundamentals of sources
     already accounted for (`acoustic_comb.excluded`), left out of the search;
-    masked_bins: 1 Hz bins whose lines are known to be something else (`acoustic_plant`),
-    given no peak excess.
+    masked_bins: (m,) bins of the frame's spectrum whose lines are known to be something
+    else (`acoustic_plant`), given no peak excess.
     """
     if sample_rate_hz <= 0:
         raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
@@ -127,6 +127,30 @@ def detect_rotor_comb(
     return [detection], comb
 
 
+def _plant_veto(
+    found: list[AcousticDetection],
+    comb: CombAnalysis | None,
+    mask: NDArray[np.bool_] | None,
+    plant: PlantConfig,
+    audio: NDArray[Any],
+    sample_rate_hz: float,
+    full_scale_db_spl: float | None,
+    config: AcousticConfig,
+    exclude_hz: tuple[float, ...] = (),
+) -> list[AcousticDetection]:
+    """`found` with its drone combs judged by the search run again without the plant
+    lines (`acoustic_plant.survives`), when any lies in the comb's bands."""
+    if mask is None or comb is None or not any(d.kind == "drone" for d in found):
+        return found
+    if not touches(comb, mask, config):
+        return found
+    masked, _ = detect_rotor_comb(
+        audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config,
+        exclude_hz=exclude_hz, masked_bins=mask,
+    )  # fmt: skip
+    return [survives(d, masked, plant) if d.kind == "drone" else d for d in found]
+
+
 def detect_with_history(
     audio: NDArray[Any],
     sample_rate_hz: float,
@@ -145,11 +169,11 @@ def detect_with_history(
     comb enters the same history, and is reported only as the continuation of a track the
     sensor heard on its own (`ModulationHistory.continues`: a hit at the cut within
     `continue_s` before, f0 within `continue_tolerance`): a song has several lines, and
-    what is left of it once its loudest line is removed is no rotor comb. Before that, the
-    frame teaches the sensor's plant lines (`acoustic_plant`), and a drone comb with
-    plant lines in its bands stands only if a search without them finds it again
-    (`acoustic_plant.survives`; else `generator_hvac`, kind other). first: the frame's
-    `detect_rotor_comb` result when the caller already has it."""
+    what is left of it once its loudest line is removed is no rotor comb. Every analysed
+    frame also teaches the sensor's plant lines (`acoustic_plant`), and a drone comb of
+    either search with plant lines in its bands stands only if the same search without
+    them finds it again (`acoustic_plant.survives`; else `generator_hvac`, kind other).
+    first: the frame's `detect_rotor_comb` result when the caller already has it."""
     found, comb = (
         first
         if first is not None
@@ -157,17 +181,11 @@ def detect_with_history(
             audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config
         )
     )
-    drone = any(d.kind == "drone" for d in found)
-    mask = registry.plant_lines(key, comb, judge=drone)
-    # a drone comb with plant lines in its bands may be machinery: judge it without them
-    if mask is not None and comb is not None and drone and touches(comb, mask, config):
-        masked, _ = detect_rotor_comb(
-            audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config,
-            masked_bins=mask,
-        )  # fmt: skip
-        plant = registry.config.plant
-        found = [survives(d, masked, plant) if d.kind == "drone" else d for d in found]
     heard = candidate(comb, config)
+    judge = heard is not None or any(d.kind == "drone" for d in found)
+    mask = registry.plant_lines(key, comb, judge=judge)
+    plant = registry.config.plant
+    found = _plant_veto(found, comb, mask, plant, audio, sample_rate_hz, full_scale_db_spl, config)
     out = registry.update(key, t0_s, found, heard)
     voices = [d.f0_hz for d in out if d.signature == "voice_music"]
     if not voices and heard is not None and registry.modulated(key, t0_s, heard.f0_hz):
@@ -177,6 +195,10 @@ def detect_with_history(
     again, comb2 = detect_rotor_comb(
         audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config,
         exclude_hz=tuple(voices),
+    )  # fmt: skip
+    again = _plant_veto(
+        again, comb2, mask, plant, audio, sample_rate_hz, full_scale_db_spl, config,
+        tuple(voices),
     )  # fmt: skip
     second = registry.update(key, t0_s, [], candidate(comb2, config))
     kept = [d for d in again if registry.continues(key, t0_s, d.f0_hz)]

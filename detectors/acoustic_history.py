@@ -88,7 +88,8 @@ class HistoryConfig:
     continue_s / continue_tolerance: how far back and how close in |ln f0 ratio| a hit at
     the cut lets a weaker comb continue its track; max_sensors / idle_s: the registry
     keeps at most this many sensors and forgets those not updated for idle_s seconds;
-    plant: the sensor's learned machinery lines (`acoustic_plant`)."""
+    plant: each sensor's learned machinery lines (`acoustic_plant`, kept apart from the
+    modulation histories and bounded by its own `max_sensors`)."""
 
     window_s: float = 16.0
     f0_tolerance: float = 0.3
@@ -159,7 +160,6 @@ class ModulationHistory:
         # clock that jumps either way, or one bogus timestamp, neither grows nor wipes it
         self._entries: deque[_Entry] = deque(maxlen=config.max_entries)
         self._hits: deque[_Hit] = deque(maxlen=config.max_entries)  # drone combs at the cut
-        self.plant = PlantLines(config.plant)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -246,6 +246,11 @@ class HistoryRegistry:
         self._states: SensorStates[ModulationHistory] = SensorStates(
             lambda: ModulationHistory(config), config.max_sensors, config.idle_s, clock
         )
+        # a store of its own: every analysed frame teaches it, which must not evict
+        # other sensors' modulation evidence
+        self._plants: SensorStates[PlantLines] = SensorStates(
+            lambda: PlantLines(config.plant), config.plant.max_sensors, config.idle_s, clock
+        )
 
     def __len__(self) -> int:
         return len(self._states)
@@ -268,14 +273,14 @@ class HistoryRegistry:
 
     def plant_lines(self, key: Hashable, comb: CombAnalysis | None, judge: bool) -> Mask | None:
         """Teach the plant lines of `key` (created on first use) the frame's spectrum
-        (`PlantLines.update`) and, when `judge`, return their mask (`PlantLines.mask`);
-        None without a comb analysis."""
+        (`PlantLines.update`) and, when `judge`, return their mask for this frame
+        (`PlantLines.mask`); None without a comb analysis or for a frame not learnt."""
         if comb is None or comb.line_ratio is None:
             return None
-        state = self._states.use(key)
-        with state.lock:
-            state.plant.update(comb.line_ratio, comb.bin_hz)
-            return state.plant.mask() if judge else None
+        plant = self._plants.use(key)
+        with plant.lock:
+            learnt = plant.update(comb.line_ratio, comb.bin_hz)
+            return plant.mask() if judge and learnt else None
 
     def update(
         self,

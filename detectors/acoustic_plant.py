@@ -2,35 +2,41 @@
 (SIGNALS.md §4 `generator_hvac`, §6 "learned background lines").
 
 Gensets, HVAC fans and transformers run for hours and hold their lines to < 0.1 % over
-minutes, so in 1 s frames (1 Hz bins) such a line is the local peak of the same bin (or
-of one of two neighbours, for a line between bins) in nearly every frame. A rotor
-harmonic is a cluster of sub-lines (rotors 1-5 % apart) that RPM jitter (σ 0.5-2 %,
-τ 0.2-1 s) moves from frame to frame: its peaks wander over many bins, and no one bin
-holds a peak most of the time (a hover's 1 % p5-p95 spread is 1.8 bins at 184 Hz and
-grows with k).
+minutes, so in 1 s frames (bins `df` = 1 Hz wide) such a line is the local peak of the
+same bin (or of one of two neighbours, for a line between bins) in nearly every frame.
+A rotor harmonic is a cluster of sub-lines (rotors 1-5 % apart) that RPM jitter (σ
+0.5-2 %, τ 0.2-1 s) moves from frame to frame: its peaks wander over many bins, and no
+one bin holds a peak most of the time (a hover's 1 % p5-p95 spread is 1.8 bins at 184 Hz
+and grows with k).
 
-`PlantLines` keeps, per 1 Hz bin, an exponential average (time constant `tau_frames`)
-of "this bin is a local peak at least `line_ratio` over the floor"; after `min_frames`
-frames, a bin whose average plus its larger neighbour's reaches `occupancy`, and which
-is the larger of the two, is a plant line; it and `guard_bins` either side (a Hann main
-lobe) form the mask.
+`PlantLines` keeps, per bin from `min_hz` up, an exponential average over frames (time
+constant `tau_frames`, divided by its weights' sum so that it is a true weighted share
+from the first frame) of "this bin is a local peak at least `line_ratio` over the
+floor"; from `min_frames` frames on, a bin whose share plus its larger neighbour's
+reaches `occupancy`, and which is the larger of the two, is a plant line; it and
+`guard_bins` either side (a Hann main lobe) form the mask. A frame of another bin width
+or band (another frame length or sample rate) is not learnt and not judged; after
+`relearn_frames` such frames in a row, learning starts again on the new shape.
 
 The veto (`acoustic.detect_with_history`): a frame's drone comb with mask bins in its
 harmonic bands is searched again with the mask's bins holding no peak excess; the comb
 stands only if that search still finds a drone comb at about its f0 (`survives`), and
 then with the lower of the two confidences. Otherwise it is relabelled
-`generator_hvac`, kind other (stored, never alerted). The veto can only lower what the
-frame reports: the masked search's own comb, when it is another one, is not reported
-(the next comb of a mixture of machinery, voices and music is no rotor comb either).
-A drone beside a louder fan is no better heard than without the mask, and no worse.
+`generator_hvac`, kind other (stored, never alerted). The veto never adds a detection:
+the masked search's own comb, when it is another one, is not reported (the next comb of
+a mixture of machinery, voices and music is no rotor comb either). So a drone beside a
+louder fan is heard no better than without the mask; a rotor steadier than SIGNALS.md's
+measured hover can lose a rare frame to it (BENCHMARKS.md, eleventh session).
 
-Pure logic, no I/O; the per-sensor state lives in `acoustic_history.ModulationHistory`.
+Pure logic, no I/O; `acoustic_history.HistoryRegistry` keeps one `PlantLines` per sensor
+(at most `max_sensors` of them: ~32 kB each for 1 s frames at 16 kHz).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,55 +55,82 @@ PLANT_SIGNATURE = "generator_hvac"
 class PlantConfig:
     """line_ratio: a bin holds a line when it is a local peak this far over the floor
     (6 dB); tau_frames / min_frames / occupancy: the average's time constant, the frames
-    before any bin is judged, and the share of frames a plant line holds its bin (or a
-    neighbour); guard_bins: bins either side masked with it (Hann main lobe ±2 bins);
-    f0_tolerance: |ln ratio| within which the masked search's comb is the same comb."""
+    learnt before any bin is judged, and the share of frames a plant line holds its bin
+    (or a neighbour); guard_bins: bins either side masked with it (Hann main lobe ±2
+    bins); min_hz: nothing is learnt below (the detector's high-pass,
+    `AcousticConfig.highpass_hz`, holds no comb); relearn_frames: frames of another
+    shape in a row before learning starts again on it; f0_tolerance: |ln ratio| within
+    which the masked search's comb is the same comb; max_sensors: sensors whose lines
+    are kept (the least recently heard dropped)."""
 
     line_ratio: float = 4.0
     tau_frames: float = 30.0
     min_frames: int = 60
     occupancy: float = 0.9
     guard_bins: int = 2
+    min_hz: float = 60.0
+    relearn_frames: int = 10
     f0_tolerance: float = 0.05
+    max_sensors: int = 512
 
 
 class PlantLines:
-    """The steady lines of one sensor (not thread-safe: its owner locks)."""
+    """The steady lines of one sensor; its `lock` is the caller's to hold."""
 
     def __init__(self, config: PlantConfig = PlantConfig()) -> None:
         self.config = config
-        self._average: F64 | None = None
+        self.lock = threading.Lock()
+        self._average: NDArray[np.float32] | None = None
         self._bin_hz = 0.0
+        self._first = 1  # the lowest bin learnt
         self._frames = 0
+        self._other = 0  # frames of another shape in a row
 
-    def update(self, line_ratio: F64, bin_hz: float) -> None:
-        """Learn one frame's power-over-floor spectrum (m,) of bins `bin_hz` wide; a
-        change of bin width or band limit starts the learning again."""
-        c = self.config
-        r = np.asarray(line_ratio, dtype=np.float64)
-        if self._average is None or self._average.shape != r.shape or bin_hz != self._bin_hz:
-            self._average = np.zeros(r.shape, dtype=np.float64)
-            self._bin_hz = bin_hz
-            self._frames = 0
-        if r.shape[0] < 3:
-            return
-        inner = r[1:-1]
-        peak = inner >= c.line_ratio
-        peak &= inner >= r[:-2]
-        peak &= inner >= r[2:]
+    def _same_shape(self, m: int, bin_hz: float) -> bool:
+        """Bins of this frame are the bins learnt (frame lengths within 0.01 %: a 1 s frame
+        one sample short at 16 kHz moves the top bin by under half a bin)."""
         a = self._average
-        a *= 1.0 - 1.0 / c.tau_frames  # the average of the 0/1 peak flags
-        held = a[1:-1]
-        np.add(held, 1.0 / c.tau_frames, out=held, where=peak)
+        same_width = math.isclose(bin_hz, self._bin_hz, rel_tol=1e-4)
+        return a is not None and a.shape[0] == m and same_width
+
+    def update(self, line_ratio: F64, bin_hz: float) -> bool:
+        """Learn one frame's power-over-floor spectrum (m,) of bins `bin_hz` wide; False
+        when the frame is not learnt (another shape than the one being learnt, or too
+        short to hold a peak): the mask does not apply to it."""
+        c = self.config
+        r = np.asarray(line_ratio)
+        m = r.shape[0]
+        if not (bin_hz > 0.0) or m < 3:
+            return False
+        if not self._same_shape(m, bin_hz):
+            if self._average is not None and self._other + 1 < c.relearn_frames:
+                self._other += 1
+                return False
+            self._average = np.zeros(m, dtype=np.float32)
+            self._bin_hz = bin_hz
+            self._first = max(1, min(m - 1, math.ceil(c.min_hz / bin_hz)))
+            self._frames = 0
+        self._other = 0
+        inner = r[self._first : -1]
+        peak = inner >= c.line_ratio
+        peak &= inner >= r[self._first - 1 : -2]
+        peak &= inner >= r[self._first + 1 :]
+        a = self._average
+        assert a is not None
+        a *= np.float32(1.0 - 1.0 / c.tau_frames)  # the average of the 0/1 peak flags
+        held = a[self._first : -1]
+        np.add(held, np.float32(1.0 / c.tau_frames), out=held, where=peak)
         self._frames += 1
+        return True
 
     def mask(self) -> Mask | None:
-        """The plant-line bins with their guard bins (None before `min_frames` frames of
-        one shape, or when no bin holds a steady line)."""
+        """The plant-line bins with their guard bins, for frames of the shape learnt
+        (None before `min_frames` frames, or when no bin holds a steady line)."""
         c = self.config
-        a = self._average
-        if a is None or self._frames < c.min_frames or a.shape[0] < 3:
+        if self._average is None or self._frames < c.min_frames:
             return None
+        # the average's weights sum to 1 - decay^n: divided by it, the weighted share
+        a = self._average / np.float32(1.0 - (1.0 - 1.0 / c.tau_frames) ** self._frames)
         neighbour = np.zeros_like(a)
         np.maximum(a[:-2], a[2:], out=neighbour[1:-1])
         # the line's own bin: the larger of a pair that holds it (either, for a tie)
@@ -136,6 +169,7 @@ def survives(
         for m in masked
         if m.kind == "drone"
         and m.f0_hz > 0.0
+        and detection.f0_hz > 0.0
         and abs(math.log(m.f0_hz / detection.f0_hz)) <= config.f0_tolerance
     ]
     if same:

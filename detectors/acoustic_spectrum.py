@@ -61,7 +61,8 @@ def band_edges(
 @dataclass(frozen=True, slots=True)
 class WhitenedSpectrum:
     """Whitened 1 s spectrum up to the band limit, bin df Hz, as cumulative sums (m + 1,)
-    of power, floor and peak excess max(power / floor - peak_threshold, 0)."""
+    of power, floor and peak excess max(power / floor - peak_threshold, 0) (0 below the
+    high-pass and in masked bins)."""
 
     power: F64
     floor: F64

@@ -9,7 +9,7 @@ import pytest
 
 from detectors.acoustic import AcousticDetection, detect_rotor_comb, detect_with_history
 from detectors.acoustic_config import AcousticConfig
-from detectors.acoustic_history import HistoryRegistry
+from detectors.acoustic_history import HistoryConfig, HistoryRegistry
 from detectors.acoustic_plant import PLANT_SIGNATURE, PlantConfig, PlantLines, survives, touches
 from tests.detectors.test_acoustic import FS, comb, pink, rotor_cluster_comb
 
@@ -31,12 +31,26 @@ def test_a_steady_line_is_learnt_after_min_frames_with_its_guard() -> None:
     plant = PlantLines()
     masks = []
     for _ in range(80):
-        plant.update(ratio_with_lines(rng, [169, 338]), 1.0)
+        assert plant.update(ratio_with_lines(rng, [169, 338]), 1.0)
         masks.append(plant.mask())
-    assert all(m is None for m in masks[: PlantConfig().min_frames - 1])
-    mask = masks[-1]
+    first = PlantConfig().min_frames - 1  # index of the frame that completes min_frames
+    assert all(m is None for m in masks[:first])
+    mask = masks[first]
     assert mask is not None
     assert set(np.flatnonzero(mask)) == set(range(167, 172)) | set(range(336, 341))
+    # nothing learnt below min_hz (the high-pass), however steady
+    low = PlantLines()
+    for _ in range(80):
+        low.update(ratio_with_lines(rng, [30]), 1.0)
+    assert low.mask() is None
+
+
+def test_a_line_in_under_occupancy_of_the_frames_is_not_learnt() -> None:
+    rng = np.random.default_rng(11)
+    plant = PlantLines()
+    for i in range(300):
+        plant.update(ratio_with_lines(rng, [250] if i % 5 else []), 1.0)  # 80 % of frames
+    assert plant.mask() is None
 
 
 def test_a_line_between_two_bins_is_learnt() -> None:
@@ -60,21 +74,26 @@ def test_a_wandering_rotor_line_is_never_learnt() -> None:
         assert plant.mask() is None
 
 
-def test_a_new_bin_width_or_band_starts_again() -> None:
+def test_frames_of_another_shape_are_skipped_then_learnt_again() -> None:
     rng = np.random.default_rng(4)
     plant = PlantLines()
     for _ in range(70):
         plant.update(ratio_with_lines(rng, [100]), 1.0)
     assert plant.mask() is not None
-    plant.update(ratio_with_lines(rng, [100]), 0.5)  # another frame length
-    assert plant.mask() is None
-    for _ in range(70):
-        plant.update(ratio_with_lines(rng, [100]), 0.5)
+    # a frame one sample short of 1 s at 16 kHz has the same bins
+    assert plant.update(ratio_with_lines(rng, [100]), 16000 / 15999)
+    # a few frames of another length are neither learnt nor judged, and wipe nothing
+    for _ in range(PlantConfig().relearn_frames - 2):
+        assert not plant.update(ratio_with_lines(rng, [100]), 0.5)
+    assert not plant.update(ratio_with_lines(rng, [100], m=300), 1.0)  # another band
+    assert plant.update(ratio_with_lines(rng, [100]), 1.0)
     assert plant.mask() is not None
-    plant.update(ratio_with_lines(rng, [100], m=300), 0.5)  # another band
+    # a lasting change starts the learning again on the new shape
+    flags = [plant.update(ratio_with_lines(rng, [100]), 0.5) for _ in range(12)]
+    assert flags == [False] * (PlantConfig().relearn_frames - 1) + [True] * 3
     assert plant.mask() is None
-    plant.update(np.ones(2), 1.0)  # too short to hold a peak
-    assert plant.mask() is None
+    assert not plant.update(np.ones(2), 1.0)  # too short to hold a peak
+    assert not plant.update(ratio_with_lines(rng, [100]), 0.0)  # no bin width
 
 
 def test_survives_keeps_the_comb_found_without_the_plant_lines() -> None:
@@ -93,6 +112,10 @@ def test_touches_reads_the_present_bands_only() -> None:
     _, analysis = detect_rotor_comb(x.astype(np.float32), FS)
     assert analysis is not None and analysis.line_ratio is not None
     mask = np.zeros(analysis.line_ratio.shape[0], dtype=bool)
+    assert not touches(analysis, mask, AcousticConfig())
+    absent = [k for k in range(1, 11) if not analysis.present[k - 1]]
+    assert absent  # a 6-harmonic comb: the bands above are not present
+    mask[round(absent[-1] * analysis.f0_hz / analysis.bin_hz)] = True
     assert not touches(analysis, mask, AcousticConfig())
     mask[round(2 * analysis.f0_hz / analysis.bin_hz)] = True
     assert touches(analysis, mask, AcousticConfig())
@@ -136,3 +159,14 @@ def test_a_drone_on_a_fans_fundamental_is_still_a_drone(seed: int) -> None:
         hits += any(d.kind == "drone" and d.confidence >= 0.5 for d in out)
         assert not any(d.signature == PLANT_SIGNATURE for d in out)
     assert hits >= 8
+
+
+def test_noise_only_frames_leave_the_modulation_histories_alone() -> None:
+    """Every analysed frame teaches the plant lines, in a store of their own: sensors
+    sending only noise neither create nor evict other sensors' modulation histories."""
+    rng = np.random.default_rng(12)
+    registry = HistoryRegistry(HistoryConfig(max_sensors=2))
+    for i in range(5):
+        x = 0.01 * pink(int(FS), rng)
+        detect_with_history(x.astype(np.float32), FS, f"mic-{i}", 0.0, registry)
+    assert len(registry) == 0
