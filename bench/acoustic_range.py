@@ -7,16 +7,16 @@ altitude. Single microphones 1.5 m above the ground sit at the slant distances l
 each background of SIGNALS.md §4 "Background and modelled range": quiet rural 30 dBA
 (modelled ~300-600 m), suburban 45 dBA (~100-200 m), roadside 65 dBA (~30-80 m). Every
 1 s frame is encoded as the simulator publishes it (16 kHz, int16), decoded and run
-through `detectors.acoustic.detect_rotor_comb` (what `pipeline.detect_frame` runs), each
-microphone's frames in time order, and its comb analysis fed to a fresh
-`detectors.acoustic_integrate.CombIntegrator` per microphone run (integration across
-frames; not wired into the pipeline yet): "1 frame" is the single-frame detection,
-"integrated" that or, when it found nothing, the integrator's. Pd: share of frames
-with a drone detection at stage 2's alert confidence; "f0 ok": share of frames with such a
-detection whose f0 is within 4 % of the true mean BPF. "SNR": the truth's best rotor line
-in a 1 Hz bin over the ambience (`link_budgets`). The single-frame path also goes through
-the per-sensor modulation history (`acoustic.detect_with_history`, as
-`pipeline.detect_frame` in the hub: voice/music relabelling, track continuation).
+through `detectors.acoustic.detect_with_history` (what `pipeline.detect_frame` runs: the
+per-sensor modulation history, plant lines, and the sum of recent frames while the
+station hears at most 38 dBA), each microphone's frames in time order: the "hub path"
+columns. The frame's comb analysis is also fed to a fresh
+`detectors.acoustic_integrate.CombIntegrator` per microphone run, at every level: the
+"summed" columns are the hub path's detection or, when it found nothing, that sum's (what
+the sum gives where the hub does not run it). Pd: share of frames with a drone
+detection at stage 2's alert confidence; "f0 ok": share of frames with such a detection
+whose f0 is within 4 % of the true mean BPF. "SNR": the truth's best rotor line in a 1 Hz
+bin over the ambience (`link_budgets`).
 
 "Pd 8 s" is stage 2's level: an acoustic alert needs `acoustic_min_frames` (4) frames of
 one rotor f0 track (`sensor_hub.tracks.rotor_match`, as `sensor-hub detect`'s clip verdict
@@ -209,7 +209,7 @@ def run(
                 full_scale_db_spl=h.full_scale_db_spl, first=(heard, comb),
             )  # fmt: skip
             heard = [x for x in heard if x.kind == "drone"]
-            # as a wired pipeline would: the sum speaks only when the frame reported nothing
+            # the sum at every level: it speaks only when the frame reported nothing
             extra = integrator.update(
                 h.t0_ns / 1e9, h.duration_s, h.sample_rate_hz, comb, reported=bool(heard)
             )
@@ -271,7 +271,7 @@ def main() -> int:
         f"{'f0 ok':>6} {'Pd 8s':>6}   {'Pd':>6} {'f0 ok':>6} {'Pd 8s':>6}   "
         f"{'base Pd':>7} {'f0 ok':>6} {'Pd 8s':>6}   {'Pd':>6} {'Pd 8s':>6}"
     )
-    print(f"{'':<41} {'integrated':>20}   {'1 frame (+ history)':>20}   {'baseline':>21}   "
+    print(f"{'':<41} {'summed':>20}   {'hub path':>20}   {'baseline':>21}   "
           f"{'oracle':>13}")  # fmt: skip
     for background, (dba, _d) in BACKGROUNDS.items():
         for (bg, d), c in sorted(cells.items(), key=lambda kv: kv[0][1]):

@@ -173,6 +173,9 @@ def detect_with_history(
     frame also teaches the sensor's plant lines (`acoustic_plant`), and a drone comb of
     either search with plant lines in its bands stands only if the same search without
     them finds it again (`acoustic_plant.survives`; else `generator_hvac`, kind other).
+    While the microphone hears a quiet site (`IntegratorConfig.max_level_dba`), the frame
+    also enters the sensor's sum of recent frames, whose comb is reported when the frame
+    reported none (`acoustic_integrate`: a distant hover, too weak for one frame).
     first: the frame's `detect_rotor_comb` result when the caller already has it."""
     found, comb = (
         first
@@ -190,16 +193,43 @@ def detect_with_history(
     voices = [d.f0_hz for d in out if d.signature == "voice_music"]
     if not voices and heard is not None and registry.modulated(key, t0_s, heard.f0_hz):
         voices.append(heard.f0_hz)
-    if not voices:
+    if voices:
+        again, comb2 = detect_rotor_comb(
+            audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config,
+            exclude_hz=tuple(voices),
+        )  # fmt: skip
+        again = _plant_veto(
+            again, comb2, mask, plant, audio, sample_rate_hz, full_scale_db_spl, config,
+            tuple(voices),
+        )  # fmt: skip
+        second = registry.update(key, t0_s, [], candidate(comb2, config))
+        kept = [d for d in again if registry.continues(key, t0_s, d.f0_hz)]
+        out = out + second + registry.update(key, t0_s, kept, None)
+    duration_s = np.asarray(audio).shape[-1] / sample_rate_hz
+    return _integrated(
+        out, comb, registry, key, t0_s, duration_s, sample_rate_hz, full_scale_db_spl
+    )
+
+
+def _integrated(
+    out: list[AcousticDetection],
+    comb: CombAnalysis | None,
+    registry: HistoryRegistry,
+    key: Hashable,
+    t0_s: float,
+    duration_s: float,
+    sample_rate_hz: float,
+    full_scale_db_spl: float | None,
+) -> list[AcousticDetection]:
+    """The sensor's sum of recent frames (`acoustic_integrate`) while the site is quiet:
+    its comb, judged by the history like any other, when the frame reported none. A
+    louder frame (or an uncalibrated one) is left out of the sum, which then starts
+    again."""
+    limit = registry.config.integrate.max_level_dba
+    if comb is None or full_scale_db_spl is None or full_scale_db_spl + comb.level_a_db > limit:
         return out
-    again, comb2 = detect_rotor_comb(
-        audio, sample_rate_hz, full_scale_db_spl=full_scale_db_spl, config=config,
-        exclude_hz=tuple(voices),
-    )  # fmt: skip
-    again = _plant_veto(
-        again, comb2, mask, plant, audio, sample_rate_hz, full_scale_db_spl, config,
-        tuple(voices),
-    )  # fmt: skip
-    second = registry.update(key, t0_s, [], candidate(comb2, config))
-    kept = [d for d in again if registry.continues(key, t0_s, d.f0_hz)]
-    return out + second + registry.update(key, t0_s, kept, None)
+    reported = any(d.kind == "drone" for d in out)
+    extra = registry.integrate(key, t0_s, duration_s, sample_rate_hz, comb, reported=reported)
+    if extra is None:
+        return out
+    return out + registry.update(key, t0_s, [extra], None)

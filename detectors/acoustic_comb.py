@@ -28,6 +28,7 @@ from detectors.acoustic_features import (
 )
 from detectors.acoustic_spectrum import (
     WhitenedSpectrum,
+    a_weighted_level_db,
     band_edges,
     half_spectra,
     whitened_spectrum,
@@ -384,4 +385,5 @@ def analyse_comb(
         ratio_grid=ratio_all,
         line_ratio=_line_ratio(spec),
         bin_hz=spec.df,
+        level_a_db=a_weighted_level_db(spec),
     )

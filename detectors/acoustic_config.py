@@ -177,7 +177,9 @@ class CombAnalysis:
       floor at every f0 of the grid (0 / 1 beyond the band limit), for integration
       across frames (`acoustic_integrate`);
     line_ratio / bin_hz: (m,) power over floor of every bin up to the band limit and the
-      bin width, for the f0 and line-shape checks on the summed frames.
+      bin width, for the f0 and line-shape checks on the summed frames;
+    level_a_db: the frame's A-weighted level in the analysed band, dB re full scale (add
+      the calibration's full_scale_db_spl for dB(A) SPL).
     """
 
     f0_hz: float
@@ -202,6 +204,7 @@ class CombAnalysis:
     ratio_grid: F64 | None = None
     line_ratio: F64 | None = None
     bin_hz: float = 0.0
+    level_a_db: float = -math.inf
 
     @property
     def fill(self) -> float:

@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from scipy import special
 
 from detectors.acoustic_config import AcousticConfig, AcousticDetection, CombAnalysis
+from detectors.acoustic_integrate import IntegratorConfig, IntegratorRegistry
 from detectors.acoustic_plant import Mask, PlantConfig, PlantLines
 from detectors.sensor_states import SensorStates
 
@@ -89,7 +90,8 @@ class HistoryConfig:
     the cut lets a weaker comb continue its track; max_sensors / idle_s: the registry
     keeps at most this many sensors and forgets those not updated for idle_s seconds;
     plant: each sensor's learned machinery lines (`acoustic_plant`, kept apart from the
-    modulation histories and bounded by its own `max_sensors`)."""
+    modulation histories and bounded by its own `max_sensors`); integrate: each sensor's
+    sum of recent frames' band statistics (`acoustic_integrate`, likewise kept apart)."""
 
     window_s: float = 16.0
     f0_tolerance: float = 0.3
@@ -106,6 +108,7 @@ class HistoryConfig:
     #: whatever the sensor's clock does (±16 s of 1 s frames, twice for second searches)
     max_entries: int = 80
     plant: PlantConfig = field(default_factory=PlantConfig)
+    integrate: IntegratorConfig = field(default_factory=IntegratorConfig)
 
 
 def pooled_p_value(p_values: Sequence[float], p_floor: float) -> float:
@@ -251,6 +254,7 @@ class HistoryRegistry:
         self._plants: SensorStates[PlantLines] = SensorStates(
             lambda: PlantLines(config.plant), config.plant.max_sensors, config.idle_s, clock
         )
+        self._sums = IntegratorRegistry(config.integrate, clock=clock)
 
     def __len__(self) -> int:
         return len(self._states)
@@ -281,6 +285,20 @@ class HistoryRegistry:
         with plant.lock:
             learnt = plant.update(comb.line_ratio, comb.bin_hz)
             return plant.mask() if judge and learnt else None
+
+    def integrate(
+        self,
+        key: Hashable,
+        t0_s: float,
+        duration_s: float,
+        sample_rate_hz: float,
+        comb: CombAnalysis | None,
+        *,
+        reported: bool,
+    ) -> AcousticDetection | None:
+        """`CombIntegrator.update` on the sum of `key` (created on first use): the frame
+        enters the sum, which speaks only when the frame reported no drone comb."""
+        return self._sums.update(key, t0_s, duration_s, sample_rate_hz, comb, reported=reported)
 
     def update(
         self,

@@ -24,7 +24,11 @@ lines, fill, octave checks). The rules that need the waveform (dropouts, comb sh
 single partials, low fundamental, machine lines) run on each frame; a window holding a
 frame whose comb passed the score but was rejected or down-weighted by one of them does
 not integrate (`tainted`): integration is for combs too weak for any one frame, not for
-sources a rule already recognised. Three checks belong to the sum itself:
+sources a rule already recognised. Two of those cues read one spectrum and are applied
+again to the frames' mean power over floor (`_alone_in_sum`): the low fundamental (a
+helicopter's main rotor, whose dense comb no single frame showed strongly enough) and
+the comb share (steady tonal sources beside it). The f0 floor holds for the refined f0
+too. Three checks belong to the sum itself:
 
 - steady machinery: f0 is refined on the frames' mean power-over-floor spectrum (band
   centroids, as `analyse_comb` does on one frame); a comb locked to k*50 or k*60 Hz
@@ -60,8 +64,10 @@ import numpy as np
 
 from detectors.acoustic_comb import _octave_checks, harmonic_weights
 from detectors.acoustic_config import F64, I64, AcousticConfig, AcousticDetection, CombAnalysis
+from detectors.acoustic_cues import comb_share, low_fundamental
 from detectors.acoustic_rules import comb_confidence, mains_locked
-from detectors.acoustic_spectrum import band_edges
+from detectors.acoustic_spectrum import WhitenedSpectrum, band_edges
+from detectors.arrays import cumsum0
 from detectors.sensor_states import SensorStates
 from detectors.units import power_to_db
 
@@ -77,7 +83,13 @@ class IntegratorConfig:
     the newest frame's own harmonic sum at the integrated f0 must reach this (the line_z
     level: a one-sided ~2 % event for one N(0, 1) sum, a few % for the best of the partial
     sums: the comb is still there); mains_hz: grid frequencies whose
-    multiples a summed comb may not be locked to."""
+    multiples a summed comb may not be locked to; max_level_dba: frames are summed
+    only while the microphone hears at most this A-weighted level (dB SPL; never without a
+    calibration): quiet sites and nights (SIGNALS.md §4: quiet rural night 25-35 dBA),
+    where range falls shortest of the limit. There, on the false-alarm bench with every
+    confuser ten times as far (30 dBA, sources -20 dB), the sum added no alert in 48
+    station-hours; summed at any level, in the 45 dBA bench, it added two (BENCHMARKS.md,
+    eleventh session)."""
 
     frames: int = 6
     min_frames: int = 2
@@ -85,6 +97,7 @@ class IntegratorConfig:
     max_gap: float = 1.5
     support_z: float = 2.0
     mains_hz: tuple[float, ...] = (50.0, 60.0)
+    max_level_dba: float = 38.0
     max_sensors: int = 256
     idle_s: float = 300.0
 
@@ -184,6 +197,24 @@ def _locked(f0_hz: float, grid_hz: tuple[float, ...], tolerance: float) -> bool:
     return False
 
 
+def _alone_in_sum(mean_ratio: F64, bin_hz: float, f0_hz: float, config: AcousticConfig) -> bool:
+    """The summed comb at f0 passes the single-frame cues that read one spectrum, here the
+    frames' mean power over floor: it is not every d-th line of a denser comb below
+    `min_f0_hz` (a helicopter's main rotor, a mower: `acoustic_cues.low_fundamental`),
+    and it holds `min_comb_share` of the steady strong tonal power in its range
+    (`acoustic_cues.comb_share`: music, fans and engines beside it). On the mean of n
+    frames a noise bin rarely clears the peak threshold, so both read steady lines."""
+    floor = np.ones_like(mean_ratio)
+    peaks = np.maximum(mean_ratio - config.peak_threshold, 0.0)
+    peaks[: math.ceil(config.highpass_hz / bin_hz)] = 0.0
+    spec = WhitenedSpectrum(
+        mean_ratio, floor, cumsum0(mean_ratio), cumsum0(floor), cumsum0(peaks), bin_hz
+    )
+    if low_fundamental(spec, f0_hz, config) is not None:
+        return False
+    return comb_share(spec, f0_hz, config) >= config.min_comb_share
+
+
 def integrated_detection(
     zs: list[F64],
     ratios: list[F64],
@@ -247,7 +278,9 @@ def integrated_detection(
     if line_ratios and bin_hz > 0.0 and all(r.shape == line_ratios[0].shape for r in line_ratios):
         mean_ratio = np.mean(np.asarray(line_ratios, dtype=np.float64), axis=0)
         f0 = refine_f0(mean_ratio, bin_hz, f0, ks + 1, z[i_best][ks], config)
-        if _locked(f0, mains_hz, config.mains_tolerance):
+        if f0 < config.min_report_f0_hz or _locked(f0, mains_hz, config.mains_tolerance):
+            return None
+        if not _alone_in_sum(mean_ratio, bin_hz, f0, config):
             return None
         bands, single = sharp_line_share(mean_ratio, bin_hz, f0, ks + 1, config)
         if bands >= 2 and single > config.max_single_line_share:

@@ -83,6 +83,27 @@ class WhitenedSpectrum:
         )  # fmt: skip
 
 
+@lru_cache(maxsize=16)
+def _a_weight_power(df: float, n_bins: int) -> F64:
+    """|A(f)|² of IEC 61672 A-weighting on bins k*df (read-only, cached)."""
+    f2 = (np.arange(n_bins, dtype=np.float64) * df) ** 2
+    ra = (
+        12194.0**2
+        * f2**2
+        / ((f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2))
+    )
+    a2: F64 = ra**2 * 10 ** (2.0 / 10)  # +2.00 dB: 0 dB at 1 kHz
+    a2.flags.writeable = False
+    return a2
+
+
+def a_weighted_level_db(spec: WhitenedSpectrum) -> float:
+    """A-weighted level of the analysed band (dB re full scale, -inf for silence): the
+    frame's level, as a sound level meter would read it, less its calibration."""
+    power = float(np.dot(spec.power, _a_weight_power(spec.df, spec.power.shape[0]))) * spec.df
+    return 10.0 * math.log10(power) if power > 0.0 else -math.inf
+
+
 def whitened_spectrum(
     x: NDArray[np.float32],
     sample_rate_hz: float,

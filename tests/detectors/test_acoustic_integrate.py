@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from detectors.acoustic import detect_rotor_comb
+from detectors.acoustic import detect_rotor_comb, detect_with_history
 from detectors.acoustic_config import AcousticConfig, CombAnalysis
+from detectors.acoustic_history import HistoryRegistry
 from detectors.acoustic_integrate import (
     CombIntegrator,
     IntegratorConfig,
     IntegratorRegistry,
+    _alone_in_sum,
     integrated_detection,
     refine_f0,
     sharp_line_share,
@@ -273,3 +275,66 @@ def test_a_summed_comb_under_the_blade_pass_span_is_not_reported() -> None:
         assert comb is None or not tainted(comb, AcousticConfig())
         d = integ.update(float(i), 1.0, FS, comb)
         assert d is None or d.confidence < 0.5 or d.f0_hz >= 100.0
+
+
+def test_a_weighted_level_reads_a_calibrated_tone() -> None:
+    t = np.arange(int(FS)) / FS
+    tone_1k = (np.sqrt(2.0) * 0.1 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    _, comb = detect_rotor_comb(tone_1k, FS)
+    assert comb is not None and comb.level_a_db == pytest.approx(-20.0, abs=0.05)
+    tone_100 = (np.sqrt(2.0) * 0.1 * np.sin(2 * np.pi * 100.0 * t)).astype(np.float32)
+    _, comb = detect_rotor_comb(tone_100, FS)
+    # A-weighting -19.1 dB at 100 Hz, the 60 Hz high-pass another -0.5 dB
+    assert comb is not None and comb.level_a_db == pytest.approx(-39.7, abs=0.2)
+
+
+def _mean_ratio(lines_hz: list[float], value: float, m: int = 4000) -> NDArray[np.float64]:
+    r = np.ones(m)
+    for f in lines_hz:
+        r[round(f)] = value
+    return r
+
+
+def test_the_sum_is_judged_by_the_one_spectrum_cues() -> None:
+    cfg = AcousticConfig()
+    rotor = [k * 185.0 for k in range(1, 9)]
+    assert _alone_in_sum(_mean_ratio(rotor, 10.0), 1.0, 185.0, cfg)
+    # every 6th line of a dense 20 Hz comb (a helicopter's main rotor): low fundamental
+    dense = [20.0 * k for k in range(5, 75)]
+    assert not _alone_in_sum(_mean_ratio(dense, 10.0), 1.0, 120.0, cfg)
+    # a weak comb among louder steady lines elsewhere (music, an engine): comb share
+    other = [131.0, 262.0, 393.0, 524.0, 655.0, 786.0, 917.0]
+    assert not _alone_in_sum(_mean_ratio(rotor, 4.0) * _mean_ratio(other, 30.0), 1.0, 185.0, cfg)
+
+
+def _quiet_frames(rng: np.random.Generator, n: int, snr_db: float) -> list[NDArray[np.float32]]:
+    return [
+        (rotor_cluster_comb(185.0, 10, rng) + line_snr_noise(snr_db, rng)).astype(np.float32)
+        for _ in range(n)
+    ]
+
+
+@pytest.mark.parametrize(("level_dba", "calibrated", "summed"), [
+    (30.0, True, True), (50.0, True, False), (30.0, False, False),
+])  # fmt: skip
+def test_the_hub_path_sums_frames_only_at_a_quiet_calibrated_station(
+    level_dba: float, calibrated: bool, summed: bool
+) -> None:
+    """`detect_with_history` reports the sum's comb for a weak hover the frames alone
+    miss, while the station hears at most `max_level_dba` (from the frames' calibration);
+    a louder station, or one without a calibration, gets the single frames only."""
+    frames = _quiet_frames(np.random.default_rng(76), 12, 12.0)
+    _, first = detect_rotor_comb(frames[0], FS)
+    assert first is not None
+    full_scale = level_dba - first.level_a_db if calibrated else None
+    registry = HistoryRegistry()
+    single = integrated = 0
+    for i, x in enumerate(frames):
+        alone = detect_rotor_comb(x, FS)[0]
+        out = detect_with_history(x, FS, "mic", float(i), registry, full_scale_db_spl=full_scale)
+        hit = any(d.kind == "drone" and d.confidence >= 0.5 for d in out)
+        alone_hit = any(d.confidence >= 0.5 for d in alone)
+        single += alone_hit
+        integrated += hit and not alone_hit
+    assert single <= 2
+    assert (integrated >= 4) if summed else (integrated == 0)
