@@ -9,7 +9,8 @@ Stateless except for two optional per-sensor states, owned by the caller:
   voices or music is relabelled `voice_music` (kind other), which stage 2 never alerts,
   and the frame is searched once more for a comb away from that source's f0; it also
   learns the sensor's steady machinery lines, and a comb that stands only on them is
-  relabelled `generator_hvac` (kind other, `detectors.acoustic_plant`);
+  relabelled `generator_hvac` (kind other, `detectors.acoustic_plant`); and while the
+  station is quiet it sums the sensor's recent frames (`detectors.acoustic_integrate`);
 - the IQ sensors' receiver-shape references (`detectors.floor_track`): weak wide
   continuous emitters (an analogue FPV video link) that came on while the sensor ran.
 """
