@@ -25,6 +25,7 @@ drops most of the noise between them.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Hashable
 from typing import Any
 
@@ -72,6 +73,19 @@ def detect_rotor(
     return found
 
 
+def _mean_loss_db(audio: NDArray[Any], mono_x: NDArray[np.float32]) -> float:
+    """How much quieter the channel mean is than the channels (dB): diffuse sound, which
+    differs between microphones, partly cancels in the mean (3 dB for two, 6 for four),
+    while the station's level is what each microphone hears (a broadband ratio: the
+    A-weighted one differs by under a dB for the noise of a site)."""
+    channels = np.asarray(audio, dtype=np.float64)
+    per_channel = float(np.mean(channels * channels))
+    mean = float(np.mean(np.square(mono_x, dtype=np.float64)))
+    if not (per_channel > 0.0 and mean > 0.0):
+        return 0.0
+    return 10.0 * math.log10(per_channel / mean)
+
+
 def detect_rotor_comb(
     audio: NDArray[Any],
     sample_rate_hz: float,
@@ -106,6 +120,8 @@ def detect_rotor_comb(
     comb = analyse_comb(x, sample_rate_hz, config, exclude_hz, masked_bins)
     if comb is None:
         return [], None
+    if np.ndim(audio) == 2 and np.shape(audio)[0] > 1:
+        comb = dataclasses.replace(comb, level_a_db=comb.level_a_db + _mean_loss_db(audio, x))
     confidence = comb_confidence(comb, config)
     if confidence < config.min_confidence:
         return [], comb
@@ -207,7 +223,7 @@ def detect_with_history(
         out = out + second + registry.update(key, t0_s, kept, None)
     duration_s = np.asarray(audio).shape[-1] / sample_rate_hz
     return _integrated(
-        out, comb, registry, key, t0_s, duration_s, sample_rate_hz, full_scale_db_spl
+        out, comb, registry, key, t0_s, duration_s, sample_rate_hz, full_scale_db_spl, config
     )
 
 
@@ -220,16 +236,21 @@ def _integrated(
     duration_s: float,
     sample_rate_hz: float,
     full_scale_db_spl: float | None,
+    config: AcousticConfig,
 ) -> list[AcousticDetection]:
     """The sensor's sum of recent frames (`acoustic_integrate`) while the site is quiet:
     its comb, judged by the history like any other, when the frame reported none. A
-    louder frame (or an uncalibrated one) is left out of the sum, which then starts
-    again."""
+    louder frame (or an uncalibrated one, or one of unknown level) is left out of the
+    sum, which then starts again."""
     limit = registry.config.integrate.max_level_dba
-    if comb is None or full_scale_db_spl is None or full_scale_db_spl + comb.level_a_db > limit:
+    if comb is None or full_scale_db_spl is None:
+        return out
+    if not full_scale_db_spl + comb.level_a_db <= limit:  # NaN: unknown, not quiet
         return out
     reported = any(d.kind == "drone" for d in out)
-    extra = registry.integrate(key, t0_s, duration_s, sample_rate_hz, comb, reported=reported)
+    extra = registry.integrate(
+        key, t0_s, duration_s, sample_rate_hz, comb, reported=reported, acoustic=config
+    )
     if extra is None:
         return out
     return out + registry.update(key, t0_s, [extra], None)

@@ -178,8 +178,10 @@ class CombAnalysis:
       across frames (`acoustic_integrate`);
     line_ratio / bin_hz: (m,) power over floor of every bin up to the band limit and the
       bin width, for the f0 and line-shape checks on the summed frames;
-    level_a_db: the frame's A-weighted level in the analysed band, dB re full scale (add
-      the calibration's full_scale_db_spl for dB(A) SPL).
+    level_a_db: the frame's A-weighted level in the analysed band (60 Hz high-pass
+      included, up to 0.45 x the working rate), dB re full scale (add the calibration's
+      full_scale_db_spl for dB(A) SPL); per microphone for a multichannel frame; NaN when
+      not measured.
     """
 
     f0_hz: float
@@ -204,7 +206,7 @@ class CombAnalysis:
     ratio_grid: F64 | None = None
     line_ratio: F64 | None = None
     bin_hz: float = 0.0
-    level_a_db: float = -math.inf
+    level_a_db: float = math.nan
 
     @property
     def fill(self) -> float:

@@ -295,10 +295,14 @@ class HistoryRegistry:
         comb: CombAnalysis | None,
         *,
         reported: bool,
+        acoustic: AcousticConfig,
     ) -> AcousticDetection | None:
         """`CombIntegrator.update` on the sum of `key` (created on first use): the frame
-        enters the sum, which speaks only when the frame reported no drone comb."""
-        return self._sums.update(key, t0_s, duration_s, sample_rate_hz, comb, reported=reported)
+        enters the sum, which speaks only when the frame reported no drone comb; acoustic:
+        the settings its comb was analysed with."""
+        return self._sums.update(
+            key, t0_s, duration_s, sample_rate_hz, comb, reported=reported, acoustic=acoustic
+        )
 
     def update(
         self,

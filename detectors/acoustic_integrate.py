@@ -72,6 +72,7 @@ from detectors.sensor_states import SensorStates
 from detectors.units import power_to_db
 
 MAX_SNR_DB = 200.0
+F32_MAX = float(np.finfo(np.float32).max)  # ratios are kept in float32
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,13 @@ class IntegratorConfig:
     where range falls shortest of the limit. There, on the false-alarm bench with every
     confuser ten times as far (30 dBA, sources -20 dB), the sum added no alert in 48
     station-hours; summed at any level, in the 45 dBA bench, it added two (BENCHMARKS.md,
-    eleventh session)."""
+    eleventh session). Limits: frames arriving out of order (the hub's worker threads)
+    start the sum again; each summing sensor keeps ~365 kB; a steady line 10x the floor
+    in the comb's range (a hum harmonic) fails the sum's comb share, since a summed comb
+    is weak (a review's synthetic hover: 7 summed hits, 1 beside a 13 dB line at 300 Hz);
+    leaving the share out added a false alert on the quiet bench. A summed hit at the cut
+    counts in stage 2 and in the history's track continuation like a frame's, though
+    consecutive sums share frames."""
 
     frames: int = 6
     min_frames: int = 2
@@ -332,10 +339,16 @@ class CombIntegrator:
         comb: CombAnalysis | None,
         *,
         reported: bool = False,
+        acoustic: AcousticConfig | None = None,
     ) -> AcousticDetection | None:
         """Add one frame (in time order; the caller holds `lock` when shared) and return the
         integrated detection, or None. `reported`: the single-frame path already reported
-        this frame, so nothing is returned (the frame still enters the history)."""
+        this frame, so nothing is returned (the frame still enters the history);
+        acoustic: the settings the frame's comb was analysed with (another than before
+        starts the sum again)."""
+        if acoustic is not None and acoustic != self.acoustic:
+            self.reset()
+            self.acoustic = acoustic
         if comb is None or comb.z_grid is None or comb.ratio_grid is None:
             self.reset()
             return None
@@ -355,8 +368,11 @@ class CombIntegrator:
         self._history.append(
             _Entry(
                 t0_s, duration_s, sample_rate_hz,
-                comb.z_grid.astype(np.float32), comb.ratio_grid.astype(np.float32),
-                None if comb.line_ratio is None else comb.line_ratio.astype(np.float32),
+                comb.z_grid.astype(np.float32),
+                np.minimum(comb.ratio_grid, F32_MAX).astype(np.float32),
+                None
+                if comb.line_ratio is None
+                else np.minimum(comb.line_ratio, F32_MAX).astype(np.float32),
                 tainted(comb, self.acoustic),
             )
         )  # fmt: skip
@@ -412,8 +428,11 @@ class IntegratorRegistry:
         comb: CombAnalysis | None,
         *,
         reported: bool = False,
+        acoustic: AcousticConfig | None = None,
     ) -> AcousticDetection | None:
         """`CombIntegrator.update` on the state of `key` (created on first use)."""
         state = self._states.use(key)
         with state.lock:
-            return state.update(t0_s, duration_s, sample_rate_hz, comb, reported=reported)
+            return state.update(
+                t0_s, duration_s, sample_rate_hz, comb, reported=reported, acoustic=acoustic
+            )

@@ -98,8 +98,9 @@ def _a_weight_power(df: float, n_bins: int) -> F64:
 
 
 def a_weighted_level_db(spec: WhitenedSpectrum) -> float:
-    """A-weighted level of the analysed band (dB re full scale, -inf for silence): the
-    frame's level, as a sound level meter would read it, less its calibration."""
+    """A-weighted level of the analysed band (dB re full scale, -inf for silence): what a
+    sound level meter would read less the calibration, but for the detector's 60 Hz
+    high-pass (-0.5 dB at 100 Hz) and band limit (0.45 x the working rate)."""
     power = float(np.dot(spec.power, _a_weight_power(spec.df, spec.power.shape[0]))) * spec.df
     return 10.0 * math.log10(power) if power > 0.0 else -math.inf
 
