@@ -248,7 +248,7 @@ def _integrated(
     if not full_scale_db_spl + comb.level_a_db <= limit:  # NaN: unknown, not quiet
         return out
     reported = any(d.kind == "drone" for d in out)
-    extra = registry.integrate(
+    extra = registry.sums.update(
         key, t0_s, duration_s, sample_rate_hz, comb, reported=reported, acoustic=config
     )
     if extra is None:

@@ -254,7 +254,8 @@ class HistoryRegistry:
         self._plants: SensorStates[PlantLines] = SensorStates(
             lambda: PlantLines(config.plant), config.plant.max_sensors, config.idle_s, clock
         )
-        self._sums = IntegratorRegistry(config.integrate, clock=clock)
+        #: each sensor's sum of recent frames (`acoustic.detect_with_history` feeds it)
+        self.sums = IntegratorRegistry(config.integrate, clock=clock)
 
     def __len__(self) -> int:
         return len(self._states)
@@ -285,24 +286,6 @@ class HistoryRegistry:
         with plant.lock:
             learnt = plant.update(comb.line_ratio, comb.bin_hz)
             return plant.mask() if judge and learnt else None
-
-    def integrate(
-        self,
-        key: Hashable,
-        t0_s: float,
-        duration_s: float,
-        sample_rate_hz: float,
-        comb: CombAnalysis | None,
-        *,
-        reported: bool,
-        acoustic: AcousticConfig,
-    ) -> AcousticDetection | None:
-        """`CombIntegrator.update` on the sum of `key` (created on first use): the frame
-        enters the sum, which speaks only when the frame reported no drone comb; acoustic:
-        the settings its comb was analysed with."""
-        return self._sums.update(
-            key, t0_s, duration_s, sample_rate_hz, comb, reported=reported, acoustic=acoustic
-        )
 
     def update(
         self,
