@@ -201,7 +201,8 @@ def detect_with_history(
         )
     )
     heard = candidate(comb, config)
-    judge = heard is not None or any(d.kind == "drone" for d in found)
+    quiet = _quiet(comb, registry, full_scale_db_spl)
+    judge = quiet or heard is not None or any(d.kind == "drone" for d in found)
     mask = registry.plant_lines(key, comb, judge=judge)
     plant = registry.config.plant
     found = _plant_veto(found, comb, mask, plant, audio, sample_rate_hz, full_scale_db_spl, config)
@@ -222,35 +223,40 @@ def detect_with_history(
         kept = [d for d in again if registry.continues(key, t0_s, d.f0_hz)]
         out = out + second + registry.update(key, t0_s, kept, None)
     duration_s = np.asarray(audio).shape[-1] / sample_rate_hz
-    return _integrated(
-        out, comb, registry, key, t0_s, duration_s, sample_rate_hz, full_scale_db_spl, config
-    )
+    if not quiet:
+        return out
+    return _integrated(out, comb, mask, registry, key, t0_s, duration_s, sample_rate_hz, config)
+
+
+def _quiet(
+    comb: CombAnalysis | None, registry: HistoryRegistry, full_scale_db_spl: float | None
+) -> bool:
+    """The calibrated microphone hears at most the sum's level limit (an unknown level,
+    NaN, is not quiet)."""
+    if comb is None or full_scale_db_spl is None:
+        return False
+    return bool(full_scale_db_spl + comb.level_a_db <= registry.config.integrate.max_level_dba)
 
 
 def _integrated(
     out: list[AcousticDetection],
     comb: CombAnalysis | None,
+    mask: NDArray[np.bool_] | None,
     registry: HistoryRegistry,
     key: Hashable,
     t0_s: float,
     duration_s: float,
     sample_rate_hz: float,
-    full_scale_db_spl: float | None,
     config: AcousticConfig,
 ) -> list[AcousticDetection]:
-    """The sensor's sum of recent frames (`acoustic_integrate`) while the site is quiet:
-    its comb, judged by the history like any other, when the frame reported none. A
-    louder frame (or an uncalibrated one, or one of unknown level) is left out of the
-    sum, which then starts again."""
-    limit = registry.config.integrate.max_level_dba
-    if comb is None or full_scale_db_spl is None:
-        return out
-    if not full_scale_db_spl + comb.level_a_db <= limit:  # NaN: unknown, not quiet
-        return out
+    """The sensor's sum of recent frames (`acoustic_integrate`), for a frame of a quiet
+    station (`_quiet`; the others are left out of the sum, which then starts again): its
+    comb, judged by the history like any other, when the frame reported none."""
     reported = any(d.kind == "drone" for d in out)
     extra = registry.sums.update(
-        key, t0_s, duration_s, sample_rate_hz, comb, reported=reported, acoustic=config
-    )
+        key, t0_s, duration_s, sample_rate_hz, comb, reported=reported, acoustic=config,
+        plant_mask=mask,
+    )  # fmt: skip
     if extra is None:
         return out
     return out + registry.update(key, t0_s, [extra], None)

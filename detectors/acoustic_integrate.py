@@ -52,6 +52,7 @@ holds many, bounded in count and idle time, thread-safe (a lock per sensor state
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -61,6 +62,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import NDArray
 
 from detectors.acoustic_comb import _octave_checks, harmonic_weights
 from detectors.acoustic_config import F64, I64, AcousticConfig, AcousticDetection, CombAnalysis
@@ -92,11 +94,12 @@ class IntegratorConfig:
     station-hours; summed at any level, in the 45 dBA bench, it added two (BENCHMARKS.md,
     eleventh session). Limits: frames arriving out of order (the hub's worker threads)
     start the sum again; each summing sensor keeps ~365 kB; a steady line 10x the floor
-    in the comb's range (a hum harmonic) fails the sum's comb share, since a summed comb
-    is weak (a review's synthetic hover: 7 summed hits, 1 beside a 13 dB line at 300 Hz);
-    leaving the share out added a false alert on the quiet bench. A summed hit at the cut
-    counts in stage 2 and in the history's track continuation like a frame's, though
-    consecutive sums share frames."""
+    in the comb's range (a hum harmonic) fails the sum's comb share until the sensor has
+    learnt it as a plant line (a minute), and its frames' own comb share can still taint
+    the window (a synthetic hover beside a 13 dB line at 300 Hz: 11 summed hits in a
+    minute, 30 without the line, 2 before plant lines were set aside). A summed hit at
+    the cut counts in stage 2 and in the history's track continuation like a frame's,
+    though consecutive sums share frames."""
 
     frames: int = 6
     min_frames: int = 2
@@ -204,13 +207,21 @@ def _locked(f0_hz: float, grid_hz: tuple[float, ...], tolerance: float) -> bool:
     return False
 
 
-def _alone_in_sum(mean_ratio: F64, bin_hz: float, f0_hz: float, config: AcousticConfig) -> bool:
+def _alone_in_sum(
+    mean_ratio: F64,
+    bin_hz: float,
+    f0_hz: float,
+    config: AcousticConfig,
+    plant_mask: NDArray[np.bool_] | None = None,
+) -> bool:
     """The summed comb at f0 passes the single-frame cues that read one spectrum, here the
     frames' mean power over floor: it is not every d-th line of a denser comb below
     `min_f0_hz` (a helicopter's main rotor, a mower: `acoustic_cues.low_fundamental`),
     and it holds `min_comb_share` of the steady strong tonal power in its range
-    (`acoustic_cues.comb_share`: music, fans and engines beside it). On the mean of n
-    frames a noise bin rarely clears the peak threshold, so both read steady lines."""
+    (`acoustic_cues.comb_share`: music, fans and engines beside it), the sensor's learnt
+    plant lines (`plant_mask`, `acoustic_plant`) set aside: a hum harmonic or a fan line
+    beside a distant drone is no other source of the kind this cue is for. On the mean of
+    n frames a noise bin rarely clears the peak threshold, so both read steady lines."""
     floor = np.ones_like(mean_ratio)
     peaks = np.maximum(mean_ratio - config.peak_threshold, 0.0)
     peaks[: math.ceil(config.highpass_hz / bin_hz)] = 0.0
@@ -219,6 +230,9 @@ def _alone_in_sum(mean_ratio: F64, bin_hz: float, f0_hz: float, config: Acoustic
     )
     if low_fundamental(spec, f0_hz, config) is not None:
         return False
+    if plant_mask is not None and plant_mask.shape == mean_ratio.shape:
+        aside = np.where(plant_mask, 1.0, mean_ratio)
+        spec = dataclasses.replace(spec, power=aside)
     return comb_share(spec, f0_hz, config) >= config.min_comb_share
 
 
@@ -235,6 +249,7 @@ def integrated_detection(
     newest_sum: F64 | None = None,
     support_z: float = -math.inf,
     mains_hz: tuple[float, ...] = (50.0, 60.0),
+    plant_mask: NDArray[np.bool_] | None = None,
 ) -> AcousticDetection | None:
     """Decide on the frames' summed band z (each (P, K), oldest first); None below the cut.
     frame_z_cap: each frame's z is first clipped to it (`IntegratorConfig.frame_z_cap`);
@@ -287,7 +302,7 @@ def integrated_detection(
         f0 = refine_f0(mean_ratio, bin_hz, f0, ks + 1, z[i_best][ks], config)
         if f0 < config.min_report_f0_hz or _locked(f0, mains_hz, config.mains_tolerance):
             return None
-        if not _alone_in_sum(mean_ratio, bin_hz, f0, config):
+        if not _alone_in_sum(mean_ratio, bin_hz, f0, config, plant_mask):
             return None
         bands, single = sharp_line_share(mean_ratio, bin_hz, f0, ks + 1, config)
         if bands >= 2 and single > config.max_single_line_share:
@@ -340,12 +355,14 @@ class CombIntegrator:
         *,
         reported: bool = False,
         acoustic: AcousticConfig | None = None,
+        plant_mask: NDArray[np.bool_] | None = None,
     ) -> AcousticDetection | None:
         """Add one frame (in time order; the caller holds `lock` when shared) and return the
         integrated detection, or None. `reported`: the single-frame path already reported
         this frame, so nothing is returned (the frame still enters the history);
         acoustic: the settings the frame's comb was analysed with (another than before
-        starts the sum again)."""
+        starts the sum again); plant_mask: the sensor's learnt plant lines on this frame's
+        bins (`acoustic_plant`), set aside by the sum's comb share."""
         if acoustic is not None and acoustic != self.acoustic:
             self.reset()
             self.acoustic = acoustic
@@ -391,6 +408,7 @@ class CombIntegrator:
             newest_sum=comb.harmonic_sum,
             support_z=self.config.support_z,
             mains_hz=self.config.mains_hz,
+            plant_mask=plant_mask,
         )
 
 
@@ -429,10 +447,12 @@ class IntegratorRegistry:
         *,
         reported: bool = False,
         acoustic: AcousticConfig | None = None,
+        plant_mask: NDArray[np.bool_] | None = None,
     ) -> AcousticDetection | None:
         """`CombIntegrator.update` on the state of `key` (created on first use)."""
         state = self._states.use(key)
         with state.lock:
             return state.update(
-                t0_s, duration_s, sample_rate_hz, comb, reported=reported, acoustic=acoustic
-            )
+                t0_s, duration_s, sample_rate_hz, comb, reported=reported, acoustic=acoustic,
+                plant_mask=plant_mask,
+            )  # fmt: skip

@@ -369,3 +369,26 @@ def test_the_sum_uses_the_callers_settings(config: AcousticConfig) -> None:
             x, FS, "mic", float(i), registry, full_scale_db_spl=full_scale, config=config
         )
         assert all(d.f0_hz >= config.min_report_f0_hz for d in out if d.kind == "drone")
+
+
+def test_the_sums_comb_share_sets_learnt_plant_lines_aside() -> None:
+    """A quiet station with a steady 300 Hz line (13 dB over the 1 Hz floor) and a weak
+    hover: once the line is learnt (a minute), the summed comb is not vetoed for it."""
+    rng = np.random.default_rng(79)
+    t = np.arange(int(FS)) / FS
+    registry = HistoryRegistry()
+    full_scale = None
+    summed = 0
+    for i in range(120):
+        noise = line_snr_noise(12.0, rng)
+        line = np.sqrt(2 * np.var(noise) / (FS / 2) * 10**1.3) * np.sin(2 * np.pi * 300.0 * t)
+        x = (rotor_cluster_comb(185.0, 10, rng) + noise + line).astype(np.float32)
+        alone, comb = detect_rotor_comb(x, FS)
+        assert comb is not None
+        if full_scale is None:
+            full_scale = 30.0 - comb.level_a_db
+        out = detect_with_history(x, FS, "mic", float(i), registry, full_scale_db_spl=full_scale)
+        hit = any(d.kind == "drone" and d.confidence >= 0.5 for d in out)
+        if i >= 60:
+            summed += hit and not any(d.confidence >= 0.5 for d in alone)
+    assert summed >= 6  # 2 when the line counted against the comb share
