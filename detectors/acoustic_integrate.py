@@ -231,8 +231,8 @@ def _alone_in_sum(
     if low_fundamental(spec, f0_hz, config) is not None:
         return False
     if plant_mask is not None and plant_mask.shape == mean_ratio.shape:
-        aside = np.where(plant_mask, 1.0, mean_ratio)
-        spec = dataclasses.replace(spec, power=aside)
+        aside = np.where(plant_mask, 1.0, mean_ratio)  # at the floor: no tonal power
+        spec = dataclasses.replace(spec, power=aside)  # comb_share reads power and floor
     return comb_share(spec, f0_hz, config) >= config.min_comb_share
 
 

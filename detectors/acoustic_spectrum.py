@@ -27,6 +27,7 @@ from detectors.acoustic_features import (
 )
 from detectors.arrays import cumsum0
 from detectors.spectra import welch_psd
+from detectors.units import a_weighting_db, power_to_db
 
 
 def mono(audio: NDArray[Any]) -> NDArray[np.float32]:
@@ -85,24 +86,19 @@ class WhitenedSpectrum:
 
 @lru_cache(maxsize=16)
 def _a_weight_power(df: float, n_bins: int) -> F64:
-    """|A(f)|² of IEC 61672 A-weighting on bins k*df (read-only, cached)."""
-    f2 = (np.arange(n_bins, dtype=np.float64) * df) ** 2
-    ra = (
-        12194.0**2
-        * f2**2
-        / ((f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2))
-    )
-    a2: F64 = ra**2 * 10 ** (2.0 / 10)  # +2.00 dB: 0 dB at 1 kHz
+    """A-weighting as a power factor on bins k*df (read-only, cached)."""
+    a2: F64 = 10.0 ** (a_weighting_db(np.arange(n_bins, dtype=np.float64) * df) / 10.0)
     a2.flags.writeable = False
     return a2
 
 
 def a_weighted_level_db(spec: WhitenedSpectrum) -> float:
-    """A-weighted level of the analysed band (dB re full scale, -inf for silence): what a
-    sound level meter would read less the calibration, but for the detector's 60 Hz
-    high-pass (-0.5 dB at 100 Hz) and band limit (0.45 x the working rate)."""
-    power = float(np.dot(spec.power, _a_weight_power(spec.df, spec.power.shape[0]))) * spec.df
-    return 10.0 * math.log10(power) if power > 0.0 else -math.inf
+    """A-weighted level of the analysed band (dB re full scale, the `units` floor for
+    silence): what a sound level meter would read less the calibration, but for the
+    detector's 60 Hz high-pass (-0.5 dB at 100 Hz) and band limit (0.45 x the working
+    rate)."""
+    weights = _a_weight_power(spec.df, spec.power.shape[0])
+    return power_to_db(float(np.dot(spec.power, weights)) * spec.df)
 
 
 def whitened_spectrum(

@@ -56,3 +56,21 @@ def db_to_power(db: ArrayLike) -> float | FloatArray:
     if np.ndim(out) == 0:
         return float(out)
     return out
+
+
+@overload
+def a_weighting_db(freq_hz: float) -> float: ...
+@overload
+def a_weighting_db(freq_hz: NDArray[Any]) -> NDArray[np.float64]: ...
+def a_weighting_db(freq_hz: ArrayLike) -> float | NDArray[np.float64]:
+    """IEC 61672 A-weighting in dB (0 dB at 1 kHz); very low frequencies floored at −200 dB.
+    (The simulator calibrates its sources with it, the acoustic detector reads levels.)"""
+    f = np.maximum(np.asarray(freq_hz, dtype=np.float64), 1e-3)
+    f2 = f * f
+    ra = (12194.0**2 * f2 * f2) / (
+        (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
+    )
+    res = np.asarray(np.maximum(20.0 * np.log10(ra) + 2.0, -200.0), dtype=np.float64)
+    if np.ndim(res) == 0:
+        return float(res)
+    return res

@@ -20,6 +20,8 @@ from typing import Any, Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from detectors.units import a_weighting_db as a_weighting_db  # re-exported: one formula
+
 FloatArray = NDArray[np.float64]
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
@@ -112,23 +114,6 @@ def air_absorption_db_per_m(freq_hz: ArrayLike, condition: str = "15C_70RH") -> 
     out = np.where(logf < lf[0], lt[0] + 2.0 * (logf - lf[0]), out)
     out = np.where(logf > lf[-1], lt[-1] + slope_hi * (logf - lf[-1]), out)
     res = np.asarray(np.exp(out) / 1000.0, dtype=np.float64)
-    if np.ndim(res) == 0:
-        return float(res)
-    return res
-
-
-@overload
-def a_weighting_db(freq_hz: float) -> float: ...
-@overload
-def a_weighting_db(freq_hz: NDArray[Any]) -> FloatArray: ...
-def a_weighting_db(freq_hz: ArrayLike) -> float | FloatArray:
-    """IEC 61672 A-weighting in dB (0 dB at 1 kHz); very low frequencies floored at −200 dB."""
-    f = np.maximum(np.asarray(freq_hz, dtype=np.float64), 1e-3)
-    f2 = f * f
-    ra = (12194.0**2 * f2 * f2) / (
-        (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
-    )
-    res = np.asarray(np.maximum(20.0 * np.log10(ra) + 2.0, -200.0), dtype=np.float64)
     if np.ndim(res) == 0:
         return float(res)
     return res
