@@ -120,11 +120,14 @@ class Heard(NamedTuple):
 
 def persistent_in(times: Iterable[datetime], window: timedelta, needed: int) -> bool:
     """Whether some span of `window` holds at least `needed` of `times` (stage 2's M-of-N,
-    over whatever order the detections arrived in)."""
+    over whatever order the detections arrived in). A span is half open, [t, t + window):
+    frames stamped every 1/F s put N = F * window of them in it, the N of the M-of-N
+    false-alarm arithmetic (`fusion`) and of `detect_cli.acoustic_verdict` (4 frames of
+    1 s within 8 s: the fourth starts less than 8 s after the first)."""
     ts = sorted(times)
     start = 0
     for end, t in enumerate(ts):
-        while t - ts[start] > window:
+        while start <= end and t - ts[start] >= window:
             start += 1
         if end - start + 1 >= needed:
             return True

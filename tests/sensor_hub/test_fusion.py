@@ -265,8 +265,8 @@ def test_persistent_in_is_any_window_holding_m(offsets: list[int], width: int, m
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     times = [t0 + timedelta(seconds=o) for o in offsets]
     expected = any(
-        sum(1 for u in offsets if o <= u <= o + width) >= m for o in offsets
-    )  # windows starting at a detection are enough
+        sum(1 for u in offsets if o <= u < o + width) >= m for o in offsets
+    )  # windows starting at a detection are enough; half open: [o, o + width)
     assert persistent_in(times, timedelta(seconds=width), m) == expected
 
 
@@ -304,6 +304,20 @@ def test_sparse_false_detections_do_not_persist() -> None:
     for _ in range(20):  # one stray detection every 3 s never makes 3 in 5 s
         assert fusion.process([det(clock.now)]) == []
         clock.advance(3.0)
+
+
+def test_acoustic_persistence_counts_the_frames_of_one_8_s_span() -> None:
+    """4 one-second frames within 8 s: the fourth must start less than 8 s after the first
+    (the half-open window of the false-alarm arithmetic; 4 frames stamped 0-8 s span 9 s
+    of audio), as `detect_cli.acoustic_verdict` and the range bench count them."""
+    for last, expected in ((8.0, []), (7.0, ["alert.created"])):
+        fusion, clock = make()
+        t0 = clock.now
+        changes = []
+        for s in (0.0, 1.0, 5.0, last):
+            clock.now = t0 + timedelta(seconds=s + 1.0)
+            changes += fusion.process([_rotor(t0 + timedelta(seconds=s), 180.0)])
+        assert [c.type for c in changes] == expected, last
 
 
 def test_handset_and_drone_are_separate_alerts() -> None:
