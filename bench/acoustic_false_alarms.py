@@ -45,6 +45,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy loads its BLAS
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import multiprocessing  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -194,6 +195,10 @@ def frame_of(c: AudioCollector, samples: np.ndarray, seq: int, t0_ns: int) -> Fr
     return decode_frame(encode_samples(header, samples.astype(np.float32)))
 
 
+#: the baseline detector by git revision, loaded from git once per process
+_baseline = functools.cache(baseline_detector)
+
+
 @dataclass
 class SeedResult:
     """One seed's station passes: what `run_seed` printed and what the totals add up."""
@@ -210,7 +215,7 @@ def run_seed(args: argparse.Namespace, labels: tuple[str, ...], seed: int, cpu: 
     """Every source alone, then the seed's station passes through stage 2, on core `cpu`."""
     os.sched_setaffinity(0, {cpu})
     out: list[str] = [f"seed {seed} (cpu {cpu})"]
-    base_fn, _ = baseline_detector(args.baseline)
+    base_fn, _ = _baseline(args.baseline)
     s = FusionSettings()
     t0 = time.perf_counter()
     c, runs, ambience = render_runs(labels, seed, args.pass_s, args.ambience_dba)
@@ -325,7 +330,7 @@ def main() -> int:
     labels = tuple(SOURCES)
     if args.quick:
         args.hours, args.pass_s, labels = 1.0, 120.0, QUICK_SOURCES
-    _, base_label = baseline_detector(args.baseline)
+    _, base_label = _baseline(args.baseline)  # loaded once: forked workers inherit it
     s = FusionSettings()
     print(f"$ python {' '.join(sys.argv)}")
     print(f"acoustic_false_alarms: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit "
