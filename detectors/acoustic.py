@@ -78,9 +78,12 @@ def _mean_loss_db(audio: NDArray[Any], mono_x: NDArray[np.float32]) -> float:
     differs between microphones, partly cancels in the mean (3 dB for two, 6 for four),
     while the station's level is what each microphone hears (a broadband ratio: the
     A-weighted one differs by under a dB for the noise of a site)."""
-    channels = np.asarray(audio, dtype=np.float64)
-    per_channel = float(np.mean(channels * channels))
-    mean = float(np.mean(np.square(mono_x, dtype=np.float64)))
+    channels = np.asarray(audio)
+    if not np.issubdtype(channels.dtype, np.floating):
+        channels = channels.astype(np.float32)
+    flat = channels.reshape(-1)  # dot products: no float64 copy of the frame (~60x faster)
+    per_channel = float(np.dot(flat, flat)) / flat.shape[0]
+    mean = float(np.dot(mono_x, mono_x)) / mono_x.shape[0]
     if not (per_channel > 0.0 and mean > 0.0):
         return 0.0
     return 10.0 * math.log10(per_channel / mean)
@@ -222,9 +225,9 @@ def detect_with_history(
         second = registry.update(key, t0_s, [], candidate(comb2, config))
         kept = [d for d in again if registry.continues(key, t0_s, d.f0_hz)]
         out = out + second + registry.update(key, t0_s, kept, None)
-    duration_s = np.asarray(audio).shape[-1] / sample_rate_hz
     if not quiet:
         return out
+    duration_s = np.shape(audio)[-1] / sample_rate_hz
     return _integrated(out, comb, mask, registry, key, t0_s, duration_s, sample_rate_hz, config)
 
 
