@@ -45,11 +45,34 @@ def test_a_steady_line_is_learnt_after_min_frames_with_its_guard() -> None:
     assert low.mask() is None
 
 
-def test_a_line_in_under_occupancy_of_the_frames_is_not_learnt() -> None:
+def test_a_line_in_under_confined_occupancy_of_the_frames_is_not_learnt() -> None:
     rng = np.random.default_rng(11)
     plant = PlantLines()
     for i in range(300):
-        plant.update(ratio_with_lines(rng, [250] if i % 5 else []), 1.0)  # 80 % of frames
+        plant.update(ratio_with_lines(rng, [250] if i % 5 < 2 else []), 1.0)  # 40 %
+    assert plant.mask() is None
+
+
+def test_a_steady_line_heard_in_most_frames_of_a_mixture_is_learnt() -> None:
+    """A fan's line that other sources and wind hide in a third of the frames (pair share
+    ~0.67 < occupancy) still never leaves its bin: a plant line."""
+    rng = np.random.default_rng(12)
+    plant = PlantLines()
+    for i in range(120):
+        plant.update(ratio_with_lines(rng, [169] if i % 3 else []), 1.0)
+    mask = plant.mask()
+    assert mask is not None and mask[169] and not mask[338]
+
+
+def test_a_line_whose_peaks_wander_around_its_bin_is_not_learnt() -> None:
+    """A peak at one bin in half the frames, in the others 2-3 bins away (a rotor harmonic
+    whose sub-lines take turns; a simulated hover's best pair held under 0.4 of the peaks
+    around it): not confined, so not a plant line."""
+    rng = np.random.default_rng(13)
+    plant = PlantLines()
+    for i in range(300):
+        at = 184 if i % 2 else 184 + int(rng.choice([-3, -2, 2, 3]))
+        plant.update(ratio_with_lines(rng, [at]), 1.0)
     assert plant.mask() is None
 
 
@@ -137,6 +160,23 @@ def test_a_comb_made_of_learnt_plant_lines_is_relabelled() -> None:
     registry = HistoryRegistry()
     for t in range(70):
         detect_with_history(fan_lines(rng).astype(np.float32), FS, "mic", float(t), registry)
+    x = fan_lines(rng).astype(np.float32)
+    _, analysis = detect_rotor_comb(x, FS)
+    assert analysis is not None
+    out = detect_with_history(x, FS, "mic", 70.0, registry, first=([DRONE], analysis))
+    assert [(d.kind, d.signature) for d in out] == [("other", PLANT_SIGNATURE)]
+
+
+def test_a_fan_hidden_in_a_third_of_the_frames_is_still_learnt() -> None:
+    """The fan's lines are missing from every third frame (a gust, a louder source: in
+    the false-alarm bench a fan under wind and voices held its bins in 0.6-0.75 of the
+    frames); they never leave their bins, so after a minute a drone comb reported on them
+    is machinery."""
+    rng = np.random.default_rng(17)
+    registry = HistoryRegistry()
+    for t in range(70):
+        x = fan_lines(rng) if t % 3 else 0.01 * pink(int(FS), rng)
+        detect_with_history(x.astype(np.float32), FS, "mic", float(t), registry)
     x = fan_lines(rng).astype(np.float32)
     _, analysis = detect_rotor_comb(x, FS)
     assert analysis is not None
