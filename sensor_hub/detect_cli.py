@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -36,7 +37,7 @@ from sensor_hub.errors import FrameError
 from sensor_hub.pipeline import RfFloorTracks, detect_frame, rf_floor_tracks
 from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings
-from sensor_hub.tracks import Track, TrackSettings
+from sensor_hub.tracks import Track, TrackSettings, rotor_match
 
 #: local files are trusted more than the network: a frame may be up to this large
 _FILE_LIMITS = Limits(max_payload_bytes=256 * 1024 * 1024)
@@ -122,7 +123,8 @@ def acoustic_verdict(
     """(drone?, confidence, median f0 in Hz: of the frames that made the verdict, else of
     all drone frames) for one clip, by stage 2's persistence rule:
     a drone when at least `acoustic_min_frames` frames of one rotor track (`rotor_tracks`)
-    within any `acoustic_window_s` hold a drone comb at `min_confidence` or more.
+    within any `acoustic_window_s` hold a drone comb at `min_confidence` or more (more
+    under 110 Hz: `FusionSettings.acoustic_frames_needed` of the window's median f0).
     Confidence: the median over those frames when the rule holds, else the largest
     single-frame confidence scaled by the fraction of the rule met (so a clip with one
     loud frame stays below the cut)."""
@@ -134,44 +136,50 @@ def acoustic_verdict(
     f0s = [d.f0_hz for d in drone_frames if d.f0_hz is not None]
     f0 = round(float(np.median(f0s)), 2) if f0s else None
     best: list[Detection] = []
-    for track in rotor_tracks(hits, fusion, tracks):
+    best_needed = fusion.acoustic_min_frames
+    for track, folded in rotor_tracks(hits, fusion, tracks):
         for i, first in enumerate(track):
-            window = [
-                d for d in track[i:]
-                if (d.t_start - first.t_start).total_seconds() < fusion.acoustic_window_s
-            ]  # fmt: skip
-            if len(window) > len(best):
-                best = window
-    if len(best) >= fusion.acoustic_min_frames:
+            end = i + sum(
+                (d.t_start - first.t_start).total_seconds() < fusion.acoustic_window_s
+                for d in track[i:]
+            )
+            heard = [f for f in folded[i:end] if f is not None]
+            needed = fusion.acoustic_frames_needed(statistics.median(heard) if heard else None)
+            if (end - i) / needed > len(best) / best_needed:
+                best, best_needed = track[i:end], needed
+    if len(best) >= best_needed:
         track_f0s = [d.f0_hz for d in best if d.f0_hz is not None]
         f0 = round(float(np.median(track_f0s)), 2) if track_f0s else f0
         return True, round(float(np.median([d.confidence for d in best])), 3), f0
     top = max((d.confidence for d in drone_frames), default=0.0)
-    met = len(best) / fusion.acoustic_min_frames
+    met = len(best) / best_needed
     return False, round(min(top * met, fusion.min_confidence - 0.01) if top else 0.0, 3), f0
 
 
 def rotor_tracks(
     hits: list[Detection], fusion: FusionSettings, tracks: TrackSettings
-) -> list[list[Detection]]:
+) -> list[tuple[list[Detection], list[float | None]]]:
     """The hits (time order) split into rotor tracks as stage 2 splits one sensor's
     (`tracks.choose_track`): each joins the track heard last among those heard within
-    `quiet_s` whose fundamental it agrees with (`Track.takes_rotor`), else starts one."""
-    groups: list[tuple[Track, list[Detection]]] = []
+    `quiet_s` whose fundamental it agrees with (`Track.takes_rotor`), else starts one.
+    Per track: its hits and their fundamentals folded into the track's octave
+    (`Track.note_rotor`; None for a hit without one)."""
+    groups: list[tuple[Track, list[Detection], list[float | None]]] = []
     for d in hits:
         live = [
-            (tr, g) for tr, g in groups
+            (tr, g, f) for tr, g, f in groups
             if (d.t_start - g[-1].t_start).total_seconds() < fusion.quiet_s
             and tr.takes_rotor(d, tracks)
         ]  # fmt: skip
         if live:
-            track, group = max(live, key=lambda pair: pair[1][-1].t_start)
+            track, group, folded = max(live, key=lambda entry: entry[1][-1].t_start)
         else:
-            track, group = Track(site=d.site, kind="drone", family="acoustic"), []
-            groups.append((track, group))
+            track, group, folded = Track(site=d.site, kind="drone", family="acoustic"), [], []
+            groups.append((track, group, folded))
         group.append(d)
+        folded.append(rotor_match(track.rotor_anchor(d.t_end, tracks), d.f0_hz, tracks)[1])
         track.note_rotor(d, tracks)
-    return [group for _, group in groups]
+    return [(group, folded) for _, group, folded in groups]
 
 
 def summary_line(file: str, detections: list[Detection], duration_s: float) -> dict[str, Any]:

@@ -14,7 +14,9 @@ Persistence (M-of-N over time): a track raises an alert only once it has detecti
 at least M distinct frames within a window, per modality:
 
     RF:        rf_min_frames (3) frames within rf_window_s (5 s)
-    acoustic:  acoustic_min_frames (4) frames within acoustic_window_s (8 s)
+    acoustic:  acoustic_min_frames (4) frames within acoustic_window_s (8 s); 6 frames
+               for a rotor heard alone under 110 Hz, the confusers' fundamentals
+               (`FusionSettings.acoustic_frames_needed`)
 
 The windows are read on the sensors' time stamps, anywhere in the evidence the track
 keeps (`Track.add`: what arrived within max(window) by the hub's clock, or is stamped
@@ -125,10 +127,11 @@ class Fusion:
         #: applies) and the alert each now belongs to, for the caller to store
         self.links: list[tuple[Detection, str | None]] = []
 
-    def _window(self, modality: str) -> tuple[timedelta, int]:
+    def _window(self, modality: str, track: Track) -> tuple[timedelta, int]:
         s = self._settings
         if modality == "acoustic":
-            return timedelta(seconds=s.acoustic_window_s), s.acoustic_min_frames
+            needed = s.acoustic_frames_needed(track.rotor_f0_hz())
+            return timedelta(seconds=s.acoustic_window_s), needed
         return timedelta(seconds=s.rf_window_s), s.rf_min_frames
 
     def _horizon_s(self) -> float:
@@ -139,7 +142,7 @@ class Fusion:
         """M distinct frames of the modality (a frame: a sensor's time stamp) within its
         window, anywhere in the track's kept evidence (by the sensors' time stamps);
         since: only evidence received from then on (the hub's clock)."""
-        window, needed = self._window(modality)
+        window, needed = self._window(modality, track)
         frames = {
             (h.t, h.sensor_id)
             for h in track.frames

@@ -23,12 +23,33 @@ class FusionSettings(BaseModel):
     rf_min_frames: int = Field(default=3, ge=1)
     acoustic_window_s: float = Field(default=8.0, gt=0)
     acoustic_min_frames: int = Field(default=4, ge=1)
+    #: a rotor heard alone whose fundamental lies under `acoustic_low_f0_hz` needs
+    #: `acoustic_low_f0_min_frames` frames in the window (`acoustic_frames_needed`)
+    acoustic_low_f0_hz: float = Field(default=110.0, ge=0)
+    acoustic_low_f0_min_frames: int = Field(default=6, ge=1)
     quiet_s: float = Field(default=60.0, gt=0)
     reopen_s: float = Field(default=300.0, ge=0)
     zone_radius_m: float = Field(default=30.0, gt=0)  # a fix this tight names its zone
     cell_radius_m: float = Field(default=5.0, gt=0)  # and this tight its cell
     update_interval_s: float = Field(default=2.0, ge=0)
     min_confidence: float = Field(default=0.5, ge=0, le=1)
+
+    def acoustic_frames_needed(self, f0_hz: float | None) -> int:
+        """Frames of one rotor track stage 2 needs within `acoustic_window_s`, given its
+        fundamental (None: unknown, or a drone already heard on its radio).
+
+        Under `acoustic_low_f0_hz` (110 Hz) lie the fundamentals of SIGNALS.md §4's
+        confusers, Doppler-shifted: road vehicles' firing (25-150 Hz; 100 Hz at 3 000 RPM,
+        106 Hz approaching at 20 m/s), piston props (70-90 Hz; 109 Hz approaching at
+        60 m/s), tail rotors (50-120 Hz), mains hum (100 Hz); no airframe of §4's table
+        hovers there (Phantom/Mavic class 142-201 Hz; a 15-21" heavy lifter ~95-120 Hz by
+        the hover rule). Wind on the microphone hides a vehicle's low harmonics and with
+        them the cues against it (its low fundamental, the share of tonal power), so there
+        a track needs §6's stricter persistence (6 frames) before it alerts: a delay for a
+        heavy drone heard in most frames, not a miss."""
+        if f0_hz is not None and f0_hz < self.acoustic_low_f0_hz:
+            return max(self.acoustic_min_frames, self.acoustic_low_f0_min_frames)
+        return self.acoustic_min_frames
 
 
 class HealthSettings(BaseModel):

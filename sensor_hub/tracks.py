@@ -250,6 +250,13 @@ class Track:
         kept = [(w, f) for w, f in self.rotor_f0s if _within(w, det.t_end, s.rotor_memory_s)]
         self.rotor_f0s = deque([*kept, (det.t_end, folded)], maxlen=ROTOR_F0S_KEPT)
 
+    def rotor_f0_hz(self) -> float | None:
+        """The median fundamental a rotor-only track heard over its memory (folded into
+        its octave), else None."""
+        if self.family != "acoustic" or not self.rotor_f0s:
+            return None
+        return statistics.median(f0 for _, f0 in self.rotor_f0s)
+
     def recent(self, horizon_s: float) -> list[Heard]:
         """The kept evidence stamped within horizon_s of the newest arrival's stamp: what
         the sensors heard lately, even while a backlog flushed at once is kept whole (by

@@ -187,3 +187,15 @@ def test_acoustic_verdict_counts_frames_of_one_rotor_track() -> None:
     f0s = (180.0, 0.0, 120.0, 121.0, 122.0)
     gap = [_det(t, 0.9, f0_hz=f) for t, f in zip(range(5), f0s, strict=True)]
     assert acoustic_verdict(gap)[0] is False
+
+
+def test_acoustic_verdict_asks_six_frames_of_a_rotor_under_110_hz() -> None:
+    """As stage 2 (`FusionSettings.acoustic_frames_needed`): a track whose median f0 lies
+    under 110 Hz needs 6 frames within 8 s; an octave read counts at the track's f0."""
+    f0s = (102.0, 104.0, 206.0, 101.0, 103.0, 102.0)
+    five = [_det(t, 0.9, f0_hz=f) for t, f in zip(range(5), f0s[:5], strict=True)]
+    drone, conf, _ = acoustic_verdict(five)
+    assert drone is False and conf < 0.5
+    six = [_det(t, 0.9, f0_hz=f) for t, f in zip(range(6), f0s, strict=True)]
+    assert acoustic_verdict(six)[0] is True
+    assert acoustic_verdict([_det(t, 0.9, f0_hz=115.0) for t in range(4)])[0] is True

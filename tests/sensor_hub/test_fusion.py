@@ -320,6 +320,22 @@ def test_acoustic_persistence_counts_the_frames_of_one_8_s_span() -> None:
         assert [c.type for c in changes] == expected, last
 
 
+def test_a_rotor_under_110_hz_needs_six_frames() -> None:
+    """Under 110 Hz (road vehicles' firing, props, tail rotors, hum: the confusers'
+    fundamentals) a rotor track heard alone alerts on its 6th frame within 8 s, not its
+    4th; an octave read (206 Hz) counts as the track's 103 Hz."""
+    fusion, clock = make()
+    t0 = clock.now
+    created = []
+    for i, f0 in enumerate((103.0, 101.0, 206.0, 102.0, 104.0, 102.5)):
+        clock.now = t0 + timedelta(seconds=i + 1.0)
+        changes = fusion.process([_rotor(t0 + timedelta(seconds=i), f0)])
+        created += [(i, c.type) for c in changes if c.type == "alert.created"]
+    assert created == [(5, "alert.created")]
+    assert FusionSettings().acoustic_frames_needed(180.0) == 4
+    assert FusionSettings().acoustic_frames_needed(None) == 4
+
+
 def test_handset_and_drone_are_separate_alerts() -> None:
     fusion, clock = make()
     created = []
