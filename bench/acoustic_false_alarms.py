@@ -339,7 +339,8 @@ def main() -> int:
           f"{args.pass_s:g} s runs in {args.ambience_dba:g} dBA, sources "
           f"{args.source_gain_db:+g} dB; seeds {' '.join(map(str, args.seed))}; "
           f"stage 2: {s.acoustic_min_frames} frames >= {s.min_confidence} in "
-          f"{s.acoustic_window_s:g} s", flush=True)  # fmt: skip
+          f"{s.acoustic_window_s:g} s ({s.acoustic_low_f0_min_frames} under "
+          f"{s.acoustic_low_f0_hz:g} Hz)", flush=True)  # fmt: skip
     t0 = time.perf_counter()
     cpus = args.cpu
     results: list[SeedResult] = []

@@ -6,9 +6,10 @@ is cut into back-to-back 1 s frames exactly as `sensor-hub detect --summary` doe
 (`pipeline.detect_frame`, i.e. `detectors.acoustic.detect_rotor` on the channel mean,
 with a fresh per-sensor modulation history per clip, `detectors.acoustic_history`, as the
 hub keeps one per sensor), and the clip is called a drone by stage 2's persistence rule
-(`sensor_hub.detect_cli.acoustic_verdict`: >= 4 frames with a drone comb at the alert
-confidence within 8 s). Positive class: drone. Prints per clip the verdict, the number
-of frames at the alert cut and the median f0, then precision, recall and F1.
+(`sensor_hub.detect_cli.acoustic_verdict`: >= 4 frames of one rotor track, 6 under
+110 Hz, with a drone comb at the alert confidence within 8 s). Positive class: drone.
+Prints per clip the verdict, the number of frames at the alert cut and the median f0,
+then precision, recall and F1.
 
 These clips are a check, never a training set: nothing in the detector is fitted to them.
 

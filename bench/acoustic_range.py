@@ -18,10 +18,10 @@ detection at stage 2's alert confidence; "f0 ok": share of frames with such a de
 whose f0 is within 4 % of the true mean BPF. "SNR": the truth's best rotor line in a 1 Hz
 bin over the ambience (`link_budgets`).
 
-"Pd 8 s" is stage 2's level: an acoustic alert needs `acoustic_min_frames` (4) frames of
-one rotor f0 track (`sensor_hub.tracks.rotor_match`, as `sensor-hub detect`'s clip verdict
-groups them) at the alert cut within `acoustic_window_s` (8 s,
-`sensor_hub.settings.FusionSettings`), so
+"Pd 8 s" is stage 2's level: an acoustic alert needs `acoustic_min_frames` (4; 6 under
+110 Hz, `FusionSettings.acoustic_frames_needed`) frames of one rotor f0 track
+(`sensor_hub.tracks.rotor_match`, as `sensor-hub detect`'s clip verdict groups them) at
+the alert cut within `acoustic_window_s` (8 s, `sensor_hub.settings.FusionSettings`), so
 it is the share of 8 s stretches of the hovering drone (every window of 8 consecutive
 frames of a run) in which that rule holds: the chance that a drone heard for 8 s is
 alerted within them. It is not a per-frame figure; both are printed.
@@ -288,7 +288,9 @@ def main() -> int:
                   f"{base}   {c.oracle_pd / n:>6.2f} {c.win_oracle / w:>6.2f}")  # fmt: skip
     print(
         "Pd: per 1 s frame; Pd 8s: share of 8 s stretches in which stage 2's rule "
-        f"({FusionSettings().acoustic_min_frames} frames of one f0 track at the cut) holds; "
+        f"({FusionSettings().acoustic_min_frames} frames of one f0 track at the cut, "
+        f"{FusionSettings().acoustic_low_f0_min_frames} under "
+        f"{FusionSettings().acoustic_low_f0_hz:g} Hz) holds; "
         f"oracle: expected Pd of an energy detector told the drone's bins "
         f"(bench/acoustic_oracle.py) at Pfa {ORACLE_PFA_FRAME:g} per frame and "
         f"{ORACLE_PFA_WINDOW:g} per 8 s stretch"

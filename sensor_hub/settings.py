@@ -45,8 +45,9 @@ class FusionSettings(BaseModel):
         hovers there (Phantom/Mavic class 142-201 Hz; a 15-21" heavy lifter ~95-120 Hz by
         the hover rule). Wind on the microphone hides a vehicle's low harmonics and with
         them the cues against it (its low fundamental, the share of tonal power), so there
-        a track needs §6's stricter persistence (6 frames) before it alerts: a delay for a
-        heavy drone heard in most frames, not a miss."""
+        a track needs §6's stricter persistence (6 frames) before it alerts: a heavy drone
+        heard in most frames alerts a few seconds later, one heard in fewer than 6 of 8
+        frames not on its rotor alone."""
         if f0_hz is not None and f0_hz < self.acoustic_low_f0_hz:
             return max(self.acoustic_min_frames, self.acoustic_low_f0_min_frames)
         return self.acoustic_min_frames
