@@ -37,7 +37,7 @@ from sensor_hub.errors import FrameError
 from sensor_hub.pipeline import RfFloorTracks, detect_frame, rf_floor_tracks
 from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings
-from sensor_hub.tracks import Track, TrackSettings, rotor_match
+from sensor_hub.tracks import Track, TrackSettings
 
 #: local files are trusted more than the network: a frame may be up to this large
 _FILE_LIMITS = Limits(max_payload_bytes=256 * 1024 * 1024)
@@ -124,7 +124,8 @@ def acoustic_verdict(
     all drone frames) for one clip, by stage 2's persistence rule:
     a drone when at least `acoustic_min_frames` frames of one rotor track (`rotor_tracks`)
     within any `acoustic_window_s` hold a drone comb at `min_confidence` or more (more
-    under 110 Hz: `FusionSettings.acoustic_frames_needed` of the window's median f0).
+    under 110 Hz: `FusionSettings.acoustic_frames_needed` of the window's median f0 as
+    heard, as stage 2's `Track.rotor_f0_hz`).
     Confidence: the median over those frames when the rule holds, else the largest
     single-frame confidence scaled by the fraction of the rule met (so a clip with one
     loud frame stays below the cut)."""
@@ -137,16 +138,16 @@ def acoustic_verdict(
     f0 = round(float(np.median(f0s)), 2) if f0s else None
     best: list[Detection] = []
     best_needed = fusion.acoustic_min_frames
-    for track, folded in rotor_tracks(hits, fusion, tracks):
+    for track in rotor_tracks(hits, fusion, tracks):
         for i, first in enumerate(track):
-            end = i + sum(
-                (d.t_start - first.t_start).total_seconds() < fusion.acoustic_window_s
-                for d in track[i:]
-            )
-            heard = [f for f in folded[i:end] if f is not None]
+            window = [
+                d for d in track[i:]
+                if (d.t_start - first.t_start).total_seconds() < fusion.acoustic_window_s
+            ]  # fmt: skip
+            heard = [d.f0_hz for d in window if d.f0_hz is not None and d.f0_hz > 0.0]
             needed = fusion.acoustic_frames_needed(statistics.median(heard) if heard else None)
-            if (end - i) / needed > len(best) / best_needed:
-                best, best_needed = track[i:end], needed
+            if len(window) / needed > len(best) / best_needed:
+                best, best_needed = window, needed
     if len(best) >= best_needed:
         track_f0s = [d.f0_hz for d in best if d.f0_hz is not None]
         f0 = round(float(np.median(track_f0s)), 2) if track_f0s else f0
@@ -158,28 +159,25 @@ def acoustic_verdict(
 
 def rotor_tracks(
     hits: list[Detection], fusion: FusionSettings, tracks: TrackSettings
-) -> list[tuple[list[Detection], list[float | None]]]:
+) -> list[list[Detection]]:
     """The hits (time order) split into rotor tracks as stage 2 splits one sensor's
     (`tracks.choose_track`): each joins the track heard last among those heard within
-    `quiet_s` whose fundamental it agrees with (`Track.takes_rotor`), else starts one.
-    Per track: its hits and their fundamentals folded into the track's octave
-    (`Track.note_rotor`; None for a hit without one)."""
-    groups: list[tuple[Track, list[Detection], list[float | None]]] = []
+    `quiet_s` whose fundamental it agrees with (`Track.takes_rotor`), else starts one."""
+    groups: list[tuple[Track, list[Detection]]] = []
     for d in hits:
         live = [
-            (tr, g, f) for tr, g, f in groups
+            (tr, g) for tr, g in groups
             if (d.t_start - g[-1].t_start).total_seconds() < fusion.quiet_s
             and tr.takes_rotor(d, tracks)
         ]  # fmt: skip
         if live:
-            track, group, folded = max(live, key=lambda entry: entry[1][-1].t_start)
+            track, group = max(live, key=lambda pair: pair[1][-1].t_start)
         else:
-            track, group, folded = Track(site=d.site, kind="drone", family="acoustic"), [], []
-            groups.append((track, group, folded))
+            track, group = Track(site=d.site, kind="drone", family="acoustic"), []
+            groups.append((track, group))
         group.append(d)
-        folded.append(rotor_match(track.rotor_anchor(d.t_end, tracks), d.f0_hz, tracks)[1])
         track.note_rotor(d, tracks)
-    return [(group, folded) for _, group, folded in groups]
+    return [group for _, group in groups]
 
 
 def summary_line(file: str, detections: list[Detection], duration_s: float) -> dict[str, Any]:

@@ -180,9 +180,10 @@ class Track:
     last_emit: datetime | None = None
     last_fix: datetime | None = None
     emitted_sensors: list[str] = field(default_factory=list)
-    #: (when heard, Hz) of the rotor fundamentals the track's acoustic detections gave,
-    #: folded into the track's octave, by arrival (`note_rotor` keeps `rotor_memory_s`)
-    rotor_f0s: deque[tuple[datetime, float]] = field(
+    #: (when heard, Hz folded into the track's octave, Hz as heard) of the rotor
+    #: fundamentals the track's acoustic detections gave, by arrival (`note_rotor` keeps
+    #: `rotor_memory_s`)
+    rotor_f0s: deque[tuple[datetime, float, float]] = field(
         default_factory=lambda: deque(maxlen=ROTOR_F0S_KEPT)
     )
 
@@ -229,7 +230,7 @@ class Track:
         says it is there, and when none was heard within `rotor_memory_s` of t."""
         if self.family != "acoustic":
             return None
-        recent = [f0 for when, f0 in self.rotor_f0s if _within(when, t, s.rotor_memory_s)]
+        recent = [f0 for when, f0, _ in self.rotor_f0s if _within(when, t, s.rotor_memory_s)]
         if not recent:
             return None
         return RotorAnchor(last_hz=recent[-1], low_hz=min(recent), high_hz=max(recent))
@@ -247,15 +248,18 @@ class Track:
         assert folded is not None
         # kept: those within the memory of this one either way (one detection stamped far
         # off, or a clock that jumped, ages out with the next detection instead of staying)
-        kept = [(w, f) for w, f in self.rotor_f0s if _within(w, det.t_end, s.rotor_memory_s)]
-        self.rotor_f0s = deque([*kept, (det.t_end, folded)], maxlen=ROTOR_F0S_KEPT)
+        kept = [r for r in self.rotor_f0s if _within(r[0], det.t_end, s.rotor_memory_s)]
+        assert det.f0_hz is not None
+        heard = (det.t_end, folded, det.f0_hz)
+        self.rotor_f0s = deque([*kept, heard], maxlen=ROTOR_F0S_KEPT)
 
     def rotor_f0_hz(self) -> float | None:
-        """The median fundamental a rotor-only track heard over its memory (folded into
-        its octave), else None."""
+        """The median fundamental a rotor-only track heard over its memory, as heard (not
+        folded: a drone whose first frame was read an octave low keeps its own), else
+        None."""
         if self.family != "acoustic" or not self.rotor_f0s:
             return None
-        return statistics.median(f0 for _, f0 in self.rotor_f0s)
+        return statistics.median(f0 for _, _, f0 in self.rotor_f0s)
 
     def recent(self, horizon_s: float) -> list[Heard]:
         """The kept evidence stamped within horizon_s of the newest arrival's stamp: what

@@ -199,3 +199,6 @@ def test_acoustic_verdict_asks_six_frames_of_a_rotor_under_110_hz() -> None:
     six = [_det(t, 0.9, f0_hz=f) for t, f in zip(range(6), f0s, strict=True)]
     assert acoustic_verdict(six)[0] is True
     assert acoustic_verdict([_det(t, 0.9, f0_hz=115.0) for t in range(4)])[0] is True
+    octave_low_first = (106.5, 213.0, 212.0, 214.0)
+    dets = [_det(t, 0.9, f0_hz=f) for t, f in zip(range(4), octave_low_first, strict=True)]
+    assert acoustic_verdict(dets)[0] is True

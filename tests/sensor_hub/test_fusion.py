@@ -332,6 +332,15 @@ def test_a_rotor_under_110_hz_needs_six_frames() -> None:
         changes = fusion.process([_rotor(t0 + timedelta(seconds=i), f0)])
         created += [(i, c.type) for c in changes if c.type == "alert.created"]
     assert created == [(5, "alert.created")]
+    # a 213 Hz rotor whose first frame was read an octave low alerts on its 4th frame:
+    # the rule reads the fundamentals as heard, not folded into the first frame's octave
+    fusion, clock = make()
+    created = []
+    for i, f0 in enumerate((106.5, 213.0, 212.0, 214.0)):
+        clock.now = t0 + timedelta(seconds=i + 1.0)
+        changes = fusion.process([_rotor(t0 + timedelta(seconds=i), f0)])
+        created += [(i, c.type) for c in changes if c.type == "alert.created"]
+    assert created == [(3, "alert.created")]
     assert FusionSettings().acoustic_frames_needed(180.0) == 4
     assert FusionSettings().acoustic_frames_needed(None) == 4
 
