@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from collections.abc import Iterator
@@ -144,7 +145,10 @@ def acoustic_verdict(
                 d for d in track[i:]
                 if (d.t_start - first.t_start).total_seconds() < fusion.acoustic_window_s
             ]  # fmt: skip
-            heard = [d.f0_hz for d in window if d.f0_hz is not None and d.f0_hz > 0.0]
+            heard = [
+                d.f0_hz for d in window
+                if d.f0_hz is not None and math.isfinite(d.f0_hz) and d.f0_hz > 0.0
+            ]  # fmt: skip
             needed = fusion.acoustic_frames_needed(statistics.median(heard) if heard else None)
             if len(window) / needed > len(best) / best_needed:
                 best, best_needed = window, needed
