@@ -26,14 +26,15 @@ def ratio_with_lines(rng: np.random.Generator, bins: list[int], m: int = 400) ->
     return r
 
 
-def test_a_steady_line_is_learnt_after_min_frames_with_its_guard() -> None:
+def test_a_steady_line_is_learnt_after_early_frames_with_its_guard() -> None:
+    """A line in every frame that never leaves its bin is learnt from `early_frames` on."""
     rng = np.random.default_rng(1)
     plant = PlantLines()
     masks = []
     for _ in range(80):
         assert plant.update(ratio_with_lines(rng, [169, 338]), 1.0)
         masks.append(plant.mask())
-    first = PlantConfig().min_frames - 1  # index of the frame that completes min_frames
+    first = PlantConfig().early_frames - 1  # index of the frame that completes them
     assert all(m is None for m in masks[:first])
     mask = masks[first]
     assert mask is not None
@@ -55,11 +56,14 @@ def test_a_line_in_under_confined_occupancy_of_the_frames_is_not_learnt() -> Non
 
 def test_a_steady_line_heard_in_most_frames_of_a_mixture_is_learnt() -> None:
     """A fan's line that other sources and wind hide in a third of the frames (pair share
-    ~0.67 < occupancy) still never leaves its bin: a plant line."""
+    ~0.67 < occupancy) still never leaves its bin: a plant line once `min_frames` are
+    learnt (before them, only a line in nearly every frame is)."""
     rng = np.random.default_rng(12)
     plant = PlantLines()
     for i in range(120):
         plant.update(ratio_with_lines(rng, [169] if i % 3 else []), 1.0)
+        if i + 1 < PlantConfig().min_frames:
+            assert plant.mask() is None
     mask = plant.mask()
     assert mask is not None and mask[169] and not mask[338]
 
