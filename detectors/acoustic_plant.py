@@ -162,11 +162,9 @@ class PlantLines:
         width = 2 * c.confined_half_width_bins + 1
         around = np.convolve(a, np.ones(width, dtype=np.float32), mode="same")
         confined = (pair >= c.confined_occupancy) & (pair >= c.confined_share * around)
-        if self._frames < c.min_frames:  # early: only a line in nearly every frame
-            confined &= pair >= c.occupancy
-            steady = confined
-        else:
-            steady = (pair >= c.occupancy) | confined
+        held = pair >= c.occupancy
+        # early (before min_frames): only a confined line in nearly every frame
+        steady = held & confined if self._frames < c.min_frames else held | confined
         # the line's own bin: the larger of a pair that holds it (either, for a tie)
         plant = steady & (a >= neighbour)
         if not plant.any():
