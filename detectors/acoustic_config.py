@@ -65,11 +65,15 @@ class AcousticConfig:
     few_lines / loud_line_db: a comb of at most few_lines harmonics with a bin this loud
       over the floor is a siren/horn/alarm (§4), not a rotor comb.
     low_tolerance / low_min_bands: band width and count for the low-fundamental test.
-    split_peak_db / single_lobe_fraction / max_single_line_share: a harmonic band k >= 2
-      whose loudest bin is split_peak_db over the floor holds one line when its main lobe
-      carries single_lobe_fraction of the band's peak excess; a comb with >= 2 such strong
-      bands, more than max_single_line_share of them single lines, is not a rotor cluster
-      comb (`acoustic_cues.single_line_share`).
+    split_peak_db / single_lobe_fraction / single_line_prior / single_line_alpha: a
+      harmonic band k >= 2 whose loudest bin is split_peak_db over the floor holds one
+      line when its main lobe carries single_lobe_fraction of the band's peak excess; a
+      loud rotor harmonic is a cluster, single in at most single_line_prior of bands (§4
+      "Split peaks": 70-100 % of frames show >= 2 peaks about f0), so a comb with >= 2
+      such strong bands, more of them single lines than that prior makes likely (binomial
+      tail under single_line_alpha: 2 of 2, 3 of 3 or 4, 4 of 5 or 6, 5 of 7 or 8, ...),
+      is not a rotor cluster comb (`acoustic_cues.single_line_share`,
+      `acoustic_rules.single_lines_unlikely`).
     common_depth_db / common_p_value: a detrended common envelope this deep (dB std over
       62.5 ms steps) and this unlikely under independent harmonic fluctuations is one
       modulated source (voice, plucked music: `acoustic_subframes.common_envelope`).
@@ -122,7 +126,8 @@ class AcousticConfig:
     low_min_bands: int = 4
     split_peak_db: float = 12.0
     single_lobe_fraction: float = 0.7
-    max_single_line_share: float = 0.75
+    single_line_prior: float = 0.3
+    single_line_alpha: float = 0.1
     common_depth_db: float = math.inf
     common_p_value: float = 1e-3
     measure_modulation: bool = True

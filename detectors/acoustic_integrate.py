@@ -67,7 +67,7 @@ from numpy.typing import NDArray
 from detectors.acoustic_comb import _octave_checks, harmonic_weights
 from detectors.acoustic_config import F64, I64, AcousticConfig, AcousticDetection, CombAnalysis
 from detectors.acoustic_cues import comb_share, low_fundamental
-from detectors.acoustic_rules import comb_confidence, mains_locked
+from detectors.acoustic_rules import comb_confidence, mains_locked, single_lines_unlikely
 from detectors.acoustic_spectrum import WhitenedSpectrum, band_edges
 from detectors.arrays import cumsum0
 from detectors.sensor_states import SensorStates
@@ -305,7 +305,7 @@ def integrated_detection(
         if not _alone_in_sum(mean_ratio, bin_hz, f0, config, plant_mask):
             return None
         bands, single = sharp_line_share(mean_ratio, bin_hz, f0, ks + 1, config)
-        if bands >= 2 and single > config.max_single_line_share:
+        if single_lines_unlikely(bands, single, config):
             return None
     confidence = 1.0 / (1.0 + math.exp(-(score - config.score_mid) / config.score_width))
     if confidence < config.min_confidence:

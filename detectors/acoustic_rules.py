@@ -10,9 +10,9 @@ Rejections (each a physical cue of SIGNALS.md §4/§6, none fitted to recordings
   `comb_share`);
 - at most 3 harmonics, one of them >= 20 dB over the floor: a siren, horn or alarm (§4:
   "few harmonics with HIR > 20 dB"), where a rotor comb that loud shows many harmonics;
-- >= 2 strong harmonics (k >= 2, 12 dB over the floor), over 3/4 of them one exactly
-  harmonic line where a rotor harmonic that loud is a cluster of sub-lines (music, horns,
-  fans: `single_line_share`);
+- >= 2 strong harmonics (k >= 2, 12 dB over the floor), more of them one exactly
+  harmonic line than a rotor comb makes likely, since a rotor harmonic that loud is a
+  cluster of sub-lines (music, horns, fans: `single_line_share`, `single_lines_unlikely`);
 - a fast envelope common to all harmonics within the frame, >= 3 dB deep after the linear
   trend is removed and unlikely (p < 1e-3) under independent per-harmonic fluctuation
   (syllabic AM of voices, plucked notes: `common_depth_db`, `common_p_value`);
@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import special
 
 from detectors.acoustic_config import AcousticConfig, CombAnalysis
 
@@ -36,6 +37,19 @@ def mains_locked(f0_hz: float, config: AcousticConfig) -> bool:
     base = config.mains_hz
     n = round(f0_hz / base)
     return n >= 1 and abs(f0_hz - n * base) <= config.mains_tolerance * f0_hz
+
+
+def single_lines_unlikely(strong: int, share: float, config: AcousticConfig) -> bool:
+    """`strong` (>= 2) strong bands, `share` of them single lines: that many single lines
+    would be rarer than `single_line_alpha` if each band of a rotor comb were a single
+    line with probability `single_line_prior` (the binomial tail P(X >= singles))."""
+    if strong < 2:
+        return False
+    singles = round(share * strong)
+    if singles == 0:
+        return False
+    tail = float(special.bdtrc(singles - 1, strong, config.single_line_prior))
+    return tail < config.single_line_alpha
 
 
 def comb_confidence(comb: CombAnalysis, config: AcousticConfig = AcousticConfig()) -> float:
@@ -51,7 +65,7 @@ def comb_confidence(comb: CombAnalysis, config: AcousticConfig = AcousticConfig(
         return 0.0
     if lines <= config.few_lines and comb.peak_db >= config.loud_line_db:
         return 0.0
-    if comb.strong_bands >= 2 and comb.single_line_share > config.max_single_line_share:
+    if single_lines_unlikely(comb.strong_bands, comb.single_line_share, config):
         return 0.0
     if (
         comb.common_depth_db >= config.common_depth_db

@@ -8,6 +8,7 @@ from numpy.typing import NDArray
 
 from detectors.acoustic import AcousticConfig, analyse_comb, detect_rotor
 from detectors.acoustic_cues import single_line_share
+from detectors.acoustic_rules import single_lines_unlikely
 from detectors.acoustic_spectrum import whitened_spectrum
 from detectors.acoustic_subframes import common_envelope
 from tests.detectors.test_acoustic import FS, pink, rotor_cluster_comb
@@ -46,7 +47,7 @@ def test_exact_harmonic_lines_are_single_lines_and_rotor_clusters_are_not() -> N
     strong, share = single_line_share(note_spec, 220.0, harmonics, CONFIG)
     assert strong >= 2 and share == pytest.approx(1.0)
     strong, share = single_line_share(rotor_spec, 185.0, harmonics, CONFIG)
-    assert strong >= 2 and share <= CONFIG.max_single_line_share
+    assert strong >= 2 and not single_lines_unlikely(strong, share, CONFIG)
 
 
 @pytest.mark.parametrize("seed", range(3))
