@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
 from detectors.acoustic import AcousticConfig, analyse_comb, detect_rotor
 from detectors.acoustic_cues import single_line_share
-from detectors.acoustic_rules import single_lines_unlikely
+from detectors.acoustic_rules import comb_confidence, single_lines_unlikely
 from detectors.acoustic_spectrum import whitened_spectrum
 from detectors.acoustic_subframes import common_envelope
 from tests.detectors.test_acoustic import FS, pink, rotor_cluster_comb
@@ -86,3 +88,47 @@ def test_split_modules_keep_the_public_names() -> None:
 
     for name in acoustic.__all__:
         assert hasattr(acoustic, name)
+
+
+@pytest.mark.parametrize(
+    ("strong", "singles", "rejected"),
+    [(2, 1, False), (2, 2, True), (3, 2, False), (3, 3, True), (4, 2, False), (4, 3, True),
+     (6, 3, False), (6, 4, True), (7, 4, False), (7, 5, True), (10, 5, False), (10, 6, True)],
+)  # fmt: skip
+def test_single_lines_judged_by_the_binomial_tail(
+    strong: int, singles: int, rejected: bool
+) -> None:
+    """With a 0.3 chance that a loud rotor band is one line (SIGNALS.md §4 "Split peaks"),
+    a count of single lines rarer than 0.1 rejects the comb."""
+    assert single_lines_unlikely(strong, singles / strong, CONFIG) is rejected
+
+
+def test_single_line_tail_rejects_every_share_the_fixed_three_quarters_did() -> None:
+    for strong in range(2, 11):
+        for singles in range(strong + 1):
+            if singles / strong > 0.75:
+                assert single_lines_unlikely(strong, singles / strong, CONFIG)
+    assert not single_lines_unlikely(1, 1.0, CONFIG)  # one strong band: no verdict
+    assert not single_lines_unlikely(5, 0.0, CONFIG)
+
+
+def test_comb_of_mostly_exact_partials_with_some_clusters_is_not_a_drone() -> None:
+    """4 exactly harmonic partials of a held note and 2 rotor-like clusters among the loud
+    harmonics k >= 2: 4 of 6 single lines is unlikely for a rotor comb (P ~ 0.07), where
+    the former fixed 3/4 share let it through (down-weighted only, as steady lines)."""
+    rng = np.random.default_rng(5)
+    f0 = 180.0
+    t = np.arange(int(FS)) / FS
+    note = sum(np.cos(2 * np.pi * k * f0 * t + rng.uniform(0, 6.3)) for k in (1, 2, 3, 4, 5))
+    clusters = sum(
+        0.25 * np.cos(2 * np.pi * k * f0 * (1 + off) * t + rng.uniform(0, 6.3))
+        for k in (6, 7) for off in (-0.02, -0.007, 0.007, 0.02)
+    )  # fmt: skip
+    x = (0.02 * (note + 2.0 * clusters) + 0.01 * pink(int(FS), rng)).astype(np.float32)
+    comb = analyse_comb(x, FS, CONFIG)
+    assert comb is not None and comb.strong_bands >= 5
+    assert 0.5 < comb.single_line_share <= 0.75
+    assert single_lines_unlikely(comb.strong_bands, comb.single_line_share, CONFIG)
+    assert comb_confidence(comb, CONFIG) == 0.0
+    assert comb_confidence(comb, dataclasses.replace(CONFIG, single_line_alpha=0.0)) > 0.0
+    assert detect_rotor(x, FS) == []
