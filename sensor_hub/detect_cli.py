@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from sensor_hub.errors import FrameError
 from sensor_hub.pipeline import RfFloorTracks, detect_frame, rf_floor_tracks
 from sensor_hub.schemas import Detection
 from sensor_hub.settings import FusionSettings
-from sensor_hub.tracks import Track, TrackSettings
+from sensor_hub.tracks import Track, TrackSettings, valid_f0
 
 #: local files are trusted more than the network: a frame may be up to this large
 _FILE_LIMITS = Limits(max_payload_bytes=256 * 1024 * 1024)
@@ -145,10 +144,7 @@ def acoustic_verdict(
                 d for d in track[i:]
                 if (d.t_start - first.t_start).total_seconds() < fusion.acoustic_window_s
             ]  # fmt: skip
-            heard = [
-                d.f0_hz for d in window
-                if d.f0_hz is not None and math.isfinite(d.f0_hz) and d.f0_hz > 0.0
-            ]  # fmt: skip
+            heard = [d.f0_hz for d in window if valid_f0(d.f0_hz)]
             needed = fusion.acoustic_frames_needed(statistics.median(heard) if heard else None)
             if len(window) / needed > len(best) / best_needed:
                 best, best_needed = window, needed

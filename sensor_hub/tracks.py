@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
 from sensor_hub.localise import (
     BearingObservation,
@@ -104,6 +104,15 @@ def family_of(det: Detection) -> str:
 ROTOR_F0S_KEPT = 64
 #: detections a track keeps at most (dozens of sensors at 5 frames/s over the horizon)
 HEARD_KEPT = 4096
+
+
+class RotorF0(NamedTuple):
+    """One rotor fundamental a track's acoustic detection gave: when heard, folded into
+    the track's octave (matching), and as heard (the persistence rule's median)."""
+
+    when: datetime
+    folded_hz: float
+    heard_hz: float
 
 
 class Heard(NamedTuple):
@@ -180,12 +189,9 @@ class Track:
     last_emit: datetime | None = None
     last_fix: datetime | None = None
     emitted_sensors: list[str] = field(default_factory=list)
-    #: (when heard, Hz folded into the track's octave, Hz as heard) of the rotor
-    #: fundamentals the track's acoustic detections gave, by arrival (`note_rotor` keeps
-    #: `rotor_memory_s`)
-    rotor_f0s: deque[tuple[datetime, float, float]] = field(
-        default_factory=lambda: deque(maxlen=ROTOR_F0S_KEPT)
-    )
+    #: the rotor fundamentals the track's acoustic detections gave, by arrival
+    #: (`note_rotor` keeps `rotor_memory_s`)
+    rotor_f0s: deque[RotorF0] = field(default_factory=lambda: deque(maxlen=ROTOR_F0S_KEPT))
 
     def rssi_span(self, sensor_id: str, since: datetime) -> tuple[float, float] | None:
         """(lowest, highest) RSSI of the track at a sensor since `since`, if any."""
@@ -230,7 +236,7 @@ class Track:
         says it is there, and when none was heard within `rotor_memory_s` of t."""
         if self.family != "acoustic":
             return None
-        recent = [f0 for when, f0, _ in self.rotor_f0s if _within(when, t, s.rotor_memory_s)]
+        recent = [r.folded_hz for r in self.rotor_f0s if _within(r.when, t, s.rotor_memory_s)]
         if not recent:
             return None
         return RotorAnchor(last_hz=recent[-1], low_hz=min(recent), high_hz=max(recent))
@@ -242,15 +248,15 @@ class Track:
     def note_rotor(self, det: Detection, s: TrackSettings) -> None:
         """Keep the fundamental of an acoustic detection that joined a rotor-only track
         (folded into the track's octave when it was read an octave off)."""
-        if self.family != "acoustic" or det.modality != "acoustic" or not _valid_f0(det.f0_hz):
+        if self.family != "acoustic" or det.modality != "acoustic" or not valid_f0(det.f0_hz):
             return
         _, folded = rotor_match(self.rotor_anchor(det.t_end, s), det.f0_hz, s)
         assert folded is not None
         # kept: those within the memory of this one either way (one detection stamped far
         # off, or a clock that jumped, ages out with the next detection instead of staying)
-        kept = [r for r in self.rotor_f0s if _within(r[0], det.t_end, s.rotor_memory_s)]
+        kept = [r for r in self.rotor_f0s if _within(r.when, det.t_end, s.rotor_memory_s)]
         assert det.f0_hz is not None
-        heard = (det.t_end, folded, det.f0_hz)
+        heard = RotorF0(det.t_end, folded, det.f0_hz)
         self.rotor_f0s = deque([*kept, heard], maxlen=ROTOR_F0S_KEPT)
 
     def rotor_f0_hz(self) -> float | None:
@@ -259,7 +265,7 @@ class Track:
         None."""
         if self.family != "acoustic" or not self.rotor_f0s:
             return None
-        return statistics.median(f0 for _, _, f0 in self.rotor_f0s)
+        return statistics.median(r.heard_hz for r in self.rotor_f0s)
 
     def recent(self, horizon_s: float) -> list[Heard]:
         """The kept evidence stamped within horizon_s of the newest arrival's stamp: what
@@ -332,7 +338,8 @@ def _within(when: datetime, t: datetime, seconds: float) -> bool:
     return abs((t - when).total_seconds()) <= seconds
 
 
-def _valid_f0(f0_hz: float | None) -> bool:
+def valid_f0(f0_hz: float | None) -> TypeGuard[float]:
+    """A fundamental a rotor track can use: known, finite, positive."""
     return f0_hz is not None and math.isfinite(f0_hz) and f0_hz > 0.0
 
 
@@ -355,7 +362,7 @@ def rotor_match(
     and the span of the track's recent fundamentals with it stays within
     `rotor_span_ratio`. An unknown anchor takes any f0_hz, and an unknown f0_hz joins any
     anchor (and is not kept: None)."""
-    if not _valid_f0(f0_hz):
+    if not valid_f0(f0_hz):
         return True, None
     assert f0_hz is not None
     if anchor is None:
