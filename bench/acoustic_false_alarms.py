@@ -1,6 +1,7 @@
 """Acoustic false alerts: stage 1 + stage 2 over hours of simulated confuser background.
 
-One acoustic station (a microphone 2 m up, 45 dBA suburban ambience, or `--ambience-dba`:
+One acoustic station (a microphone 2 m up, or `--mics` of them `--spacing-m` apart on a
+line, each with its own ambience and wind; 45 dBA suburban ambience, or `--ambience-dba`:
 30 for a quiet night; with `--source-gain-db -20` the confusers are far enough for the
 station to hear under 38 dBA, where the detector also sums frames) hears the §4
 confusers of SIGNALS.md at typical distances: a 4-stroke mower and a 2-stroke strimmer
@@ -33,7 +34,7 @@ run in the twelfth session, after the rules (BENCHMARKS.md). Several seeds run s
 side, one per core given, and the totals over them are printed last:
 
     python bench/acoustic_false_alarms.py [--hours 24] [--seed 7 [11 ...]] [--cpu 0 [1 ...]]
-        [--ambience-dba 45] [--source-gain-db 0] [--quick]
+        [--ambience-dba 45] [--source-gain-db 0] [--mics 1] [--spacing-m 1] [--quick]
     python bench/acoustic_false_alarms.py --seed 1 2 3 4 7 11 --cpu 0 1 --baseline none
 """
 
@@ -87,7 +88,7 @@ sensors:
     modality: acoustic
     position: [0, 0, 2]
     zone: yard
-    acoustic: {{sample_rate_hz: 16000, frame_s: 1.0, ambience_dba: {dba:g}}}
+    acoustic: {{sample_rate_hz: 16000, frame_s: 1.0, ambience_dba: {dba:g}{offsets}}}
 emitters:
 {emitter}
 """
@@ -158,12 +159,24 @@ QUICK_SOURCES = ("mower", "strimmer", "genset", "traffic", "helicopter", "voices
 Detect = Callable[[Frame], list[Detection]]
 
 
-def scenario(label: str, seed: int, duration_s: float, dba: float = 45.0) -> object:
+def mic_offsets(mics: int, spacing_m: float) -> str:
+    """The sensor YAML's `mic_offsets_m` for `mics` microphones `spacing_m` apart on a line
+    (east-west, centred on the station), or nothing for one microphone."""
+    if mics < 2:
+        return ""
+    xs = [(i - (mics - 1) / 2) * spacing_m for i in range(mics)]
+    return ", mic_offsets_m: [" + ", ".join(f"[{x:.3f}, 0, 0]" for x in xs) + "]"
+
+
+def scenario(
+    label: str, seed: int, duration_s: float, dba: float = 45.0, offsets: str = ""
+) -> object:
     emitter = SOURCES[label]
     if "{end}" in emitter:
         emitter = emitter.replace("{end}", f"{duration_s:g}").replace("{{", "{")
         emitter = emitter.replace("}}", "}")
-    text = SCENARIO.format(seed=seed, duration=duration_s, emitter=emitter, dba=dba)
+    text = SCENARIO.format(seed=seed, duration=duration_s, emitter=emitter, dba=dba,
+                           offsets=offsets)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{label}.yaml"
         path.write_text(text)
@@ -171,14 +184,15 @@ def scenario(label: str, seed: int, duration_s: float, dba: float = 45.0) -> obj
 
 
 def render_runs(
-    labels: tuple[str, ...], seed: int, duration_s: float, dba: float = 45.0
+    labels: tuple[str, ...], seed: int, duration_s: float, dba: float = 45.0, offsets: str = ""
 ) -> tuple[AudioCollector, dict[str, np.ndarray], np.ndarray]:
-    """(collector, {label: (frames, n) float32 source alone}, (frames, n) ambience)."""
+    """(collector, {label: (frames, n) float32 source alone}, (frames, n) ambience); (frames,
+    channels, n) each for an array (`mic_offsets`)."""
     runs: dict[str, np.ndarray] = {}
     ambience = None
     collector = None
     for i, label in enumerate(labels):
-        sc = scenario(label, seed + 101 * i, duration_s, dba)
+        sc = scenario(label, seed + 101 * i, duration_s, dba, offsets)
         c = sc.collector(MIC)  # type: ignore[attr-defined]
         assert isinstance(c, AudioCollector)
         collector = c
@@ -218,7 +232,9 @@ def run_seed(args: argparse.Namespace, labels: tuple[str, ...], seed: int, cpu: 
     base_fn, _ = _baseline(args.baseline)
     s = FusionSettings()
     t0 = time.perf_counter()
-    c, runs, ambience = render_runs(labels, seed, args.pass_s, args.ambience_dba)
+    c, runs, ambience = render_runs(
+        labels, seed, args.pass_s, args.ambience_dba, mic_offsets(args.mics, args.spacing_m)
+    )
     t_render = time.perf_counter() - t0
     history = HistoryRegistry()
 
@@ -326,6 +342,11 @@ def main() -> int:
         default=0.0,
         help="added to every source's gain (-20: the confusers ten times as far)",
     )
+    ap.add_argument(
+        "--mics", type=int, default=1,
+        help="microphones at the station (2 or more: a line array, its frames multichannel)",
+    )  # fmt: skip
+    ap.add_argument("--spacing-m", type=float, default=1.0, help="between the microphones")
     args = ap.parse_args()
     labels = tuple(SOURCES)
     if args.quick:
@@ -337,7 +358,9 @@ def main() -> int:
           f"{commit_label()}; baseline detector: {base_label}; "
           f"{args.hours:g} station-hours per seed from {len(labels)} sources x "
           f"{args.pass_s:g} s runs in {args.ambience_dba:g} dBA, sources "
-          f"{args.source_gain_db:+g} dB; seeds {' '.join(map(str, args.seed))}; "
+          f"{args.source_gain_db:+g} dB; {args.mics} microphone(s)"
+          f"{f' {args.spacing_m:g} m apart' if args.mics > 1 else ''}; "
+          f"seeds {' '.join(map(str, args.seed))}; "
           f"stage 2: {s.acoustic_min_frames} frames >= {s.min_confidence} in "
           f"{s.acoustic_window_s:g} s ({s.acoustic_low_f0_min_frames} under "
           f"{s.acoustic_low_f0_hz:g} Hz)", flush=True)  # fmt: skip
