@@ -26,6 +26,16 @@ does: its peaks wander over the neighbouring bins, and the pair held 0.31-0.39 o
 peaks within ±3 bins in a simulated hover (pair shares 0.4-0.7, 120-180 s at 60-500 m in
 30 and 45 dBA), where the fan's lines in the mixtures held 0.83-0.96.
 
+A machine's lines are an exact harmonic series, and a mixture hides some of them more
+than others (wind and voices below 300 Hz bury a fan's fundamental, while its 2nd-4th
+harmonics hold their bins). So when at least `series_lines` plant lines are harmonics
+k <= `series_max_k` of one fundamental (`machine_fundamentals`: each within a bin of k
+times it, the fundamental at least `min_series_bins` up, the highest that explains
+them), the rest of that series is masked too: a comb found on the fan's unlearnt
+fundamental and 5th harmonic beside its masked 2nd-4th is the fan (in the false-alarm
+bench, a fan at a two-microphone station whose 338, 508 and 677 Hz lines were learnt
+gave four such frames in a row, an alert).
+
 Before `min_frames`, from `early_frames` (10) on, only a pair holding nearly every frame's
 peak (`occupancy`) and confined as above is judged a plant line: a fan that has just
 started (or a sensor just heard) holds its bins in every frame, while a rotor harmonic's
@@ -81,7 +91,9 @@ class PlantConfig:
     `AcousticConfig.highpass_hz`, holds no comb); relearn_frames: frames of another
     shape in a row before learning starts again on it; f0_tolerance: |ln ratio| within
     which the masked search's comb is the same comb; max_sensors: sensors whose lines
-    are kept (the least recently heard dropped)."""
+    are kept (the least recently heard dropped); series_lines / series_max_k /
+    series_tolerance_bins / min_series_bins: plant lines that make a machine's harmonic
+    series, whose other harmonics are masked too (`machine_fundamentals`)."""
 
     line_ratio: float = 4.0
     tau_frames: float = 30.0
@@ -96,6 +108,10 @@ class PlantConfig:
     relearn_frames: int = 10
     f0_tolerance: float = 0.05
     max_sensors: int = 512
+    series_lines: int = 3
+    series_max_k: int = 10
+    series_tolerance_bins: float = 1.0
+    min_series_bins: int = 60
 
 
 class PlantLines:
@@ -169,11 +185,47 @@ class PlantLines:
         plant = steady & (a >= neighbour)
         if not plant.any():
             return None
-        mask = plant.copy()
-        for g in range(1, c.guard_bins + 1):
-            mask[g:] |= plant[:-g]
-            mask[:-g] |= plant[g:]
-        return mask
+        return _with_series(plant, self._first, c)
+
+
+def machine_fundamentals(lines: NDArray[np.int64], c: PlantConfig) -> list[float]:
+    """The fundamentals (in bins) of the machines' harmonic series among the plant lines
+    at bins `lines`: the highest fundamental, at least `min_series_bins`, of which at
+    least `series_lines` of the lines are harmonics k <= `series_max_k` (each within
+    `series_tolerance_bins` of k times it; refined as the least-squares fit of those
+    lines), then the same among the lines it left (a transformer's 100 Hz series beside
+    a fan's), highest first. Candidates are the lines' own bins divided by k."""
+    f = lines.astype(np.float64)
+    k = np.arange(1, c.series_max_k + 1, dtype=np.float64)
+    found: list[float] = []
+    while f.shape[0] >= c.series_lines:
+        candidates = np.unique(f[:, None] / k[None, :])
+        fits = np.zeros(f.shape[0], dtype=bool)
+        for f0 in candidates[candidates >= c.min_series_bins][::-1]:  # highest first
+            order = np.round(f / f0)
+            fits = (order >= 1) & (order <= c.series_max_k)
+            fits &= np.abs(f - order * f0) <= c.series_tolerance_bins
+            if np.count_nonzero(fits) >= c.series_lines:
+                found.append(float(np.dot(f[fits], order[fits]) / np.dot(order[fits], order[fits])))
+                break
+        else:
+            return found
+        f = f[~fits]
+    return found
+
+
+def _with_series(plant: Mask, first: int, c: PlantConfig) -> Mask:
+    """`plant` with the rest of each machine's harmonic series (`machine_fundamentals`)
+    up to the top bin, and `guard_bins` either side of every line."""
+    mask = plant.copy()
+    for f0 in machine_fundamentals(np.flatnonzero(plant), c):
+        series = np.round(np.arange(1, mask.shape[0] / f0) * f0).astype(np.int64)
+        mask[series[(series >= first) & (series < mask.shape[0])]] = True
+    out = mask.copy()
+    for g in range(1, c.guard_bins + 1):
+        out[g:] |= mask[:-g]
+        out[:-g] |= mask[g:]
+    return out
 
 
 def touches(comb: CombAnalysis, mask: Mask, config: AcousticConfig) -> bool:

@@ -10,7 +10,14 @@ import pytest
 from detectors.acoustic import AcousticDetection, detect_rotor_comb, detect_with_history
 from detectors.acoustic_config import AcousticConfig
 from detectors.acoustic_history import HistoryConfig, HistoryRegistry
-from detectors.acoustic_plant import PLANT_SIGNATURE, PlantConfig, PlantLines, survives, touches
+from detectors.acoustic_plant import (
+    PLANT_SIGNATURE,
+    PlantConfig,
+    PlantLines,
+    machine_fundamentals,
+    survives,
+    touches,
+)
 from tests.detectors.test_acoustic import FS, comb, pink, rotor_cluster_comb
 
 DRONE = AcousticDetection(
@@ -214,3 +221,38 @@ def test_noise_only_frames_leave_the_modulation_histories_alone() -> None:
         x = 0.01 * pink(int(FS), rng)
         detect_with_history(x.astype(np.float32), FS, f"mic-{i}", 0.0, registry)
     assert len(registry) == 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([338, 508, 677], [169.2]),  # k = 2, 3, 4 of a fan (the highest fundamental)
+        ([100, 200, 300, 1203], [100.0]),  # a line of another source is left out of the fit
+        ([338, 508, 677, 100, 200, 300], [169.2, 100.0]),  # a fan beside a transformer
+        ([338, 508], []),  # two lines are no series
+        ([250, 377, 611], []),
+        ([100, 150, 200], []),  # only a fundamental under min_series_bins explains all
+    ],
+)
+def test_machine_fundamentals(lines: list[int], expected: list[float]) -> None:
+    found = machine_fundamentals(np.array(lines), PlantConfig())
+    assert found == pytest.approx(expected, abs=0.2)
+
+
+def test_a_series_of_learnt_lines_masks_the_rest_of_it() -> None:
+    """Three steady lines at k = 2, 3, 4 of 169 Hz (the fundamental and k = 5 buried in
+    wind and voices, so never learnt) mask the machine's whole series."""
+    rng = np.random.default_rng(21)
+    plant = PlantLines()
+    for _ in range(20):
+        plant.update(ratio_with_lines(rng, [338, 508, 677], m=1200), 1.0)
+    mask = plant.mask()
+    assert mask is not None
+    for k in (1, 5, 6):
+        assert mask[round(169.25 * k)]
+    assert not mask[250] and not mask[1000]
+    alone = PlantLines(PlantConfig(series_lines=99))  # without the series: the three only
+    for _ in range(20):
+        alone.update(ratio_with_lines(rng, [338, 508, 677], m=1200), 1.0)
+    bare = alone.mask()
+    assert bare is not None and not bare[169] and not bare[846]
