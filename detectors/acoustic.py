@@ -25,7 +25,6 @@ drops most of the noise between them.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Hashable
 from typing import Any
 
@@ -37,7 +36,7 @@ from detectors.acoustic_config import AcousticConfig, AcousticDetection, CombAna
 from detectors.acoustic_history import HistoryRegistry, candidate
 from detectors.acoustic_plant import PlantConfig, survives, touches
 from detectors.acoustic_rules import comb_confidence
-from detectors.acoustic_spectrum import mono
+from detectors.acoustic_spectrum import analysed_channel
 from detectors.units import power_to_db
 
 __all__ = [
@@ -73,22 +72,6 @@ def detect_rotor(
     return found
 
 
-def _mean_loss_db(audio: NDArray[Any], mono_x: NDArray[np.float32]) -> float:
-    """How much quieter the channel mean is than the channels (dB): diffuse sound, which
-    differs between microphones, partly cancels in the mean (3 dB for two, 6 for four),
-    while the station's level is what each microphone hears (a broadband ratio: the
-    A-weighted one differs by under a dB for the noise of a site)."""
-    channels = np.asarray(audio)
-    if not np.issubdtype(channels.dtype, np.floating):
-        channels = channels.astype(np.float32)
-    flat = channels.reshape(-1)  # dot products: no float64 copy of the frame (~60x faster)
-    per_channel = float(np.dot(flat, flat)) / flat.shape[0]
-    mean = float(np.dot(mono_x, mono_x)) / mono_x.shape[0]
-    if not (per_channel > 0.0 and mean > 0.0):
-        return 0.0
-    return 10.0 * math.log10(per_channel / mean)
-
-
 def detect_rotor_comb(
     audio: NDArray[Any],
     sample_rate_hz: float,
@@ -100,7 +83,8 @@ def detect_rotor_comb(
 ) -> tuple[list[AcousticDetection], CombAnalysis | None]:
     """Detect a multirotor blade-pass comb in one audio frame (typically 1 s).
 
-    audio: (n_channels, n) or (n,) float32, full scale 1.0 (channels are averaged);
+    audio: (n_channels, n) or (n,) float32, full scale 1.0 (the quietest channel is
+      searched: `acoustic_spectrum.analysed_channel`);
     sample_rate_hz: audio rate (analysed up to 0.45 x `config.working_rate_hz`);
     full_scale_db_spl: SPL of a signal of RMS 1.0 (a 1.0 = 1 Pa scale gives 93.98 dB).
     Returns ([] or one `AcousticDetection` with signature 'rotor_harmonics', kind 'drone';
@@ -112,7 +96,7 @@ def detect_rotor_comb(
     """
     if sample_rate_hz <= 0:
         raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz=}")
-    x = mono(audio)
+    x = analysed_channel(audio)
     duration_s = x.shape[0] / sample_rate_hz
     # a comb of min_lines harmonics of min_f0 must fit below Nyquist, with the high-pass below
     too_slow = sample_rate_hz < 2.5 * config.min_lines * config.min_f0_hz
@@ -123,8 +107,6 @@ def detect_rotor_comb(
     comb = analyse_comb(x, sample_rate_hz, config, exclude_hz, masked_bins)
     if comb is None:
         return [], None
-    if np.ndim(audio) == 2 and np.shape(audio)[0] > 1:
-        comb = dataclasses.replace(comb, level_a_db=comb.level_a_db + _mean_loss_db(audio, x))
     confidence = comb_confidence(comb, config)
     if confidence < config.min_confidence:
         return [], comb
