@@ -1,7 +1,7 @@
 """Whitened 1 s power spectrum of the rotor-comb detector (SIGNALS.md §6 front end).
 
-one channel (`analysed_channel`) -> 1 s Hann periodogram at the native rate (Welch over 1 s segments
-when the frame is longer) -> weighted by a 2nd-order Butterworth high-pass response and
+one channel (`analysed_channel`) -> 1 s Hann periodogram at the native rate (Welch over
+1 s segments when the frame is longer) -> weighted by a 2nd-order Butterworth high-pass response and
 cut at 0.45 x the working rate -> noise floor (`log_mean_floor`) -> peak excess
 max(P/floor - peak_threshold, 0); everything kept as cumulative sums so that any set of
 harmonic bands is integrated in O(1) per band.
@@ -38,14 +38,17 @@ def analysed_channel(audio: NDArray[Any]) -> NDArray[np.float32]:
     delay that depends on its direction, and their sum comb-filters it (notches at odd
     multiples of c / 2Δ for a path difference Δ: 214, 643, 1 072 Hz for a source 0.8 m
     nearer one of two microphones 1 m apart), carving combs into confusers' spectra: at
-    a two-microphone station of the false-alarm bench, the mean gave 7 alerts in 48 h
-    and one channel 1 (BENCHMARKS.md, fifteenth session). Wind and handling noise are
-    each microphone's own, so the quietest channel is the one they spoil least."""
+    a two-microphone station of the false-alarm bench, the mean gave 6 alerts in 48 h
+    and the quietest channel 2 (BENCHMARKS.md, fifteenth session). Wind and handling
+    noise are each microphone's own, so the quietest channel is the one they spoil
+    least; a channel holding a non-finite sample (a broken microphone) is passed over
+    while another is whole."""
     x = np.asarray(audio, dtype=np.float32)
     if x.ndim == 2:
-        flat = x.reshape(x.shape[0], -1)
-        power = np.einsum("ij,ij->i", flat, flat)  # no float64 copy of the frame
-        x = x[int(np.argmin(power))]
+        if x.shape[0] == 0:
+            raise ValueError(f"audio has no channel: {x.shape=}")
+        power = np.einsum("ij,ij->i", x, x)  # no float64 copy of the frame
+        x = x[int(np.argmin(np.where(np.isfinite(power), power, np.inf)))]
     if x.ndim != 1:
         raise ValueError(f"audio must be (n,) or (n_channels, n), got {x.shape=}")
     return x

@@ -20,6 +20,20 @@ def test_the_quietest_channel_is_analysed() -> None:
     assert np.array_equal(analysed_channel(quiet), quiet)
     with pytest.raises(ValueError, match="audio must be"):
         analysed_channel(np.zeros((2, 2, 10), dtype=np.float32))
+    with pytest.raises(ValueError, match="no channel"):
+        analysed_channel(np.zeros((0, 10), dtype=np.float32))
+
+
+def test_a_broken_microphone_does_not_silence_the_station() -> None:
+    """A channel with a NaN sample (overflowing power included) is passed over."""
+    rng = np.random.default_rng(3)
+    x = (rotor_cluster_comb(185.0, 10, rng) + line_snr_noise(19.0, rng)).astype(np.float32)
+    broken = np.zeros_like(x)
+    broken[5] = np.nan
+    for pair in (np.stack([broken, x]), np.stack([x, np.full_like(x, 3e38)])):
+        assert np.array_equal(analysed_channel(pair), x)
+        dets = detect_rotor(pair, FS)
+        assert len(dets) == 1 and dets[0].f0_hz == pytest.approx(185.0, rel=0.04)
 
 
 def test_a_comb_under_wind_on_one_microphone_is_found_on_the_other() -> None:
