@@ -29,10 +29,17 @@ from detectors.arrays import cumsum0
 from detectors.spectra import welch_psd
 from detectors.units import a_weighting_db, power_to_db
 
+#: spectral flatness (geometric over arithmetic mean of a frame's power spectrum) above
+#: which a channel is taken for a dead microphone's converter or preamplifier noise: white
+#: noise gives e^-γ ≈ 0.56, while a live outdoor microphone hears a sloped spectrum
+#: (ambience, wind and traffic fall 3-6 dB per octave: pink noise over the band gives
+#: under 0.2)
+DEAD_FLATNESS = 0.45
+
 
 def analysed_channel(audio: NDArray[Any]) -> NDArray[np.float32]:
     """The one channel the comb search reads: (n,) as it is; of (n_channels, n), the
-    quietest (least power over the frame).
+    quietest live channel (least power over the frame).
 
     Not the channel mean: microphones more than a few cm apart hear each source with a
     delay that depends on its direction, and their sum comb-filters it (notches at odd
@@ -41,17 +48,41 @@ def analysed_channel(audio: NDArray[Any]) -> NDArray[np.float32]:
     a two-microphone station of the false-alarm bench, the mean gave 6 alerts in 48 h
     and the quietest channel 2 (BENCHMARKS.md, fifteenth session). Wind and handling
     noise are each microphone's own, so the quietest channel is the one they spoil
-    least; a channel holding a non-finite sample (a broken microphone) is passed over
-    while another is whole."""
+    least. A broken microphone must not silence the station, so the quietest is taken
+    among the live channels: finite, not silent, and not white (`DEAD_FLATNESS`: a dead
+    capsule leaves its converter's flat noise, which can be quieter than a live
+    microphone on a still night); when none is live, the quietest finite one."""
     x = np.asarray(audio, dtype=np.float32)
     if x.ndim == 2:
         if x.shape[0] == 0:
             raise ValueError(f"audio has no channel: {x.shape=}")
+        if x.shape[0] == 1:
+            only: NDArray[np.float32] = x[0]
+            return only
         power = np.einsum("ij,ij->i", x, x)  # no float64 copy of the frame
-        x = x[int(np.argmin(np.where(np.isfinite(power), power, np.inf)))]
+        usable = np.isfinite(power) & (power > 0.0)
+        live = usable & (_flatness(x) < DEAD_FLATNESS)
+        pool = live if live.any() else usable
+        x = x[int(np.argmin(np.where(pool, power, np.inf)))]
     if x.ndim != 1:
         raise ValueError(f"audio must be (n,) or (n_channels, n), got {x.shape=}")
     return x
+
+
+def _flatness(channels: NDArray[np.float32]) -> NDArray[np.float64]:
+    """(n_channels,) spectral flatness of each channel's Hann power spectrum (DC left
+    out); 1.0 for a channel whose spectrum cannot be taken (silent or not finite)."""
+    n = channels.shape[1]
+    if n < 16:
+        return np.ones(channels.shape[0])
+    with np.errstate(all="ignore"):
+        spec = scipy.fft.rfft(channels * hann32(n), axis=1)[:, 1:]
+        power = (spec.real.astype(np.float64) ** 2) + spec.imag.astype(np.float64) ** 2
+        mean = power.mean(axis=1)
+        geo = np.exp(np.log(np.maximum(power, 1e-300)).mean(axis=1))
+        flat = geo / mean
+    out: NDArray[np.float64] = np.where(np.isfinite(flat) & (mean > 0.0), flat, 1.0)
+    return out
 
 
 @lru_cache(maxsize=16)

@@ -36,15 +36,35 @@ def test_a_broken_microphone_does_not_silence_the_station() -> None:
         assert len(dets) == 1 and dets[0].f0_hz == pytest.approx(185.0, rel=0.04)
 
 
+def _heard(rng: np.random.Generator) -> np.ndarray:
+    """A rotor comb over an outdoor-like (pink) background, as a live microphone hears it."""
+    rotor = rotor_cluster_comb(185.0, 10, rng)
+    return rotor + 0.5 * float(np.std(rotor)) * pink(int(FS), rng)
+
+
 def test_a_comb_under_wind_on_one_microphone_is_found_on_the_other() -> None:
     rng = np.random.default_rng(2)
-    rotor = rotor_cluster_comb(185.0, 10, rng)
-    quiet = rotor + line_snr_noise(19.0, rng)
-    windy = rotor + 30.0 * float(np.std(quiet)) * pink(int(FS), rng)
+    quiet = _heard(rng)
+    windy = quiet + 30.0 * float(np.std(quiet)) * pink(int(FS), rng)
     dets = detect_rotor(np.stack([windy, quiet]).astype(np.float32), FS)
     assert len(dets) == 1
     assert dets[0].f0_hz == pytest.approx(185.0, rel=0.04)
     assert dets[0].confidence >= 0.5
+
+
+def test_a_dead_microphone_quieter_than_the_live_one_is_passed_over() -> None:
+    """A dead capsule leaves its converter's flat noise, quieter than a live microphone
+    on a still night: the live channel is searched, and the station still hears."""
+    rng = np.random.default_rng(4)
+    live = _heard(rng).astype(np.float32)
+    dead = (1e-3 * float(np.std(live)) * rng.standard_normal(int(FS))).astype(np.float32)
+    for pair in (np.stack([dead, live]), np.stack([live, dead])):
+        assert np.array_equal(analysed_channel(pair), live)
+        dets = detect_rotor(pair, FS)
+        assert len(dets) == 1 and dets[0].f0_hz == pytest.approx(185.0, rel=0.04)
+    # every channel dead: the quietest is searched, as before
+    deader = 0.5 * dead
+    assert np.array_equal(analysed_channel(np.stack([dead, deader])), deader)
 
 
 def test_a_broadband_source_at_two_spaced_microphones_is_not_a_drone() -> None:
