@@ -178,6 +178,9 @@ def detect_with_history(
     also enters the sensor's sum of recent frames, whose comb is reported when the frame
     reported none (`acoustic_integrate`: a distant hover, too weak for one frame).
     first: the frame's `detect_rotor_comb` result when the caller already has it."""
+    # the channel every search of this frame reads, chosen once (a multichannel frame's
+    # choice takes a spectrum per channel: `acoustic_spectrum.analysed_channel`)
+    audio = analysed_channel(audio)
     found, comb = (
         first
         if first is not None
