@@ -15,9 +15,10 @@ floor no detector of this design can beat: one Hann-windowed float32 rfft of the
 
 Also printed, 16 kHz only: "station", what a hub spends per frame on a calibrated station
 in operation: each microphone's frames in time order through one persistent, calibrated
-`HistoryRegistry` (plant-line learning, the modulation history and, the station hearing
-45 dBA, the sum of recent frames, `acoustic_integrate`), timed over the whole sequence
-(median of `--repeats` passes, each with a fresh registry).
+`HistoryRegistry` (plant-line learning, the modulation history, and the sum of recent
+frames, `acoustic_integrate`, where the station hears at most its `max_level_dba`: at
+this 45 dBA station, over the 38 dBA default, the sum is off), timed over the whole
+sequence (median of `--repeats` passes, each with a fresh registry).
 
     python bench/acoustic_throughput.py [--frames 40] [--repeats 5] [--quick]
 """
